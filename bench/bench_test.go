@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zest-proxy/zest/bench/report"
+)
+
+func TestScenarioBodies(t *testing.T) {
+	for _, s := range scenarios() {
+		t.Run(s.name, func(t *testing.T) {
+			for _, i := range []uint64{0, 1, 7, phaseStride + 3, 1 << 62} {
+				var v struct {
+					Model    string `json:"model"`
+					Messages []struct {
+						Role, Content string
+					} `json:"messages"`
+					Stream       bool            `json:"stream"`
+					CacheControl json.RawMessage `json:"cache_control"`
+				}
+				b := s.body(i)
+				if err := json.Unmarshal(b, &v); err != nil {
+					t.Fatalf("body %d is not JSON: %v\n%s", i, err, b)
+				}
+				if v.Model == "" || len(v.Messages) != 2 || v.Messages[1].Content == "" || v.Stream != s.stream {
+					t.Fatalf("body %d: %+v", i, v)
+				}
+				if (len(v.CacheControl) > 0) != strings.Contains(s.extra, "cache_control") {
+					t.Errorf("cache_control mismatch in %s", b)
+				}
+			}
+			req := string(s.gen("127.0.0.1:1", 0)(0, nil))
+			if !strings.HasPrefix(req, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:1\r\n") ||
+				!strings.Contains(req, "\r\n"+authHeader+"\r\n") {
+				t.Errorf("request head %q", req[:min(len(req), 200)])
+			}
+		})
+	}
+}
+
+func TestPromptsAcrossPhasesAreUnique(t *testing.T) {
+	seen := map[string]uint64{}
+	for phase := uint64(0); phase < 4; phase++ {
+		for i := uint64(0); i < 500; i++ {
+			n := phase*phaseStride + i
+			for name, p := range map[string]func(uint64) string{"unique": unique, "semantic": semVariant} {
+				k := name + p(n)
+				if prev, dup := seen[k]; dup {
+					t.Fatalf("%s prompt %d repeats prompt %d: %q", name, n, prev, p(n))
+				}
+				seen[k] = n
+			}
+		}
+	}
+}
+
+func TestSemanticVariantsKeepTheWords(t *testing.T) {
+	base := strings.Fields(semBase)
+	for _, i := range []uint64{0, 1, 2, 12345, phaseStride + 9} {
+		v := semVariant(i)
+		if v == semBase {
+			t.Fatalf("variant %d equals the warmed prompt", i)
+		}
+		got := strings.Fields(strings.ToLower(v))
+		if strings.Join(got, " ") != strings.Join(base, " ") {
+			t.Errorf("variant %d changes words: %q", i, v)
+		}
+	}
+}
+
+func TestZipfIsSkewed(t *testing.T) {
+	ranks := zipfRanks(10000)
+	counts := map[uint64]int{}
+	for _, r := range ranks {
+		if r >= zipfPrompts {
+			t.Fatalf("rank %d out of range", r)
+		}
+		counts[r]++
+	}
+	if counts[0] < 1000 || len(counts) < 200 {
+		t.Errorf("not Zipf-like: top prompt %d times, %d distinct", counts[0], len(counts))
+	}
+}
+
+func TestLimitOf(t *testing.T) {
+	// 1200/min = 20/s, offered 1000/s for 6 s: the bucket (1200) drains after
+	// 1200/980 ≈ 1.2 s, so seconds 3..5 are steady state.
+	p := &report.Phase{Status: map[int]uint64{200: 1300, 429: 4700}, OKPerSecond: []uint64{980, 240, 20, 21, 19, 20}}
+	l := limitOf(p, 1200, 1000, 6*time.Second, 4700)
+	if l.Expected != 1200+20*6 {
+		t.Errorf("expected %v, want 1320", l.Expected)
+	}
+	if l.SteadyRPS != 20 {
+		t.Errorf("steady %v, want 20 (mean of seconds 3-5)", l.SteadyRPS)
+	}
+	if l.Admitted != 1300 || l.Rejected != 4700 {
+		t.Errorf("limit %+v", l)
+	}
+}
+
+func TestGoals(t *testing.T) {
+	ph := func(p99 time.Duration) *report.Phase {
+		return &report.Phase{P99: report.Dur(p99), TTFTP50: report.Dur(p99 / 2), TTFTP99: report.Dur(p99)}
+	}
+	rep := &report.Run{Rate: 500, Scenarios: []report.Scenario{
+		{Name: "direct", Open: ph(200 * time.Microsecond), MaxRPS: 20000},
+		{Name: "zest-miss", Baseline: "direct", Open: ph(320 * time.Microsecond), MaxRPS: 8000},
+		{Name: "revproxy", Baseline: "direct", Open: ph(400 * time.Microsecond), MaxRPS: 7000},
+		{Name: "zest-hit", Baseline: "direct", Open: ph(150 * time.Microsecond), MaxRPS: 18000},
+		{Name: "nginx-hit", Baseline: "direct", Open: ph(150 * time.Microsecond), MaxRPS: 20000},
+		{Name: "nginx-pass", Skipped: "nginx is not installed"},
+	}}
+	compare(rep)
+	if got := rep.Scenarios[1].AddedP99; got != report.Dur(120*time.Microsecond) {
+		t.Errorf("added p99 %v", got)
+	}
+	if got := rep.Scenarios[1].RPSRatio; got != 0.4 {
+		t.Errorf("rps ratio %v", got)
+	}
+	met := map[string]string{}
+	for _, g := range goals(rep) {
+		met[g.Name] = g.Met
+	}
+	want := map[string]string{
+		"zest miss: added p99 over direct at low load":       "yes",
+		"zest exact hit throughput vs nginx proxy_cache hit": "no",
+		"zest miss throughput vs bare httputil.ReverseProxy": "yes",
+		"zest miss throughput vs nginx proxy_pass":           "n/a",
+	}
+	for k, v := range want {
+		if met[k] != v {
+			t.Errorf("goal %q met=%q, want %q", k, met[k], v)
+		}
+	}
+}
+
+func TestNginxConf(t *testing.T) {
+	c := nginxConf("/tmp/x", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3")
+	for _, want := range []string{"listen 127.0.0.1:2;", "listen 127.0.0.1:3;", "server 127.0.0.1:1;",
+		"proxy_cache_methods POST;", `proxy_cache_key "$request_uri|$request_body";`, "keepalive 256;",
+		"add_header X-Cache-Status $upstream_cache_status;", "pid /tmp/x/nginx.pid;"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("nginx.conf lacks %q", want)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr bool
+	}{
+		{nil, false},
+		{[]string{"-smoke"}, false},
+		{[]string{"-scenarios", "direct,zest-hit"}, false},
+		{[]string{"-scenarios", "nope"}, true},
+		{[]string{"-rate", "0"}, true},
+		{[]string{"-sweep", "1,x"}, true},
+		{[]string{"extra"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			o, err := parseFlags(tc.args)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, wantErr %v", err, tc.wantErr)
+			}
+			if err == nil && o.sweep[len(o.sweep)-1] != o.conns {
+				t.Errorf("sweep %v must end at -conns %d", o.sweep, o.conns)
+			}
+		})
+	}
+}

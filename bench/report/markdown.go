@@ -1,0 +1,208 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+func trim(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+
+// rps formats a request rate: 12,345 or 87.5.
+func rps(v float64) string {
+	if v == 0 {
+		return "–"
+	}
+	if v < 100 {
+		return trim(v, 1)
+	}
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func bytesIEC(n uint64) string {
+	switch {
+	case n == 0:
+		return "–"
+	case n < 1<<20:
+		return trim(float64(n)/1024, 0) + " KiB"
+	default:
+		return trim(float64(n)/(1<<20), 1) + " MiB"
+	}
+}
+
+func signed(d Dur) string {
+	if d > 0 {
+		return "+" + d.String()
+	}
+	return d.String()
+}
+
+// cacheSummary lists an open phase's cache statuses: "HIT+exact 99%".
+func cacheSummary(p *Phase) string {
+	if p == nil || len(p.Cache) == 0 || p.Requests == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(p.Cache))
+	for k := range p.Cache {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return p.Cache[keys[i]] > p.Cache[keys[j]] })
+	var parts []string
+	for _, k := range keys[:min(len(keys), 2)] {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", k, 100*float64(p.Cache[k])/float64(p.Requests)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// SummaryTable writes the one table a reader looks at first.
+func SummaryTable(w io.Writer, r *Run) {
+	fmt.Fprintf(w, "| scenario | p50 | p99 | p99.9 | added p99 | req/s @%d conns | × baseline | cache | proxy CPU/req | proxy peak RSS |\n", r.Conns)
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+	for _, s := range r.Scenarios {
+		if s.Skipped != "" {
+			fmt.Fprintf(w, "| %s | skipped: %s | | | | | | | | |\n", s.Name, s.Skipped)
+			continue
+		}
+		p := s.Open
+		var p50, p99, p999, added string
+		if p != nil {
+			p50, p99, p999 = p.P50.String(), p.P99.String(), p.P999.String()
+			if s.Stream {
+				p50, p99, p999 = "TTFT "+p.TTFTP50.String(), "TTFT "+p.TTFTP99.String(), "TTFT "+p.TTFTP999.String()
+			}
+		}
+		if s.Baseline != "" && s.Baseline != s.Name {
+			added = signed(s.AddedP99)
+			if s.Stream {
+				added = "TTFT " + signed(s.AddedTTFTP99)
+			}
+		}
+		ratio := "1.00"
+		if s.Baseline != s.Name {
+			ratio = "–"
+			if s.RPSRatio > 0 {
+				ratio = trim(s.RPSRatio, 2)
+			}
+		}
+		cpu := "–"
+		if s.ProxyCPUPerReq > 0 {
+			cpu = s.ProxyCPUPerReq.String()
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			s.Name, p50, p99, p999, added, rps(s.MaxRPS), ratio, cacheSummary(p), cpu, bytesIEC(s.ProxyPeakRSS))
+	}
+}
+
+// GoalsTable writes the goals and whether this run met them.
+func GoalsTable(w io.Writer, r *Run) {
+	fmt.Fprintln(w, "| goal | target | measured | met |")
+	fmt.Fprintln(w, "|---|---|---|:-:|")
+	for _, g := range r.Goals {
+		mark := map[string]string{"yes": "✅", "no": "❌"}[g.Met]
+		if mark == "" {
+			mark = "n/a"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", g.Name, g.Target, g.Measured, mark)
+	}
+}
+
+// WriteMarkdown writes the whole report; charts are referenced by file name.
+func WriteMarkdown(w io.Writer, r *Run) {
+	fmt.Fprintf(w, "# zest benchmark — %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
+	mode := ""
+	if r.Smoke {
+		mode = " **Smoke run: numbers are not meaningful.**"
+	}
+	fmt.Fprintf(w, "%s; pinning: %s; open loop at %s req/s over %d connections for %s per scenario, "+
+		"closed loop at %d connections.%s\n\n", r.Host, r.Pinned, rps(r.Rate), r.OpenConns, r.Duration, r.Conns, mode)
+	fmt.Fprintln(w, "Latency is measured from each request's *scheduled* send time (no coordinated omission), "+
+		"so queueing inside the target counts. Compare rows only as ratios within this run: absolute numbers "+
+		"move ±20% between runs on shared machines.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "## Goals")
+	fmt.Fprintln(w)
+	GoalsTable(w, r)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "## Summary")
+	fmt.Fprintln(w)
+	SummaryTable(w, r)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "![latency percentiles per scenario](latency.svg)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "![throughput vs concurrency](throughput.svg)")
+	fmt.Fprintln(w)
+	for _, s := range r.Scenarios {
+		if s.Limit != nil {
+			fmt.Fprintln(w, "![rate limiter: admitted per second](ratelimit.svg)")
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintln(w, "## Scenarios")
+	fmt.Fprintln(w)
+	for _, s := range r.Scenarios {
+		writeScenario(w, &s)
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w, "## Notes")
+		fmt.Fprintln(w)
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "Raw numbers: [results.json](results.json).")
+}
+
+func writeScenario(w io.Writer, s *Scenario) {
+	fmt.Fprintf(w, "### %s — %s\n\n", s.Name, s.Title)
+	if s.Skipped != "" {
+		fmt.Fprintf(w, "Skipped: %s\n\n", s.Skipped)
+		return
+	}
+	if p := s.Open; p != nil {
+		fmt.Fprintf(w, "- open loop: %s req/s offered, %s achieved, %d requests, %d errors; statuses %v\n",
+			rps(p.OfferedRPS), rps(p.AchievedRPS), p.Requests, p.Errors, p.Status)
+		fmt.Fprintf(w, "- latency p50 %s, p90 %s, p99 %s, p99.9 %s, max %s (service time p99 %s)\n",
+			p.P50, p.P90, p.P99, p.P999, p.Max, p.ServiceP99)
+		if s.Stream {
+			fmt.Fprintf(w, "- time to first token p50 %s, p99 %s, p99.9 %s\n", p.TTFTP50, p.TTFTP99, p.TTFTP999)
+		}
+		if c := cacheSummary(p); c != "" {
+			fmt.Fprintf(w, "- cache: %v; hit rate %.1f%%; upstream calls %d (%.1f%% saved)\n",
+				p.Cache, 100*s.HitRate, s.UpstreamCalls, 100*s.UpstreamSaved)
+		}
+		if p.FirstError != "" {
+			fmt.Fprintf(w, "- first error: `%s`\n", p.FirstError)
+		}
+	}
+	if len(s.Sweep) > 0 {
+		var parts []string
+		for _, pt := range s.Sweep {
+			parts = append(parts, fmt.Sprintf("%d conns: %s req/s (p99 %s)", pt.Conns, rps(pt.RPS), pt.P99))
+		}
+		fmt.Fprintf(w, "- closed loop: %s\n", strings.Join(parts, "; "))
+	}
+	if l := s.Limit; l != nil {
+		fmt.Fprintf(w, "- rate limit %.0f/min (%.1f/s): offered %s req/s, admitted %d (expected ≤ %.0f = bucket + refill), "+
+			"steady admitted rate %.1f/s vs configured %.1f/s; %d rejected, %d with Retry-After\n",
+			l.ConfiguredRPM, l.ConfiguredRPS, rps(l.OfferedRPS), l.Admitted, l.Expected, l.SteadyRPS,
+			l.ConfiguredRPS, l.Rejected, l.RejectedWithRA)
+	}
+	if s.ProxyCPUPerReq > 0 || s.ProxyPeakRSS > 0 {
+		fmt.Fprintf(w, "- proxy process: %s CPU per request, peak RSS %s\n", s.ProxyCPUPerReq, bytesIEC(s.ProxyPeakRSS))
+	}
+	for _, n := range s.Notes {
+		fmt.Fprintf(w, "- %s\n", n)
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zest-proxy/zest/bench/load"
+	"github.com/zest-proxy/zest/bench/mock"
+	"github.com/zest-proxy/zest/bench/report"
+)
+
+// env is the set of servers and binaries shared by the scenarios.
+type env struct {
+	o                 *options
+	dir               string
+	serverCPU         string // taskset list for servers, "" = unpinned
+	zestBin, zestSkip string
+	mock, rev, nginx  *proc
+	mockAddr, revAddr string
+	nginxPass         string
+	nginxCache        string
+	nginxSkip         string
+}
+
+func run(ctx context.Context, o *options) (int, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return 1, err
+	}
+	dir, err := os.MkdirTemp("", "zest-bench-")
+	if err != nil {
+		return 1, fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	e := &env{o: o, dir: dir}
+	rep := &report.Run{
+		Started: time.Now(), Rate: o.rate, OpenConns: o.openConns, Conns: o.conns,
+		Duration: o.duration.String(), Smoke: o.smoke, Pinned: "no",
+		Host: fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()),
+	}
+	if o.pin {
+		n := runtime.NumCPU()
+		e.serverCPU = strconv.Itoa(n - 1)
+		driver := "0"
+		if n > 2 {
+			driver = "0-" + strconv.Itoa(n-2)
+		}
+		if err := exec.Command("taskset", "-a", "-cp", driver, strconv.Itoa(os.Getpid())).Run(); err != nil {
+			rep.Notes = append(rep.Notes, "pinning the driver failed: "+err.Error())
+		}
+		rep.Pinned = fmt.Sprintf("servers (mock, proxies) on CPU %s, driver on CPU %s", e.serverCPU, driver)
+	}
+
+	var list []scenario
+	needZest, needNginx, needRev := false, false, false
+	for _, s := range scenarios() {
+		if o.names != nil && !o.names[s.name] {
+			continue
+		}
+		list = append(list, s)
+		needZest = needZest || s.target == tZest
+		needNginx = needNginx || s.target == tNginxPass || s.target == tNginxCache
+		needRev = needRev || s.target == tRevProxy
+	}
+
+	status("building mock upstream and reverse proxy")
+	mockBin, err := goBuild(ctx, root, dir, "mockupstream", "./bench/mockupstream")
+	if err != nil {
+		return 1, err
+	}
+	revBin, err := goBuild(ctx, root, dir, "revproxy", "./bench/revproxy")
+	if err != nil {
+		return 1, err
+	}
+	if needZest {
+		e.zestBin = o.zestBin
+		if e.zestBin == "" {
+			status("building zest (./cmd/zest)")
+			if e.zestBin, err = goBuild(ctx, root, dir, "zest", "./cmd/zest"); err != nil {
+				e.zestSkip = "zest did not build: " + err.Error()
+				rep.Notes = append(rep.Notes, e.zestSkip)
+			}
+		}
+	}
+
+	if e.mockAddr, err = freeAddr(); err != nil {
+		return 1, err
+	}
+	e.mock, err = startProc(dir, "mock", e.serverCPU, mockBin, "-listen", e.mockAddr, "-tokens", "48")
+	if err != nil {
+		return 1, err
+	}
+	defer e.mock.stop()
+	if err := waitReady(ctx, e.mock, "http://"+e.mockAddr+"/healthz", 10*time.Second); err != nil {
+		return 1, err
+	}
+	if needRev {
+		if e.revAddr, err = freeAddr(); err != nil {
+			return 1, err
+		}
+		if e.rev, err = startProc(dir, "revproxy", e.serverCPU, revBin, "-listen", e.revAddr, "-upstream", "http://"+e.mockAddr); err != nil {
+			return 1, err
+		}
+		defer e.rev.stop()
+		if err := waitReady(ctx, e.rev, "http://"+e.revAddr+"/healthz", 10*time.Second); err != nil {
+			return 1, err
+		}
+	}
+	if needNginx {
+		e.startNginx(ctx)
+		defer e.nginx.stop()
+		if e.nginxSkip != "" {
+			rep.Notes = append(rep.Notes, "nginx scenarios skipped: "+e.nginxSkip)
+		}
+	}
+
+	for i, s := range list {
+		status(fmt.Sprintf("[%d/%d] %s — %s", i+1, len(list), s.name, s.title))
+		r := e.runScenario(ctx, &s)
+		rep.Scenarios = append(rep.Scenarios, r)
+		if ctx.Err() != nil {
+			return 1, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+	}
+	compare(rep)
+	rep.Goals = goals(rep)
+	rep.Notes = append(rep.Notes,
+		"The load driver is a minimal keep-alive HTTP/1.1 client (bench/load); latency of an open-loop request is measured from its scheduled send time, so timer and queueing delays count against every target alike.",
+		"zest runs as a fresh process per scenario (clean caches); its CPU per request is its user+system time over the scenario divided by the requests sent, its peak RSS is VmHWM.",
+		"The mock answers instantly unless a scenario says otherwise, so every added microsecond is the proxy's.")
+	if err := report.Write(o.out, rep); err != nil {
+		return 1, err
+	}
+	fmt.Println()
+	report.GoalsTable(os.Stdout, rep)
+	fmt.Println()
+	report.SummaryTable(os.Stdout, rep)
+	fmt.Printf("\nreport: %s\n", filepath.Join(o.out, "report.md"))
+	return smokeCheck(rep), nil
+}
+
+func status(msg string) { fmt.Fprintf(os.Stderr, "bench: %s\n", msg) }
+
+func (e *env) startNginx(ctx context.Context) {
+	var err error
+	if e.nginxPass, err = freeAddr(); err == nil {
+		e.nginxCache, err = freeAddr()
+	}
+	if err == nil {
+		e.nginx, e.nginxSkip, err = startNginx(e.dir, e.serverCPU, e.mockAddr, e.nginxPass, e.nginxCache)
+	}
+	if err == nil && e.nginx != nil {
+		err = waitReady(ctx, e.nginx, "http://"+e.nginxPass+"/healthz", 10*time.Second)
+	}
+	if err != nil {
+		e.nginxSkip = "nginx did not start: " + err.Error()
+		e.nginx.stop()
+		e.nginx = nil
+	}
+}
+
+// smokeCheck returns 1 when a scenario that ran got no successful answer.
+func smokeCheck(rep *report.Run) int {
+	code := 0
+	for _, s := range rep.Scenarios {
+		if s.Skipped != "" || s.Open == nil {
+			continue
+		}
+		ok := uint64(0)
+		for st, n := range s.Open.Status {
+			if st >= 200 && st < 300 {
+				ok += n
+			}
+		}
+		if ok == 0 {
+			fmt.Fprintf(os.Stderr, "bench: scenario %s got no 2xx answer (statuses %v, first error %q)\n", s.Name, s.Open.Status, s.Open.FirstError)
+			code = 1
+		}
+	}
+	return code
+}
+
+// mockStats reads the mock's counters.
+func (e *env) mockStats(ctx context.Context) mock.Stats {
+	var st mock.Stats
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.mockAddr+"/mock/stats", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return st
+}
+
+func upstreamCalls(s mock.Stats) int64 { return s.Chat + s.ChatStream + s.Errors + s.RateLimited }
+
+// progress prints a line a second while a phase runs.
+func progress(name, phase string, total time.Duration) func(load.Progress) {
+	return func(p load.Progress) {
+		fmt.Fprintf(os.Stderr, "  %-16s %-10s %5.1fs/%-5.1fs %8d sent %8d done %6d errors\n",
+			name, phase, p.Elapsed.Seconds(), total.Seconds(), p.Sent, p.Done, p.Errors)
+	}
+}
+
+func phaseOf(r *load.Result, offered float64) *report.Phase {
+	return &report.Phase{
+		OfferedRPS: offered, AchievedRPS: r.Throughput(), Requests: r.Requests, Errors: r.Errors,
+		Status: r.Status, Cache: r.Cache,
+		P50: report.Dur(r.Latency.Quantile(0.5)), P90: report.Dur(r.Latency.Quantile(0.9)),
+		P99: report.Dur(r.Latency.Quantile(0.99)), P999: report.Dur(r.Latency.Quantile(0.999)),
+		Max: report.Dur(r.Latency.Max()), ServiceP99: report.Dur(r.Service.Quantile(0.99)),
+		TTFTP50: report.Dur(r.FirstToken.Quantile(0.5)), TTFTP99: report.Dur(r.FirstToken.Quantile(0.99)),
+		TTFTP999: report.Dur(r.FirstToken.Quantile(0.999)), OKPerSecond: r.OKPerSecond, FirstError: r.FirstError,
+	}
+}
+
+// limitOf evaluates the rate-limit scenario against a bucket of rpm that
+// refills continuously; d is how long the phase really lasted (to its last
+// response), which is longer than planned when the target fell behind.
+func limitOf(p *report.Phase, rpm, offered float64, d time.Duration, retryAfter uint64) *report.Limit {
+	perSec := rpm / 60
+	l := &report.Limit{
+		ConfiguredRPM: rpm, ConfiguredRPS: perSec, OfferedRPS: offered,
+		Admitted: p.Status[200], Rejected: p.Status[429], RejectedWithRA: retryAfter,
+		Expected: math.Min(offered*d.Seconds(), rpm+perSec*d.Seconds()),
+	}
+	if offered > perSec {
+		drained := rpm / (offered - perSec) // seconds until the bucket is empty
+		from, to := int(math.Ceil(drained))+1, int(d.Seconds())
+		var sum uint64
+		for s := from; s < to && s < len(p.OKPerSecond); s++ {
+			sum += p.OKPerSecond[s]
+		}
+		if to > from {
+			l.SteadyRPS = float64(sum) / float64(to-from)
+		}
+	}
+	return l
+}
+
+func hitRate(p *report.Phase) float64 {
+	if p.Requests == 0 {
+		return 0
+	}
+	var hits uint64
+	for k, n := range p.Cache {
+		if strings.HasPrefix(k, "HIT") {
+			hits += n
+		}
+	}
+	return float64(hits) / float64(p.Requests)
+}

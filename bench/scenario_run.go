@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/zest-proxy/zest/bench/load"
+	"github.com/zest-proxy/zest/bench/report"
+)
+
+// phaseStride separates the request numbers of a scenario's phases, so a
+// "unique prompt" is never repeated across warm-up, open and closed loops.
+const phaseStride = 1 << 24
+
+// runScenario runs one scenario's warm-up, open loop and closed loop(s).
+func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
+	out := report.Scenario{Name: s.name, Title: s.title, Baseline: s.baseline, Stream: s.stream}
+	if s.limitRPM > 0 {
+		if e.o.smoke {
+			s.limitRPM = 60 // a bucket the smoke run's few requests can drain
+		}
+		s.zestConfig = fmt.Sprintf("[ratelimit]\nrequests_per_minute = %d\n", int(s.limitRPM))
+	}
+	var addr string
+	var server *proc
+	switch s.target {
+	case tMock:
+		addr = e.mockAddr
+	case tRevProxy:
+		addr, server = e.revAddr, e.rev
+	case tNginxPass, tNginxCache:
+		if e.nginx == nil {
+			out.Skipped = e.nginxSkip
+			return out
+		}
+		addr, server = e.nginxPass, e.nginx
+		if s.target == tNginxCache {
+			addr = e.nginxCache
+		}
+	case tZest:
+		if e.zestSkip != "" {
+			out.Skipped = e.zestSkip
+			return out
+		}
+		z, zaddr, err := e.startZest(ctx, s)
+		if err != nil {
+			out.Skipped = err.Error()
+			return out
+		}
+		defer z.stop()
+		addr, server = zaddr, z
+		if s.zestConfig != "" {
+			out.Notes = append(out.Notes, fmt.Sprintf("zest config: `%s`", oneLine(s.zestConfig)))
+		}
+	}
+	o := e.o
+	newDoer := func() load.Doer { return &load.Conn{Addr: addr, Stream: s.stream} }
+
+	// Warm: the prompts a hit scenario needs, then connections and the
+	// server's code paths (not for the limiter or the Zipf mix, whose first
+	// seconds are the point).
+	for _, w := range s.warm {
+		c := &load.Conn{Addr: addr, Stream: s.stream}
+		res := c.Do(ctx, s.gen(addr, 0)(w, nil))
+		c.Close()
+		if res.Err != nil || res.Status != 200 {
+			out.Notes = append(out.Notes, fmt.Sprintf("warm-up request got status %d, error %v", res.Status, res.Err))
+		}
+	}
+	if len(s.warm) > 0 {
+		time.Sleep(100 * time.Millisecond) // let asynchronous cache writes land
+	}
+	if s.limitRPM == 0 && s.name != "zest-zipf" {
+		_, _ = load.Run(ctx, load.Config{Gen: s.gen(addr, 9*phaseStride), NewDoer: newDoer, Conns: o.openConns,
+			Duration: min(o.duration/4, 300*time.Millisecond)})
+	}
+
+	var cpu0 time.Duration
+	if server != nil {
+		cpu0 = server.cpuTime()
+	}
+	before := e.mockStats(ctx)
+	rate := o.rate
+	if s.rate > 0 && !o.smoke {
+		rate = s.rate
+	}
+	res, err := load.Run(ctx, load.Config{
+		Gen: s.gen(addr, 0), NewDoer: newDoer, Rate: rate, Conns: o.openConns, Duration: o.duration,
+		Progress: progress(s.name, "open", o.duration),
+	})
+	if err != nil {
+		out.Skipped = err.Error()
+		return out
+	}
+	after := e.mockStats(ctx)
+	out.Open = phaseOf(res, rate)
+	out.HitRate = hitRate(out.Open)
+	out.UpstreamCalls = upstreamCalls(after) - upstreamCalls(before)
+	if res.Requests > 0 && s.target != tMock {
+		out.UpstreamSaved = 1 - float64(out.UpstreamCalls)/float64(res.Requests)
+	}
+	if s.limitRPM > 0 {
+		out.Limit = limitOf(out.Open, s.limitRPM, rate, max(o.duration, res.Elapsed), res.RetryAfter)
+	}
+	requests := res.Requests
+
+	if !s.noClosed {
+		conns := []int{o.conns}
+		if s.sweep {
+			conns = o.sweep
+		}
+		d := max(o.duration/4, 200*time.Millisecond)
+		for k, c := range conns {
+			r, err := load.Run(ctx, load.Config{
+				Gen: s.gen(addr, uint64(k+1)*phaseStride), NewDoer: newDoer, Conns: c, Duration: d,
+				Progress: progress(s.name, fmt.Sprintf("closed@%d", c), d),
+			})
+			if err != nil || ctx.Err() != nil {
+				break
+			}
+			requests += r.Requests
+			out.Sweep = append(out.Sweep, report.SweepPoint{Conns: c, RPS: r.Throughput(),
+				P50: report.Dur(r.Latency.Quantile(0.5)), P99: report.Dur(r.Latency.Quantile(0.99)), Errors: r.Errors})
+			if c == o.conns {
+				out.MaxRPS = r.Throughput()
+			}
+		}
+	}
+	if server != nil && requests > 0 {
+		out.ProxyCPUPerReq = report.Dur((server.cpuTime() - cpu0) / time.Duration(requests))
+		out.ProxyPeakRSS = server.peakRSS()
+	}
+	fmt.Fprintf(os.Stderr, "  %-16s p50 %s p99 %s p99.9 %s, %s req/s closed, cache %v, status %v\n",
+		s.name, out.Open.P50, out.Open.P99, out.Open.P999, fmt.Sprintf("%.0f", out.MaxRPS), out.Open.Cache, out.Open.Status)
+	return out
+}
+
+// startZest starts a fresh zest for s and waits for /healthz.
+func (e *env) startZest(ctx context.Context, s *scenario) (*proc, string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	args := []string{"-listen", addr, "-upstream", "http://" + e.mockAddr + "/v1"}
+	if s.zestConfig != "" {
+		cfg := filepath.Join(e.dir, "zest-"+s.name+".toml")
+		if err := os.WriteFile(cfg, []byte(s.zestConfig), 0o644); err != nil {
+			return nil, "", fmt.Errorf("zest config: %w", err)
+		}
+		args = append(args, "-config", cfg)
+	}
+	p, err := startProc(e.dir, "zest-"+s.name, e.serverCPU, e.zestBin, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitReady(ctx, p, "http://"+addr+"/healthz", 30*time.Second); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, addr, nil
+}
+
+func oneLine(s string) string {
+	b := []byte(s)
+	for i := range b {
+		if b[i] == '\n' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,120 @@
+package cache
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeClock) Add(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	f.mu.Unlock()
+}
+
+func newTestCache(t *testing.T, clock *fakeClock, maxBytes int64) *Cache {
+	t.Helper()
+	c, err := New(Options{MaxBytes: maxBytes, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func entry(clock *fakeClock, key, ns string, ttl time.Duration) *Entry {
+	now := clock.Now()
+	return &Entry{Key: key, Namespace: ns, Body: []byte(`{"id":"` + key + `"}`), Stored: now, Expires: now.Add(ttl)}
+}
+
+func TestSetGetExpire(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	c := newTestCache(t, clock, 1<<20)
+	if !c.Set(entry(clock, "k1", "a", time.Minute)) {
+		t.Fatal("Set refused a small entry")
+	}
+	e, ok := c.Get("k1")
+	if !ok || string(e.Body) != `{"id":"k1"}` {
+		t.Fatalf("Get after Set = %v, %v", e, ok)
+	}
+	clock.Add(59 * time.Second)
+	if _, ok := c.Get("k1"); !ok {
+		t.Fatal("entry gone before its TTL")
+	}
+	clock.Add(time.Second)
+	if _, ok := c.Get("k1"); ok {
+		t.Fatal("entry served at its expiry time")
+	}
+	if c.Set(entry(clock, "k2", "a", 0)) {
+		t.Fatal("Set accepted an already expired entry")
+	}
+	st := c.Stats()
+	if st.Hits != 2 || st.Misses != 1 || st.Stores != 1 {
+		t.Errorf("stats = %+v, want 2 hits, 1 miss, 1 store", st)
+	}
+}
+
+func TestDeleteAndNamespaces(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	c := newTestCache(t, clock, 1<<20)
+	for _, k := range []string{"a1", "a2", "b1"} {
+		c.Set(entry(clock, k, k[:1], time.Hour))
+	}
+	if !c.Delete("a1") || c.Delete("a1") {
+		t.Fatal("Delete should report true once")
+	}
+	if n := c.DeleteNamespace("a"); n != 1 {
+		t.Fatalf("DeleteNamespace(a) = %d, want 1", n)
+	}
+	if _, ok := c.Get("a2"); ok {
+		t.Fatal("a2 survived its namespace purge")
+	}
+	if _, ok := c.Get("b1"); !ok {
+		t.Fatal("b1 lost in another namespace's purge")
+	}
+	if n := c.Clear(); n != 1 {
+		t.Fatalf("Clear = %d, want 1", n)
+	}
+	if _, ok := c.Get("b1"); ok {
+		t.Fatal("b1 survived Clear")
+	}
+}
+
+func TestByteBudget(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	c := newTestCache(t, clock, 64<<10)
+	big := &Entry{Key: "big", Body: []byte(strings.Repeat("x", 128<<10)), Expires: clock.Now().Add(time.Hour)}
+	if c.Set(big) {
+		t.Fatal("an entry larger than the whole budget was stored")
+	}
+	for i := range 200 {
+		e := entry(clock, "k"+strings.Repeat("0", i%7)+string(rune('a'+i%26))+time.Duration(i).String(), "n", time.Hour)
+		e.Body = []byte(strings.Repeat("y", 2048))
+		c.Set(e)
+	}
+	if st := c.Stats(); st.Bytes > 64<<10 {
+		t.Fatalf("cache holds %d bytes, budget %d", st.Bytes, 64<<10)
+	}
+}
+
+func TestRenderingMemoised(t *testing.T) {
+	e := &Entry{}
+	calls := 0
+	build := func() ([]byte, error) { calls++; return []byte("sse"), nil }
+	for range 3 {
+		b, err := e.Rendering(1, build)
+		if err != nil || string(b) != "sse" {
+			t.Fatalf("Rendering = %q, %v", b, err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("build called %d times, want 1", calls)
+	}
+}

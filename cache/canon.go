@@ -1,0 +1,523 @@
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// ErrSyntax reports a body that is not one valid JSON value.
+var ErrSyntax = errors.New("cache: invalid JSON")
+
+// Field is one top-level member of a parsed request object.
+type Field struct {
+	Present bool
+	Start   int    // offset of the member's key in the body
+	End     int    // offset just past the member's value
+	Value   []byte // the raw value, aliasing the body
+}
+
+// Request is a chat-completions body read once: the canonical form that the exact key hashes,
+// and the raw top-level members that zest itself acts on. Value slices alias the body.
+type Request struct {
+	// Canonical is the body with object keys sorted, insignificant whitespace removed, strings
+	// and numbers in one spelling, and the top-level members cache_control, stream,
+	// stream_options and user left out.
+	Canonical []byte
+
+	CacheControl, Stream, StreamOptions, User, Model, Messages Field
+	MaxTokens, MaxCompletionTokens, N                          Field
+}
+
+// excluded names the top-level members that do not change the answer and stay out of the key.
+func excluded(name string) bool {
+	switch name {
+	case "cache_control", "stream", "stream_options", "user":
+		return true
+	}
+	return false
+}
+
+// ParseRequest validates body as one JSON object and fills r. The canonical form is appended
+// to r.Canonical[:0], so a caller may recycle r between requests.
+func ParseRequest(body []byte, r *Request) error {
+	c := canon{in: body, out: r.Canonical[:0]}
+	c.skipSpace()
+	if c.pos >= len(body) || body[c.pos] != '{' {
+		return fmt.Errorf("%w: body is not a JSON object", ErrSyntax)
+	}
+	if err := c.object(r); err != nil {
+		return err
+	}
+	c.skipSpace()
+	if c.pos != len(body) {
+		return fmt.Errorf("%w: data after the top-level value at offset %d", ErrSyntax, c.pos)
+	}
+	r.Canonical = c.out
+	return nil
+}
+
+// Canonical appends the canonical form of the JSON value in src to dst.
+func Canonical(dst, src []byte) ([]byte, error) {
+	c := canon{in: src, out: dst}
+	c.skipSpace()
+	if err := c.value(); err != nil {
+		return dst, err
+	}
+	c.skipSpace()
+	if c.pos != len(src) {
+		return dst, fmt.Errorf("%w: data after the value at offset %d", ErrSyntax, c.pos)
+	}
+	return c.out, nil
+}
+
+// Without returns body with the member f removed (and one adjacent comma), leaving every other
+// byte as it was. The result is a new slice; body is not modified.
+func Without(body []byte, f Field) []byte {
+	if !f.Present {
+		return body
+	}
+	start, end := f.Start, f.End
+	// Prefer eating the comma after the member; else the one before it.
+	j := end
+	for j < len(body) && isSpace(body[j]) {
+		j++
+	}
+	if j < len(body) && body[j] == ',' {
+		end = j + 1
+	} else {
+		i := start - 1
+		for i >= 0 && isSpace(body[i]) {
+			i--
+		}
+		if i >= 0 && body[i] == ',' {
+			start = i
+		}
+	}
+	out := make([]byte, 0, len(body)-(end-start))
+	out = append(out, body[:start]...)
+	return append(out, body[end:]...)
+}
+
+type canon struct {
+	in    []byte
+	pos   int
+	out   []byte
+	depth int
+	keys  []member // scratch for sorting object members
+	tmp   []byte
+}
+
+type member struct {
+	key        string
+	start, end int // range in out
+}
+
+const maxDepth = 512
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+func (c *canon) skipSpace() {
+	for c.pos < len(c.in) && isSpace(c.in[c.pos]) {
+		c.pos++
+	}
+}
+
+func (c *canon) errf(what string) error {
+	return fmt.Errorf("%w: %s at offset %d", ErrSyntax, what, c.pos)
+}
+
+func (c *canon) value() error {
+	if c.pos >= len(c.in) {
+		return c.errf("unexpected end")
+	}
+	switch b := c.in[c.pos]; {
+	case b == '{':
+		return c.object(nil)
+	case b == '[':
+		return c.array()
+	case b == '"':
+		_, err := c.str(true)
+		return err
+	case b == '-' || (b >= '0' && b <= '9'):
+		return c.number()
+	default:
+		for _, lit := range [...]string{"true", "false", "null"} {
+			if bytes.HasPrefix(c.in[c.pos:], []byte(lit)) {
+				c.out = append(c.out, lit...)
+				c.pos += len(lit)
+				return nil
+			}
+		}
+		return c.errf("invalid character")
+	}
+}
+
+// object reads an object at c.pos. When top is non-nil this is the request's top level:
+// excluded members are left out of the output and the named members are recorded.
+func (c *canon) object(top *Request) error {
+	c.depth++
+	if c.depth > maxDepth {
+		return c.errf("nesting too deep")
+	}
+	defer func() { c.depth-- }()
+	c.pos++ // '{'
+	objStart := len(c.out)
+	c.out = append(c.out, '{')
+	mark := len(c.keys)
+	c.skipSpace()
+	if c.pos < len(c.in) && c.in[c.pos] == '}' {
+		c.pos++
+		c.out = append(c.out, '}')
+		return nil
+	}
+	for {
+		c.skipSpace()
+		if c.pos >= len(c.in) || c.in[c.pos] != '"' {
+			return c.errf("expected a member name")
+		}
+		memberStart := c.pos
+		keyOut := len(c.out)
+		key, err := c.str(true)
+		if err != nil {
+			return err
+		}
+		c.skipSpace()
+		if c.pos >= len(c.in) || c.in[c.pos] != ':' {
+			return c.errf("expected ':'")
+		}
+		c.pos++
+		c.out = append(c.out, ':')
+		c.skipSpace()
+		valStart := c.pos
+		if err := c.value(); err != nil {
+			return err
+		}
+		if top != nil {
+			f := Field{Present: true, Start: memberStart, End: c.pos, Value: c.in[valStart:c.pos]}
+			top.record(key, f)
+			if excluded(key) {
+				c.out = c.out[:keyOut]
+			} else {
+				c.keys = append(c.keys, member{key: key, start: keyOut, end: len(c.out)})
+			}
+		} else {
+			c.keys = append(c.keys, member{key: key, start: keyOut, end: len(c.out)})
+		}
+		c.skipSpace()
+		if c.pos >= len(c.in) {
+			return c.errf("unexpected end in object")
+		}
+		if c.in[c.pos] == ',' {
+			c.pos++
+			continue
+		}
+		if c.in[c.pos] != '}' {
+			return c.errf("expected ',' or '}'")
+		}
+		c.pos++
+		break
+	}
+	c.sortMembers(objStart+1, mark)
+	c.keys = c.keys[:mark]
+	c.out = append(c.out, '}')
+	return nil
+}
+
+// sortMembers rewrites out[from:] as the members keys[mark:] sorted by key (stable, so
+// duplicate names keep their order) and joined by commas.
+func (c *canon) sortMembers(from, mark int) {
+	ms := c.keys[mark:]
+	sorted := slices.IsSortedFunc(ms, func(a, b member) int { return cmpStr(a.key, b.key) })
+	c.tmp = append(c.tmp[:0], c.out[from:]...)
+	if !sorted {
+		slices.SortStableFunc(ms, func(a, b member) int { return cmpStr(a.key, b.key) })
+	}
+	c.out = c.out[:from]
+	for i, m := range ms {
+		if i > 0 {
+			c.out = append(c.out, ',')
+		}
+		c.out = append(c.out, c.tmp[m.start-from:m.end-from]...)
+	}
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (r *Request) record(key string, f Field) {
+	switch key {
+	case "cache_control":
+		r.CacheControl = f
+	case "stream":
+		r.Stream = f
+	case "stream_options":
+		r.StreamOptions = f
+	case "user":
+		r.User = f
+	case "model":
+		r.Model = f
+	case "messages":
+		r.Messages = f
+	case "max_tokens":
+		r.MaxTokens = f
+	case "max_completion_tokens":
+		r.MaxCompletionTokens = f
+	case "n":
+		r.N = f
+	}
+}
+
+func (c *canon) array() error {
+	c.depth++
+	if c.depth > maxDepth {
+		return c.errf("nesting too deep")
+	}
+	defer func() { c.depth-- }()
+	c.pos++ // '['
+	c.out = append(c.out, '[')
+	c.skipSpace()
+	if c.pos < len(c.in) && c.in[c.pos] == ']' {
+		c.pos++
+		c.out = append(c.out, ']')
+		return nil
+	}
+	for {
+		c.skipSpace()
+		if err := c.value(); err != nil {
+			return err
+		}
+		c.skipSpace()
+		if c.pos >= len(c.in) {
+			return c.errf("unexpected end in array")
+		}
+		if c.in[c.pos] == ',' {
+			c.pos++
+			c.out = append(c.out, ',')
+			continue
+		}
+		if c.in[c.pos] != ']' {
+			return c.errf("expected ',' or ']'")
+		}
+		c.pos++
+		c.out = append(c.out, ']')
+		return nil
+	}
+}
+
+// str reads a string at c.pos, appends its canonical spelling, and returns the decoded text
+// when wantText is set (object keys need it).
+func (c *canon) str(wantText bool) (string, error) {
+	c.pos++ // opening quote
+	start := c.pos
+	plain := true
+	for c.pos < len(c.in) {
+		b := c.in[c.pos]
+		if b == '"' {
+			break
+		}
+		if b == '\\' {
+			plain = false
+			c.pos += 2
+			continue
+		}
+		if b < 0x20 {
+			return "", c.errf("control character in string")
+		}
+		c.pos++
+	}
+	if c.pos >= len(c.in) {
+		return "", c.errf("unterminated string")
+	}
+	raw := c.in[start:c.pos]
+	c.pos++ // closing quote
+	if plain {
+		c.out = append(c.out, '"')
+		c.out = append(c.out, raw...)
+		c.out = append(c.out, '"')
+		if wantText {
+			return string(raw), nil
+		}
+		return "", nil
+	}
+	textStart := len(c.out) + 1
+	c.out = append(c.out, '"')
+	var err error
+	c.out, err = unescape(c.out, raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v at offset %d", ErrSyntax, err, start)
+	}
+	text := ""
+	if wantText {
+		text = string(c.out[textStart:])
+	}
+	// Re-encode the decoded text in place with the minimal escapes.
+	c.tmp = append(c.tmp[:0], c.out[textStart:]...)
+	c.out = appendEscaped(c.out[:textStart], c.tmp)
+	c.out = append(c.out, '"')
+	return text, nil
+}
+
+// unescape appends the decoded form of a JSON string body to dst.
+func unescape(dst, raw []byte) ([]byte, error) {
+	for i := 0; i < len(raw); {
+		b := raw[i]
+		if b != '\\' {
+			dst = append(dst, b)
+			i++
+			continue
+		}
+		if i+1 >= len(raw) {
+			return dst, errors.New("bad escape")
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/':
+			dst = append(dst, raw[i+1])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, n, ok := readU(raw[i:])
+			if !ok {
+				return dst, errors.New("bad \\u escape")
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += n
+			continue
+		default:
+			return dst, errors.New("bad escape")
+		}
+		i += 2
+	}
+	return dst, nil
+}
+
+// readU decodes \uXXXX (and a following low surrogate) at the start of s.
+func readU(s []byte) (rune, int, bool) {
+	hex4 := func(s []byte) (rune, bool) {
+		if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(s[2:6]), 16, 32)
+		return rune(v), err == nil
+	}
+	r, ok := hex4(s)
+	if !ok {
+		return 0, 0, false
+	}
+	if r >= 0xD800 && r < 0xDC00 {
+		if lo, ok := hex4(s[6:]); ok && lo >= 0xDC00 && lo < 0xE000 {
+			return (r-0xD800)<<10 + (lo - 0xDC00) + 0x10000, 12, true
+		}
+		return utf8.RuneError, 6, true
+	}
+	if r >= 0xDC00 && r < 0xE000 {
+		return utf8.RuneError, 6, true
+	}
+	return r, 6, true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendEscaped appends text as the inside of a JSON string with the fewest escapes.
+func appendEscaped(dst, text []byte) []byte {
+	for _, b := range text {
+		switch {
+		case b == '"' || b == '\\':
+			dst = append(dst, '\\', b)
+		case b == '\n':
+			dst = append(dst, '\\', 'n')
+		case b == '\r':
+			dst = append(dst, '\\', 'r')
+		case b == '\t':
+			dst = append(dst, '\\', 't')
+		case b < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+		default:
+			dst = append(dst, b)
+		}
+	}
+	return dst
+}
+
+// number reads a JSON number and appends it in one spelling: integers as written (-0 as 0),
+// other numbers through float64 (1.0 → 1, 1.50 → 1.5, 1E2 → 100).
+func (c *canon) number() error {
+	start := c.pos
+	if c.in[c.pos] == '-' {
+		c.pos++
+	}
+	digits := func() int {
+		n := 0
+		for c.pos < len(c.in) && c.in[c.pos] >= '0' && c.in[c.pos] <= '9' {
+			c.pos++
+			n++
+		}
+		return n
+	}
+	intStart := c.pos
+	if n := digits(); n == 0 || (n > 1 && c.in[intStart] == '0') {
+		return c.errf("invalid number")
+	}
+	isInt := true
+	if c.pos < len(c.in) && c.in[c.pos] == '.' {
+		c.pos++
+		isInt = false
+		if digits() == 0 {
+			return c.errf("invalid number")
+		}
+	}
+	if c.pos < len(c.in) && (c.in[c.pos] == 'e' || c.in[c.pos] == 'E') {
+		c.pos++
+		isInt = false
+		if c.pos < len(c.in) && (c.in[c.pos] == '+' || c.in[c.pos] == '-') {
+			c.pos++
+		}
+		if digits() == 0 {
+			return c.errf("invalid number")
+		}
+	}
+	lit := c.in[start:c.pos]
+	if isInt {
+		if string(lit) == "-0" {
+			lit = lit[1:]
+		}
+		c.out = append(c.out, lit...)
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return c.errf("invalid number")
+	}
+	if math.IsInf(f, 0) {
+		c.out = append(c.out, lit...) // beyond float64: keep the spelling
+		return nil
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		if f == 0 {
+			f = 0 // drop the sign of -0.0
+		}
+		c.out = strconv.AppendFloat(c.out, f, 'f', -1, 64)
+		return nil
+	}
+	c.out = strconv.AppendFloat(c.out, f, 'g', -1, 64)
+	return nil
+}

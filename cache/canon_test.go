@@ -1,0 +1,291 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"testing"
+)
+
+func canonString(t *testing.T, body string) string {
+	t.Helper()
+	var r Request
+	if err := ParseRequest([]byte(body), &r); err != nil {
+		t.Fatalf("ParseRequest(%s): %v", body, err)
+	}
+	return string(r.Canonical)
+}
+
+func TestCanonicalEquivalentBodies(t *testing.T) {
+	base := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":1}`
+	same := []struct{ name, body string }{
+		{"key order and spaces", "{ \"temperature\" : 1.0,\n \"messages\":[{\"content\":\"hi\",\"role\":\"user\"}], \"model\":\"gpt-4o\" }"},
+		{"number spellings", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":1E0}`},
+		{"string escapes", `{"model":"gpt-4\u006f","messages":[{"role":"user","content":"h\u0069"}],"temperature":1}`},
+		{"stream and options ignored", `{"stream":true,"stream_options":{"include_usage":true},"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":1}`},
+		{"user and cache_control ignored", `{"user":"u1","cache_control":{"type":"no_store"},"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":1}`},
+	}
+	want := canonString(t, base)
+	for _, tc := range same {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := canonString(t, tc.body); got != want {
+				t.Errorf("canonical differs:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+	different := []struct{ name, body string }{
+		{"temperature", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0.5}`},
+		{"model", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":1}`},
+		{"content", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi!"}],"temperature":1}`},
+		{"seed", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":1,"seed":7}`},
+		{"tools", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":1,"tools":[]}`},
+		{"nested cache_control kept", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi","cache_control":{"type":"ephemeral"}}],"temperature":1}`},
+		{"array order", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"},{"role":"user","content":"x"}],"temperature":1}`},
+	}
+	for _, tc := range different {
+		t.Run("differs/"+tc.name, func(t *testing.T) {
+			if got := canonString(t, tc.body); got == want {
+				t.Errorf("canonical of %s equals the base", tc.body)
+			}
+		})
+	}
+}
+
+func TestParseRequestFields(t *testing.T) {
+	body := []byte(`{"model":"m","stream":true,"cache_control":{"type":"no_cache"},"messages":[],"user":"bob","max_tokens":5}`)
+	var r Request
+	if err := ParseRequest(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	if string(r.Model.Value) != `"m"` || string(r.Stream.Value) != "true" || string(r.User.Value) != `"bob"` || string(r.MaxTokens.Value) != "5" {
+		t.Errorf("fields: model=%s stream=%s user=%s max_tokens=%s", r.Model.Value, r.Stream.Value, r.User.Value, r.MaxTokens.Value)
+	}
+	if string(r.CacheControl.Value) != `{"type":"no_cache"}` {
+		t.Errorf("cache_control = %s", r.CacheControl.Value)
+	}
+	got := string(Without(body, r.CacheControl))
+	if want := `{"model":"m","stream":true,"messages":[],"user":"bob","max_tokens":5}`; got != want {
+		t.Errorf("Without = %s, want %s", got, want)
+	}
+}
+
+func TestWithout(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"cache_control":{"type":"x"}}`, `{}`},
+		{`{"a":1, "cache_control":{"type":"x"} }`, `{"a":1 }`},
+		{`{ "cache_control" : 1 , "a":1}`, `{  "a":1}`},
+		{`{"a":1,"cache_control":1,"b":2}`, `{"a":1,"b":2}`},
+	} {
+		var r Request
+		if err := ParseRequest([]byte(tc.in), &r); err != nil {
+			t.Fatal(err)
+		}
+		out := Without([]byte(tc.in), r.CacheControl)
+		if string(out) != tc.want {
+			t.Errorf("Without(%s) = %s, want %s", tc.in, out, tc.want)
+		}
+		if !json.Valid(out) {
+			t.Errorf("Without(%s) is not valid JSON", tc.in)
+		}
+	}
+}
+
+func TestParseRequestRejects(t *testing.T) {
+	for _, body := range []string{``, `[]`, `{"a":}`, `{"a":1}x`, `{"a":01}`, `{"a":"\x01"}`, `{"a":tru}`, `{"a" 1}`, `{"a":1,}`, `"s"`} {
+		var r Request
+		if err := ParseRequest([]byte(body), &r); !errors.Is(err, ErrSyntax) {
+			t.Errorf("ParseRequest(%q) = %v, want ErrSyntax", body, err)
+		}
+	}
+}
+
+func TestKeySeparatesInputs(t *testing.T) {
+	c := []byte(`{"a":1}`)
+	keys := map[string]string{
+		"base":      Key("ns", "http://u/v1", "/chat/completions", c),
+		"namespace": Key("ns2", "http://u/v1", "/chat/completions", c),
+		"upstream":  Key("ns", "http://v/v1", "/chat/completions", c),
+		"path":      Key("ns", "http://u/v1", "/completions", c),
+		"body":      Key("ns", "http://u/v1", "/chat/completions", []byte(`{"a":2}`)),
+		"shifted":   Key("n", "s\x00http://u/v1", "/chat/completions", c),
+	}
+	seen := map[string]string{}
+	for name, k := range keys {
+		if len(k) != 64 {
+			t.Errorf("%s: key %q is not hex SHA-256", name, k)
+		}
+		if other, dup := seen[k]; dup {
+			t.Errorf("%s and %s share key %s", name, other, k)
+		}
+		seen[k] = name
+	}
+}
+
+// reformat writes v (decoded with UseNumber) with keys in reverse order, extra whitespace,
+// escaped characters and alternative number spellings, to test that the canonical form ignores
+// all of them.
+func reformat(buf *bytes.Buffer, v any, rng *rand.Rand) {
+	ws := func() {
+		buf.WriteString([]string{"", " ", "\n\t", "  "}[rng.IntN(4)])
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			ws()
+			writeEscaped(buf, k)
+			ws()
+			buf.WriteByte(':')
+			ws()
+			reformat(buf, x[k], rng)
+			ws()
+		}
+		buf.WriteByte('}')
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			ws()
+			reformat(buf, e, rng)
+		}
+		buf.WriteByte(']')
+	case string:
+		writeEscaped(buf, x)
+	case json.Number:
+		s := x.String()
+		if f, err := strconv.ParseFloat(s, 64); err == nil && rng.IntN(2) == 0 && bytes.ContainsAny([]byte(s), ".eE") {
+			s = strconv.FormatFloat(f, 'e', -1, 64)
+		}
+		buf.WriteString(s)
+	default:
+		b, _ := json.Marshal(x)
+		buf.Write(b)
+	}
+}
+
+func writeEscaped(buf *bytes.Buffer, s string) {
+	buf.WriteByte('"')
+	for _, r := range s {
+		if r < 0x80 && r != '"' && r != '\\' && r >= 0x20 && r%3 != 0 {
+			buf.WriteRune(r)
+			continue
+		}
+		if r > 0xFFFF {
+			b, _ := json.Marshal(string(r))
+			buf.Write(b[1 : len(b)-1])
+			continue
+		}
+		buf.WriteString(`\u`)
+		buf.WriteString(strconv.FormatInt(int64(r)+0x10000, 16)[1:])
+	}
+	buf.WriteByte('"')
+}
+
+// FuzzCanonical checks that the canonical form agrees with encoding/json on validity, is itself
+// valid and idempotent, and that bodies written differently but meaning the same give one key.
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0.7}`,
+		`{"a":[1,2.50,-0,1e3,{"b":null,"a":true}],"s":"\u00e9\n\"x\"","n":-1.5E-3}`,
+		`{"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"seed":123456789012345}`,
+		`{"x":"\ud83d\ude00","y":"\/"}`,
+		`{}`,
+	} {
+		f.Add([]byte(s), uint64(1))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, seed uint64) {
+		var r Request
+		err := ParseRequest(body, &r)
+		var top any
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		jerr := dec.Decode(&top)
+		_, isObj := top.(map[string]any)
+		validObj := json.Valid(body) && jerr == nil && isObj
+		if (err == nil) != validObj {
+			t.Fatalf("ParseRequest err=%v but encoding/json valid object=%v for %q", err, validObj, body)
+		}
+		if err != nil {
+			return
+		}
+		if !json.Valid(r.Canonical) {
+			t.Fatalf("canonical form is not valid JSON: %q", r.Canonical)
+		}
+		again, err := Canonical(nil, r.Canonical)
+		if err != nil || !bytes.Equal(again, r.Canonical) {
+			t.Fatalf("canonical not idempotent: %q -> %q (%v)", r.Canonical, again, err)
+		}
+		if !bytes.Equal(body, bytes.ToValidUTF8(body, nil)) {
+			return // invalid UTF-8 is decoded lossily by encoding/json; the re-spelling below would differ
+		}
+		if hasDuplicateKeys(body) {
+			return // encoding/json keeps the last duplicate; the re-spelling would drop one
+		}
+		var buf bytes.Buffer
+		reformat(&buf, top, rand.New(rand.NewPCG(seed, seed^0x9e37)))
+		var r2 Request
+		if err := ParseRequest(buf.Bytes(), &r2); err != nil {
+			t.Fatalf("reformatted body rejected: %v\n%s", err, buf.Bytes())
+		}
+		k1 := Key("ns", "u", "/p", r.Canonical)
+		k2 := Key("ns", "u", "/p", r2.Canonical)
+		if k1 != k2 {
+			t.Fatalf("equal bodies, different keys:\n%s\n%s\ncanon1 %s\ncanon2 %s", body, buf.Bytes(), r.Canonical, r2.Canonical)
+		}
+	})
+}
+
+// hasDuplicateKeys reports whether any object in the JSON text repeats a member name.
+func hasDuplicateKeys(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type frame struct {
+		obj     bool
+		keys    map[string]bool
+		wantKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, &frame{obj: true, keys: map[string]bool{}, wantKey: true})
+				continue
+			case '[':
+				stack = append(stack, &frame{})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].wantKey {
+				if stack[n-1].keys[v] {
+					return true
+				}
+				stack[n-1].keys[v] = true
+				stack[n-1].wantKey = false
+				continue
+			}
+		}
+		if n := len(stack); n > 0 && stack[n-1].obj {
+			stack[n-1].wantKey = true
+		}
+	}
+}

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole of config.toml. Every field's default is set by defaultConfig, which
+// the repository's config.toml restates (a test keeps the two equal).
+type Config struct {
+	Listen          string   `toml:"listen"`
+	MaxBody         Size     `toml:"max_body"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+
+	Upstream  UpstreamConfig  `toml:"upstream"`
+	Cache     CacheConfig     `toml:"cache"`
+	Semantic  SemanticConfig  `toml:"semantic"`
+	RateLimit RateLimitConfig `toml:"ratelimit"`
+	Admin     AdminConfig     `toml:"admin"`
+	Telemetry TelemetryConfig `toml:"telemetry"`
+	Log       LogConfig       `toml:"log"`
+}
+
+// UpstreamConfig is [upstream].
+type UpstreamConfig struct {
+	URL     string   `toml:"url"`
+	Timeout Duration `toml:"timeout"`
+}
+
+// CacheConfig is [cache].
+type CacheConfig struct {
+	Enabled      bool     `toml:"enabled"`
+	DefaultType  string   `toml:"default_type"`
+	TTL          Duration `toml:"ttl"`
+	MaxBytes     Size     `toml:"max_bytes"`
+	Namespace    string   `toml:"namespace"`
+	AllowedTypes []string `toml:"allowed_types"`
+	Coalesce     bool     `toml:"coalesce"`
+}
+
+// SemanticConfig is [semantic].
+type SemanticConfig struct {
+	Enabled        bool     `toml:"enabled"`
+	Embedder       string   `toml:"embedder"`
+	Model          string   `toml:"model"`
+	Threshold      float64  `toml:"threshold"`
+	MaxEntries     int      `toml:"max_entries"`
+	Timeout        Duration `toml:"timeout"`
+	Shadow         bool     `toml:"shadow"`
+	AllowToolCalls bool     `toml:"allow_tool_calls"`
+}
+
+// RateLimitConfig is [ratelimit].
+type RateLimitConfig struct {
+	Key               string          `toml:"key"`
+	RequestsPerMinute int             `toml:"requests_per_minute"`
+	TokensPerMinute   int             `toml:"tokens_per_minute"`
+	MaxConcurrent     int             `toml:"max_concurrent"`
+	BurstRequests     int             `toml:"burst_requests"`
+	BurstTokens       int             `toml:"burst_tokens"`
+	DefaultMaxTokens  int             `toml:"default_max_tokens"`
+	ChargeHits        bool            `toml:"charge_hits"`
+	Override          []LimitOverride `toml:"override"`
+}
+
+// LimitOverride is one [[ratelimit.override]] table: limits for one identity.
+type LimitOverride struct {
+	Identity          string `toml:"identity"`
+	RequestsPerMinute int    `toml:"requests_per_minute"`
+	TokensPerMinute   int    `toml:"tokens_per_minute"`
+	MaxConcurrent     int    `toml:"max_concurrent"`
+	BurstRequests     int    `toml:"burst_requests"`
+	BurstTokens       int    `toml:"burst_tokens"`
+}
+
+// AdminConfig is [admin]; its token comes from ZEST_ADMIN_TOKEN only.
+type AdminConfig struct{}
+
+// TelemetryConfig is [telemetry]; the exporter comes from the standard OTEL_* variables.
+type TelemetryConfig struct {
+	CaptureContent bool             `toml:"capture_content"`
+	Prices         map[string]Price `toml:"prices"`
+}
+
+// Price is the cost of a model in dollars per million tokens.
+type Price struct {
+	Input  float64 `toml:"input"`
+	Output float64 `toml:"output"`
+}
+
+// LogConfig is [log].
+type LogConfig struct {
+	Format string `toml:"format"`
+	Level  string `toml:"level"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		MaxBody:         32 << 20,
+		ShutdownTimeout: Duration(30 * time.Second),
+		Upstream:        UpstreamConfig{URL: "https://api.openai.com/v1", Timeout: Duration(300 * time.Second)},
+		Cache: CacheConfig{Enabled: true, DefaultType: "default", TTL: Duration(time.Hour), MaxBytes: 256 << 20,
+			Namespace: "key", Coalesce: true},
+		Semantic: SemanticConfig{Enabled: true, Embedder: "local", Model: "text-embedding-3-small", Threshold: 0.92,
+			MaxEntries: 100000, Timeout: Duration(200 * time.Millisecond)},
+		RateLimit: RateLimitConfig{Key: "key", DefaultMaxTokens: 1024},
+		Log:       LogConfig{Format: "text", Level: "info"},
+	}
+}
+
+// Duration is a TOML string like "90s" or "1h".
+type Duration time.Duration
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("want a duration like \"90s\", got %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Size is a byte count written "256MiB", "32MB", "1024" or "64KiB".
+type Size int64
+
+func (s *Size) UnmarshalText(b []byte) error {
+	v, err := parseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+func parseSize(text string) (int64, error) {
+	t := strings.TrimSpace(text)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			mult, t = u.mult, strings.TrimSpace(strings.TrimSuffix(t, u.suffix))
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a size like \"256MiB\", got %q", text)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// loadConfig reads path over the defaults. Unknown keys and bad values are errors that name
+// the key and, when it can be found, the line.
+func loadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return cfg, fmt.Errorf("%s:%d: %s: %s", path, pe.Position.Line, pe.LastKey, pe.Message)
+			}
+			return cfg, fmt.Errorf("%s:%d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0]
+		return cfg, fmt.Errorf("%s:%d: unknown key %q", path, findKeyLine(data, k), k.String())
+	}
+	if err := cfg.validate(); err != nil {
+		var ke *keyError
+		if errors.As(err, &ke) {
+			if line := findKeyLine(data, strings.Split(ke.key, ".")); line > 0 {
+				return cfg, fmt.Errorf("%s:%d: %s: %s", path, line, ke.key, ke.msg)
+			}
+		}
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// keyError is a bad value of one config key.
+type keyError struct{ key, msg string }
+
+func (e *keyError) Error() string { return e.key + ": " + e.msg }
+
+func (c *Config) validate() error {
+	bad := func(key, format string, args ...any) error { return &keyError{key, fmt.Sprintf(format, args...)} }
+	if c.Upstream.URL == "" {
+		return bad("upstream.url", "must be set")
+	}
+	if c.Upstream.Timeout < 0 {
+		return bad("upstream.timeout", "must not be negative")
+	}
+	if c.MaxBody <= 0 {
+		return bad("max_body", "must be positive")
+	}
+	switch c.Cache.DefaultType {
+	case "default", "no_cache", "no_store", "response_only", "semantic_only":
+	default:
+		return bad("cache.default_type", "want default, no_cache, no_store, response_only or semantic_only, got %q", c.Cache.DefaultType)
+	}
+	for _, t := range c.Cache.AllowedTypes {
+		switch t {
+		case "default", "no_cache", "no_store", "response_only", "semantic_only":
+		default:
+			return bad("cache.allowed_types", "%q is not a cache_control type", t)
+		}
+	}
+	if c.Cache.TTL <= 0 {
+		return bad("cache.ttl", "must be positive")
+	}
+	if time.Duration(c.Cache.TTL) > 24*time.Hour {
+		return bad("cache.ttl", "at most 24h (the longest max_age)")
+	}
+	if c.Cache.MaxBytes < 1<<20 {
+		return bad("cache.max_bytes", "at least 1MiB")
+	}
+	switch c.Cache.Namespace {
+	case "key", "user", "shared":
+	default:
+		return bad("cache.namespace", "want key, user or shared, got %q", c.Cache.Namespace)
+	}
+	switch c.Semantic.Embedder {
+	case "local", "upstream":
+	default:
+		return bad("semantic.embedder", "want local or upstream, got %q", c.Semantic.Embedder)
+	}
+	if c.Semantic.Threshold <= 0 || c.Semantic.Threshold > 1 {
+		return bad("semantic.threshold", "want a number in (0, 1], got %v", c.Semantic.Threshold)
+	}
+	if c.Semantic.MaxEntries <= 0 {
+		return bad("semantic.max_entries", "must be positive")
+	}
+	if c.Semantic.Timeout <= 0 {
+		return bad("semantic.timeout", "must be positive")
+	}
+	switch c.RateLimit.Key {
+	case "key", "user", "ip":
+	default:
+		return bad("ratelimit.key", "want key, user or ip, got %q", c.RateLimit.Key)
+	}
+	for name, v := range map[string]int{
+		"ratelimit.requests_per_minute": c.RateLimit.RequestsPerMinute, "ratelimit.tokens_per_minute": c.RateLimit.TokensPerMinute,
+		"ratelimit.max_concurrent": c.RateLimit.MaxConcurrent, "ratelimit.burst_requests": c.RateLimit.BurstRequests,
+		"ratelimit.burst_tokens": c.RateLimit.BurstTokens, "ratelimit.default_max_tokens": c.RateLimit.DefaultMaxTokens,
+	} {
+		if v < 0 {
+			return bad(name, "must not be negative")
+		}
+	}
+	for i, o := range c.RateLimit.Override {
+		if o.Identity == "" {
+			return bad("ratelimit.override", "entry %d has no identity", i+1)
+		}
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return bad("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	return nil
+}
+
+// findKeyLine returns the 1-based line where key (a table path then a name) is set, or 0.
+func findKeyLine(data []byte, key []string) int {
+	if len(key) == 0 {
+		return 0
+	}
+	table := ""
+	want := strings.Join(key[:len(key)-1], ".")
+	name := key[len(key)-1]
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for line := 1; sc.Scan(); line++ {
+		t := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(t, "[") {
+			table = strings.Trim(t, "[] \t")
+			if i := strings.IndexByte(table, '#'); i >= 0 {
+				table = strings.TrimSpace(table[:i])
+			}
+			if table == strings.Join(key, ".") {
+				return line
+			}
+			continue
+		}
+		eq := strings.IndexByte(t, '=')
+		if eq <= 0 || strings.HasPrefix(t, "#") {
+			continue
+		}
+		k := strings.Trim(strings.TrimSpace(t[:eq]), `"'`)
+		full := k
+		if table != "" {
+			full = table + "." + k
+		}
+		if (table == want && k == name) || full == strings.Join(key, ".") {
+			return line
+		}
+	}
+	return 0
+}

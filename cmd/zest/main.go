@@ -1,0 +1,129 @@
+// Command zest is a caching and rate-limiting reverse proxy for OpenAI-compatible chat APIs.
+//
+//	zest [-config FILE] [-listen ADDR] [-upstream URL]
+//
+// With no -config it reads ./config.toml when present, else runs on built-in defaults.
+// ZEST_UPSTREAM_API_KEY (sent upstream instead of the client's token) and ZEST_ADMIN_TOKEN
+// (enables the admin API) come from the environment.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code (2 for bad flags or config).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("zest", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	configPath := fs.String("config", "", "config file (default ./config.toml when present)")
+	listen := fs.String("listen", "", "listen address, overrides the config's listen")
+	upstream := fs.String("upstream", "", "upstream base URL ending in its version path, overrides [upstream] url")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintf(stderr, "zest: %v (see zest -h)\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "zest: unexpected argument %q (see zest -h)\n", fs.Arg(0))
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "zest %s\n", version)
+		return 0
+	}
+
+	cfg := defaultConfig()
+	path := *configPath
+	if path == "" {
+		if _, err := os.Stat("config.toml"); err == nil {
+			path = "config.toml"
+		}
+	}
+	if path != "" {
+		var err error
+		if cfg, err = loadConfig(path); err != nil {
+			fmt.Fprintf(stderr, "zest: config %v\n", err)
+			return 2
+		}
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *upstream != "" {
+		cfg.Upstream.URL = *upstream
+	}
+
+	logger := newLogger(cfg.Log, stderr)
+	app, err := build(ctx, cfg, getenv, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "zest: %v\n", err)
+		return 2
+	}
+	defer app.close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "zest: listen: %v\n", err)
+		return 1
+	}
+	srv := &http.Server{
+		Handler:           app.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("zest listening", "addr", "http://"+ln.Addr().String(), "upstream", cfg.Upstream.URL,
+		"version", version, "config", path)
+
+	select {
+	case err := <-errc:
+		fmt.Fprintf(stderr, "zest: serve: %v\n", err)
+		return 1
+	case <-sigCtx.Done():
+	}
+	logger.Info("zest shutting down: finishing in-flight requests", "timeout", time.Duration(cfg.ShutdownTimeout))
+	shutCtx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		logger.Warn("shutdown did not finish in time", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

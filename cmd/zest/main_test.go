@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func noEnv(string) string { return "" }
+
+func TestRunBadInputExits2(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"-bogus"}, "flag provided but not defined: -bogus"},
+		{"stray argument", []string{"serve"}, `unexpected argument "serve"`},
+		{"missing config", []string{"-config", "/nonexistent/zest.toml"}, "no such file"},
+		{"bad config", []string{"-config", writeConfig(t, "[cache]\nnamespace = 3\n")}, "namespace"},
+		{"bad upstream", []string{"-upstream", "ftp://x", "-listen", "127.0.0.1:0"}, "upstream.url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb syncBuffer
+			code := run(context.Background(), tc.args, noEnv, &out, &errb)
+			if code != 2 {
+				t.Fatalf("exit code %d, want 2 (stderr %q)", code, errb.String())
+			}
+			msg := errb.String()
+			if !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 1 {
+				t.Errorf("stderr = %q, want one line containing %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	var out, errb syncBuffer
+	if code := run(context.Background(), []string{"-version"}, noEnv, &out, &errb); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.HasPrefix(out.String(), "zest ") {
+		t.Errorf("version output %q", out.String())
+	}
+}
+
+// TestGracefulShutdown starts zest, begins a slow request, asks zest to stop, and checks that
+// the request still completes and zest exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	release := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[]}`)
+	}))
+	defer upstream.Close()
+
+	ctx, stop := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-upstream", upstream.URL + "/v1"}, noEnv, &out, &errb)
+	}()
+	addr := waitForAddr(t, &errb)
+
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(addr + "/v1/models")
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- resp.Status + " " + string(b)
+	}()
+	// Wait until the request is in flight, then ask zest to stop.
+	waitFor(t, func() bool { return strings.Contains(errb.String(), "listening") })
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	waitFor(t, func() bool { return strings.Contains(errb.String(), "shutting down") })
+	close(release)
+	if r := <-got; !strings.HasPrefix(r, "200") || !strings.Contains(r, `"list"`) {
+		t.Fatalf("in-flight request during shutdown got %q", r)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d, stderr %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("zest did not exit after shutdown")
+	}
+}
+
+var addrRE = regexp.MustCompile(`addr=(http://[0-9.:]+)`)
+
+func waitForAddr(t *testing.T, b *syncBuffer) string {
+	t.Helper()
+	var addr string
+	waitFor(t, func() bool {
+		m := addrRE.FindStringSubmatch(b.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	return addr
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,326 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/zest-proxy/zest/proxy/sse"
+)
+
+// flight is one upstream call whose answer one or more clients receive. The answer is kept
+// whole while the call lasts, so a client that joins late gets it from its start. The call runs
+// on its own goroutine with its own context: a client hanging up does not cancel it while
+// others still listen; when the last one leaves, it is cancelled.
+type flight struct {
+	group *flightGroup // nil for a private flight
+	key   string
+	done  func(f *flight) // runs once a clean answer is complete, before waiters see it finished
+	after func(f *flight) // runs once a clean answer is complete, after waiters see it finished
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced on every change
+	headerSet bool
+	status    int
+	header    http.Header
+	isSSE     bool
+	parts     [][]byte // SSE: whole events; otherwise pieces of the body
+	finished  bool
+	err       error  // the call or the read failed
+	result    []byte // the complete chat.completion of a clean 200, else nil
+	refs      int
+	abandoned bool
+
+	usagePrompt, usageCompletion int
+	usageKnown                   bool
+}
+
+// flightGroup deduplicates concurrent identical misses by exact key.
+type flightGroup struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+// join returns the live flight for key, or registers f under key and returns it as the leader.
+func (g *flightGroup) join(key string, f *flight) (*flight, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if cur, ok := g.m[key]; ok {
+		cur.mu.Lock()
+		alive := !cur.abandoned
+		if alive {
+			cur.refs++
+		}
+		cur.mu.Unlock()
+		if alive {
+			return cur, false
+		}
+	}
+	f.group, f.key, f.refs = g, key, 1
+	g.m[key] = f
+	return f, true
+}
+
+func (g *flightGroup) forget(f *flight) {
+	g.mu.Lock()
+	if g.m[f.key] == f {
+		delete(g.m, f.key)
+	}
+	g.mu.Unlock()
+}
+
+// newFlight makes a flight whose call is bounded by timeout (none when <= 0).
+func newFlight(ctx context.Context, timeout time.Duration) *flight {
+	f := &flight{changed: make(chan struct{}), refs: 1}
+	if timeout > 0 {
+		f.ctx, f.cancel = context.WithTimeout(ctx, timeout)
+	} else {
+		f.ctx, f.cancel = context.WithCancel(ctx)
+	}
+	return f
+}
+
+// broadcastLocked wakes every waiter. f.mu must be held.
+func (f *flight) broadcastLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// leave is called by each client when it is done with the flight. The last one to leave an
+// unfinished flight cancels the upstream call, so nothing half-read is ever stored.
+func (f *flight) leave() {
+	var g *flightGroup
+	f.mu.Lock()
+	f.refs--
+	if f.refs == 0 && !f.finished {
+		f.abandoned = true
+		g = f.group
+		f.cancel()
+	}
+	f.mu.Unlock()
+	if g != nil {
+		g.forget(f)
+	}
+}
+
+// run performs the upstream call and records the answer. It is the flight's only writer.
+func (f *flight) run(h *Handler, req *http.Request) {
+	defer f.cancel()
+	var span trace.Span
+	if h.tracing {
+		var ctx context.Context
+		ctx, span = h.tracer.Start(req.Context(), req.Method+" "+chatPath, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("server.address", req.URL.Host)))
+		req = req.WithContext(ctx)
+		h.injectTrace(req)
+		defer span.End()
+	}
+	sent := time.Now()
+	resp, err := h.transport.RoundTrip(req)
+	if err != nil {
+		if span != nil {
+			span.SetStatus(codes.Error, errText(err))
+		}
+		f.finish(nil, err)
+		return
+	}
+	defer resp.Body.Close()
+	if span != nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	}
+	if m := h.opts.Metrics; m != nil {
+		defer func() { m.UpstreamDuration.Observe(time.Since(sent).Seconds()) }()
+	}
+	firstByte := true
+	isSSE := isEventStream(resp.Header.Get("Content-Type"))
+	header := resp.Header.Clone()
+	removeHopByHop(header)
+	header.Del("Content-Length")
+	f.mu.Lock()
+	f.headerSet, f.status, f.header, f.isSSE = true, resp.StatusCode, header, isSSE
+	f.broadcastLocked()
+	f.mu.Unlock()
+
+	var asm *sse.Assembler
+	if isSSE && resp.StatusCode == http.StatusOK {
+		asm = sse.NewAssembler()
+	}
+	var sc sse.Scanner
+	var body bytes.Buffer
+	poisoned := false
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 && firstByte {
+			firstByte = false
+			if m := h.opts.Metrics; m != nil {
+				m.UpstreamTTFT.Observe(time.Since(sent).Seconds())
+			}
+		}
+		if n > 0 {
+			if isSSE {
+				var evs [][]byte
+				sc.Feed(buf[:n], func(ev []byte) {
+					evs = append(evs, bytes.Clone(ev))
+					if asm != nil {
+						if isErrorEvent(ev) {
+							poisoned = true // an `event: error` is a failed answer, whatever follows
+						}
+						asm.Event(sse.Data(ev))
+					}
+				})
+				if len(evs) > 0 {
+					f.mu.Lock()
+					f.parts = append(f.parts, evs...)
+					f.broadcastLocked()
+					f.mu.Unlock()
+				}
+			} else {
+				body.Write(buf[:n])
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if isSSE {
+				f.appendTail(&sc)
+			}
+			f.finish(nil, rerr)
+			return
+		}
+	}
+	var result []byte
+	if isSSE {
+		f.appendTail(&sc)
+		if asm != nil && !poisoned {
+			if c, err := asm.Complete(); err == nil {
+				result = c
+				f.usagePrompt, f.usageCompletion, f.usageKnown = asm.Usage()
+			}
+		}
+	} else {
+		b := body.Bytes()
+		f.mu.Lock()
+		f.parts = append(f.parts, b)
+		f.mu.Unlock()
+		if resp.StatusCode == http.StatusOK && looksLikeCompletion(b) {
+			result = b
+			f.usagePrompt, f.usageCompletion, f.usageKnown = usageOf(b)
+		}
+	}
+	f.finish(result, nil)
+}
+
+// appendTail passes on the bytes of an unterminated last event as they were.
+func (f *flight) appendTail(sc *sse.Scanner) {
+	var tail [][]byte
+	sc.Flush(func(ev []byte) { tail = append(tail, bytes.Clone(ev)) })
+	if len(tail) > 0 {
+		f.mu.Lock()
+		f.parts = append(f.parts, tail...)
+		f.mu.Unlock()
+	}
+}
+
+// finish records the end of the call, stores a clean answer, and wakes every waiter.
+func (f *flight) finish(result []byte, err error) {
+	f.mu.Lock()
+	f.result, f.err = result, err
+	abandoned := f.abandoned
+	f.mu.Unlock()
+	if err == nil && result != nil && !abandoned && f.done != nil {
+		f.done(f)
+	}
+	f.mu.Lock()
+	f.finished = true
+	f.broadcastLocked()
+	f.mu.Unlock()
+	if err == nil && result != nil && !abandoned && f.after != nil {
+		f.after(f)
+	}
+	if f.group != nil {
+		f.group.forget(f)
+	}
+}
+
+// snapshot is what a waiter reads under the lock.
+type snapshot struct {
+	headerSet, finished bool
+	status              int
+	header              http.Header
+	isSSE               bool
+	parts               [][]byte
+	err                 error
+	result              []byte
+	changed             <-chan struct{}
+}
+
+func (f *flight) snap() snapshot {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return snapshot{f.headerSet, f.finished, f.status, f.header, f.isSSE, f.parts, f.err, f.result, f.changed}
+}
+
+// wait blocks until cond holds for the flight's state or ctx ends.
+func (f *flight) wait(ctx context.Context, cond func(s snapshot) bool) (snapshot, error) {
+	for {
+		s := f.snap()
+		if cond(s) {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-s.changed:
+		}
+	}
+}
+
+var errStreamCut = errors.New("upstream stream ended before completion")
+
+func isEventStream(ct string) bool {
+	return len(ct) >= 17 && (ct[:17] == "text/event-stream" || bytes.EqualFold([]byte(ct[:17]), []byte("text/event-stream")))
+}
+
+// looksLikeCompletion is the check a plain 200 answer passes before it is stored: valid JSON
+// with a choices member.
+func looksLikeCompletion(b []byte) bool {
+	return bytes.Contains(b, []byte(`"choices"`)) && jsonValid(b)
+}
+
+// usage is the token usage the answer reported, once finished.
+func (f *flight) usage() (prompt, completion int, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.usagePrompt, f.usageCompletion, f.usageKnown && f.finished
+}
+
+// isErrorEvent reports an SSE event whose type (the `event:` field) is "error".
+func isErrorEvent(ev []byte) bool {
+	for len(ev) > 0 {
+		i := bytes.IndexByte(ev, '\n')
+		line := ev
+		if i >= 0 {
+			line, ev = ev[:i], ev[i+1:]
+		} else {
+			ev = nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		if v, ok := bytes.CutPrefix(line, []byte("event:")); ok {
+			return string(bytes.TrimSpace(v)) == "error"
+		}
+	}
+	return false
+}

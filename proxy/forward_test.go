@@ -1,0 +1,318 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPassThrough: paths other than chat completions go upstream unchanged, both ways.
+func TestPassThrough(t *testing.T) {
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		answer                   string
+	}{
+		{"models", http.MethodGet, "/v1/models?limit=2&after=gpt-4%2Fo", "", 200,
+			`{"object":"list","data":[{"id":"gpt-4o-mini","object":"model"}]}`},
+		{"embeddings", http.MethodPost, "/v1/embeddings?api-version=2024-10-21", `{"model":"text-embedding-3-small", "input":["a","b"]}`, 200,
+			`{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,-0.2]}]}`},
+		{"upstream 429 error body", http.MethodPost, "/v1/embeddings", `{"model":"x","input":"y"}`, 429,
+			`{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`},
+		{"upstream 404 with odd bytes", http.MethodGet, "/v1/files/file-abc/content", "", 404,
+			"not json at all \x00\xff\n"},
+		{"chat GET is not chat", http.MethodGet, "/v1/chat/completions?limit=1", "", 200, `{"object":"list","data":[]}`},
+		{"responses API", http.MethodPost, "/v1/responses", `{"model":"gpt-4o-mini","input":"hi"}`, 500,
+			`{"error":{"message":"boom","type":"server_error"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.Header().Set("X-Request-Id", "req_123")
+				w.Header().Set("Retry-After", "7")
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.answer)
+			})
+			e := newEnv(t, up, nil)
+			r := e.do(tc.method, tc.path, tc.body, withHeader("X-Custom", "v1"), withHeader("OpenAI-Organization", "org-1"))
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if r.status != tc.status || string(r.body) != tc.answer {
+				t.Errorf("client got %d %q, want %d %q", r.status, r.body, tc.status, tc.answer)
+			}
+			for k, v := range map[string]string{"X-Request-Id": "req_123", "Retry-After": "7", "Content-Type": "application/json; charset=utf-8"} {
+				if got := r.header.Get(k); got != v {
+					t.Errorf("response header %s = %q, want %q", k, got, v)
+				}
+			}
+			wantCalls(t, up, 1)
+			c := up.last()
+			wantPath, wantQuery, _ := strings.Cut(tc.path, "?")
+			if c.Method != tc.method || c.Path != wantPath || c.RawQuery != wantQuery {
+				t.Errorf("upstream got %s %s?%s, want %s %s?%s", c.Method, c.Path, c.RawQuery, tc.method, wantPath, wantQuery)
+			}
+			if string(c.Body) != tc.body {
+				t.Errorf("upstream body %q, want %q", c.Body, tc.body)
+			}
+			for k, v := range map[string]string{"X-Custom": "v1", "Openai-Organization": "org-1", "Authorization": "Bearer sk-client-one"} {
+				if got := c.Header.Get(k); got != v {
+					t.Errorf("upstream header %s = %q, want %q", k, got, v)
+				}
+			}
+			// Never cached: the same call goes upstream again.
+			e.do(tc.method, tc.path, tc.body)
+			wantCalls(t, up, 2)
+		})
+	}
+}
+
+// TestUpstreamBasePath: an upstream base with a deeper path serves /v1/X from base/X.
+func TestUpstreamBasePath(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(200, completionJSON))
+	e := newEnv(t, up, func(o *Options) { o.Upstream = up.srv.URL + "/openai/v1/" })
+	e.chat(chatBody(""))
+	e.do(http.MethodGet, "/v1/models", "")
+	if p := up.calls[0].Path; p != "/openai/v1/chat/completions" {
+		t.Errorf("chat went to %s", p)
+	}
+	if p := up.calls[1].Path; p != "/openai/v1/models" {
+		t.Errorf("models went to %s", p)
+	}
+}
+
+// TestChatUpstreamErrorsPassThrough: upstream errors and malformed 200s reach the client as
+// they came and are never stored.
+func TestChatUpstreamErrorsPassThrough(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"400", 400, `{"error":{"message":"Unrecognized request argument supplied: foo","type":"invalid_request_error","param":null,"code":null}}`},
+		{"429", 429, `{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`},
+		{"500", 500, `{"error":{"message":"The server had an error","type":"server_error"}}`},
+		{"503 html", 503, "<html>Service Unavailable</html>"},
+		{"201 completion", 201, completionJSON},
+		{"200 not json", 200, "oops"},
+		{"200 without choices", 200, `{"object":"chat.completion","id":"x"}`},
+		{"200 truncated", 200, completionJSON[:len(completionJSON)-20]},
+		{"200 empty", 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newUpstream(t, jsonAnswer(tc.status, tc.body))
+			e := newEnv(t, up, nil)
+			for i := 1; i <= 2; i++ {
+				r := e.chat(chatBody(""))
+				wantStatus(t, r, tc.status, "MISS")
+				if string(r.body) != tc.body {
+					t.Errorf("client body %q, want %q", r.body, tc.body)
+				}
+				if r.header.Get("X-Upstream") != "yes" {
+					t.Error("upstream headers lost")
+				}
+				wantCalls(t, up, i)
+			}
+			// A stream client of the same answer gets it as it came too.
+			r := e.chat(chatBody(`"stream":true`))
+			wantStatus(t, r, tc.status, "MISS")
+			if string(r.body) != tc.body {
+				t.Errorf("stream client body %q, want %q", r.body, tc.body)
+			}
+			wantCalls(t, up, 3)
+		})
+	}
+}
+
+// TestMalformedChatForwarded: a chat body that is not JSON is the upstream's to judge; it is
+// forwarded byte for byte, marked BYPASS and never cached.
+func TestMalformedChatForwarded(t *testing.T) {
+	for _, body := range []string{
+		`{"model": "gpt-4o-mini", "messages": [`,
+		`not json`,
+		`[{"model":"gpt-4o-mini"}]`,
+		`{"model":"gpt-4o-mini","messages":[]} trailing`,
+		`{"model":"gpt-4o-mini","model":"dup",`,
+	} {
+		t.Run(body, func(t *testing.T) {
+			up := newUpstream(t, jsonAnswer(200, completionJSON)) // even a 200 is not stored
+			e := newEnv(t, up, nil)
+			for i := 1; i <= 2; i++ {
+				r := e.chat(body, withHeader("Cache-Control", "max-age=60"))
+				if r.status != 200 || r.header.Get("X-Cache-Status") != "BYPASS" {
+					t.Fatalf("status %d X-Cache-Status %q, want 200 BYPASS", r.status, r.header.Get("X-Cache-Status"))
+				}
+				if string(r.body) != completionJSON {
+					t.Errorf("client body %q", r.body)
+				}
+				wantCalls(t, up, i)
+				if got := string(up.last().Body); got != body {
+					t.Errorf("upstream body %q, want %q", got, body)
+				}
+			}
+		})
+	}
+}
+
+// TestUpstreamDown: a closed port is a 502 in OpenAI's envelope on every path.
+func TestUpstreamDown(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(200, completionJSON))
+	e := newEnv(t, up, func(o *Options) { o.Upstream = "http://" + closedAddr(t) + "/v1" })
+	for _, tc := range []struct{ name, method, path, body string }{
+		{"chat", http.MethodPost, "/v1/chat/completions", chatBody("")},
+		{"chat stream", http.MethodPost, "/v1/chat/completions", chatBody(`"stream":true`)},
+		{"chat no_cache", http.MethodPost, "/v1/chat/completions", chatBody(`"cache_control":{"type":"no_cache"}`)},
+		{"chat malformed", http.MethodPost, "/v1/chat/completions", `{"model":`},
+		{"models", http.MethodGet, "/v1/models", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(tc.method, tc.path, tc.body)
+			e := wantError(t, r, http.StatusBadGateway, "server_error", "")
+			if strings.Contains(e.Message, "sk-client-one") {
+				t.Errorf("error message leaks the token: %s", e.Message)
+			}
+		})
+	}
+	// Nothing was stored: still a 502, not a hit.
+	wantError(t, e.chat(chatBody("")), http.StatusBadGateway, "server_error", "")
+}
+
+// TestUpstreamTimeout: an upstream slower than Timeout is a 504 in OpenAI's envelope.
+func TestUpstreamTimeout(t *testing.T) {
+	release := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	e := newEnv(t, up, func(o *Options) { o.Timeout = 150 * time.Millisecond })
+	for _, tc := range []struct{ name, method, path, body string }{
+		{"chat", http.MethodPost, "/v1/chat/completions", chatBody("")},
+		{"chat stream", http.MethodPost, "/v1/chat/completions", chatBody(`"stream":true`)},
+		{"chat malformed", http.MethodPost, "/v1/chat/completions", `{"model":`},
+		{"models", http.MethodGet, "/v1/models", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, e.do(tc.method, tc.path, tc.body), http.StatusGatewayTimeout, "server_error", "")
+		})
+	}
+}
+
+// TestBodyTooLarge: a body over MaxBodyBytes is a 413 on every path, with or without a
+// Content-Length, and never reaches the upstream.
+func TestBodyTooLarge(t *testing.T) {
+	const limit = 1024
+	big := chatBody(`"stop":["` + strings.Repeat("x", 2*limit) + `"]`)
+	for _, tc := range []struct {
+		name, path string
+		chunked    bool
+	}{
+		{"chat", "/v1/chat/completions", false},
+		{"chat chunked", "/v1/chat/completions", true},
+		{"embeddings", "/v1/embeddings", false},
+		{"embeddings chunked", "/v1/embeddings", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newUpstream(t, jsonAnswer(200, completionJSON))
+			e := newEnv(t, up, func(o *Options) { o.MaxBodyBytes = limit })
+			var opts []reqOpt
+			if tc.chunked {
+				opts = append(opts, func(r *http.Request) {
+					r.ContentLength = -1
+					r.Body = io.NopCloser(io.MultiReader(strings.NewReader(big)))
+				})
+			}
+			r := e.do(http.MethodPost, tc.path, big, opts...)
+			wantError(t, r, http.StatusRequestEntityTooLarge, "invalid_request_error", "")
+			if n := up.count(); n != 0 && !tc.chunked {
+				t.Errorf("upstream called %d times", n)
+			}
+			// Just under the limit passes.
+			small := chatBody("")
+			if r := e.do(http.MethodPost, tc.path, small); r.status != 200 {
+				t.Errorf("small body: status %d", r.status)
+			}
+		})
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(200, completionJSON))
+	e := newEnv(t, up, nil)
+	r := e.do(http.MethodGet, "/healthz", "")
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || !strings.Contains(string(r.body), `"ok"`) {
+		t.Errorf("healthz: %d %q %s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	wantCalls(t, up, 0)
+}
+
+func TestUnknownPath(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(200, completionJSON))
+	e := newEnv(t, up, nil)
+	for _, p := range []string{"/", "/nope", "/v2/models", "/v1", "/chat/completions"} {
+		t.Run(p, func(t *testing.T) {
+			wantError(t, e.do(http.MethodGet, p, ""), http.StatusNotFound, "invalid_request_error", "")
+			wantError(t, e.do(http.MethodPost, p, chatBody("")), http.StatusNotFound, "invalid_request_error", "")
+		})
+	}
+	wantCalls(t, up, 0)
+}
+
+// TestHopByHop: connection-level headers are not forwarded, in either direction, on the chat
+// path and on pass-through paths.
+func TestHopByHop(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Connection", "X-Up-Hop")
+		h.Set("X-Up-Hop", "secret")
+		h.Set("Keep-Alive", "timeout=5")
+		h.Set("Proxy-Authenticate", "Basic")
+		h.Set("Upgrade", "h2c")
+		h.Set("Content-Type", "application/json")
+		h.Set("X-End-To-End", "kept")
+		io.WriteString(w, completionJSON)
+	})
+	e := newEnv(t, up, nil)
+	for _, tc := range []struct{ name, method, path, body string }{
+		{"chat", http.MethodPost, "/v1/chat/completions", chatBody("")},
+		{"chat hit", http.MethodPost, "/v1/chat/completions", chatBody("")},
+		{"chat stream", http.MethodPost, "/v1/chat/completions", chatBody(`"stream":true,"seed":1`)},
+		{"models", http.MethodGet, "/v1/models", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := up.count()
+			r := e.do(tc.method, tc.path, tc.body,
+				withHeader("Connection", "X-Hop"), withHeader("X-Hop", "secret"),
+				withHeader("Keep-Alive", "300"), withHeader("Proxy-Authorization", "Basic c2VjcmV0"),
+				withHeader("Upgrade", "websocket"), withHeader("X-End-To-End", "kept"))
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			if up.count() > before {
+				c := up.last()
+				for _, k := range []string{"X-Hop", "Keep-Alive", "Proxy-Authorization", "Upgrade"} {
+					if v := c.Header.Get(k); v != "" {
+						t.Errorf("upstream received %s: %q", k, v)
+					}
+				}
+				if c.Header.Get("X-End-To-End") != "kept" {
+					t.Error("an end-to-end request header was dropped")
+				}
+			}
+			for _, k := range []string{"X-Up-Hop", "Keep-Alive", "Proxy-Authenticate", "Upgrade"} {
+				if v := r.header.Get(k); v != "" {
+					t.Errorf("client received %s: %q", k, v)
+				}
+			}
+			if r.header.Get("X-End-To-End") != "kept" && tc.name != "chat hit" {
+				t.Error("an end-to-end response header was dropped")
+			}
+		})
+	}
+}

@@ -1,0 +1,269 @@
+// Package proxy is zest's http.Handler: it forwards /v1/... to an OpenAI-compatible upstream,
+// answers repeated chat completions from the caches, applies cache_control, and speaks
+// OpenAI's error format for what it answers itself.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/ratelimit"
+	"github.com/zest-proxy/zest/semantic"
+	"github.com/zest-proxy/zest/telemetry"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Options configures a Handler. The zero value of every field but Upstream is usable.
+type Options struct {
+	// Upstream is the OpenAI-style base URL ending in its version path, such as
+	// https://api.openai.com/v1; zest serves /v1/X from Upstream/X. Required.
+	Upstream string
+	// UpstreamAPIKey, when set, replaces the client's bearer token upstream; the client's
+	// token then only identifies the tenant.
+	UpstreamAPIKey string
+	// Timeout bounds each upstream call, streams included. Default 300s; negative = none.
+	Timeout time.Duration
+	// Transport carries upstream calls. Default NewTransport().
+	Transport http.RoundTripper
+
+	// Cache is the exact cache; nil disables exact caching.
+	Cache *cache.Cache
+	// DefaultType is the cache_control type of a request that names none. Default "default".
+	DefaultType string
+	// AllowedTypes, when non-empty, are the only types a client may name; others get a 400.
+	AllowedTypes []string
+	// TTL is the default lifetime of a stored answer (a request's max_age overrides it).
+	// Default 1h; capped at 24h.
+	TTL time.Duration
+	// Namespace decides who shares cached answers: "key" (hashed bearer token, the default),
+	// "user" (the body's user, else the key) or "shared" (everyone).
+	Namespace string
+	// MaxBodyBytes caps a request body; larger bodies get a 413. Default 32 MiB.
+	MaxBodyBytes int64
+	// NoCoalesce turns off the merging of identical concurrent misses.
+	NoCoalesce bool
+
+	// Semantic is the semantic cache; nil disables it.
+	Semantic *semantic.Cache
+	// SemanticShadow looks up semantically and counts would-be hits without serving them.
+	SemanticShadow bool
+	// SemanticToolCalls allows answers that call tools to be served semantically.
+	SemanticToolCalls bool
+
+	// Limiter enforces per-identity limits; nil = none.
+	Limiter *ratelimit.Limiter
+	// RateLimitKey is what a bucket belongs to: "key" (default), "user" or "ip".
+	RateLimitKey string
+	// TokenLimits makes zest count prompt tokens to reserve them (set when any token limit is
+	// configured; counting costs CPU, so it is skipped otherwise).
+	TokenLimits bool
+	// DefaultMaxTokens is the output assumed for a request that sets no max_tokens. Default 1024.
+	DefaultMaxTokens int
+
+	// Metrics receives zest's counters; nil records none. MetricsHandler serves GET /metrics.
+	Metrics        *telemetry.Metrics
+	MetricsHandler http.Handler
+	// TracerProvider makes the spans (nil = no tracing); Propagator reads and writes W3C trace
+	// context (default TraceContext + Baggage).
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+	// Provider is gen_ai.provider.name on spans. Default "openai".
+	Provider string
+
+	// AdminToken guards /admin/...; empty turns the admin API off.
+	AdminToken string
+
+	// Logger receives one line per request and errors; nil discards.
+	Logger *slog.Logger
+	// Now is the clock for ages and expiry. Default time.Now.
+	Now func() time.Time
+}
+
+// Handler is the proxy. Make one with New.
+type Handler struct {
+	opts      Options
+	upstream  *url.URL
+	base      string // upstream base URL as a string, part of every cache key
+	transport http.RoundTripper
+	rp        *httputil.ReverseProxy
+	logger    *slog.Logger
+	now       func() time.Time
+	allowed   map[string]bool
+	flights   flightGroup
+
+	countTokens bool
+	tracing     bool
+	tracer      trace.Tracer
+	provider    string
+	started     time.Time
+	sem         semanticStats
+}
+
+// New checks opts and returns a ready Handler.
+func New(opts Options) (*Handler, error) {
+	u, err := url.Parse(opts.Upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("proxy: upstream %q is not an http(s) URL", opts.Upstream)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 300 * time.Second
+	}
+	if opts.DefaultType == "" {
+		opts.DefaultType = TypeDefault
+	}
+	if !ValidType(opts.DefaultType) {
+		return nil, fmt.Errorf("proxy: unknown default cache type %q", opts.DefaultType)
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = time.Hour
+	}
+	opts.TTL = min(opts.TTL, MaxAgeLimit)
+	switch opts.Namespace {
+	case "":
+		opts.Namespace = "key"
+	case "key", "user", "shared":
+	default:
+		return nil, fmt.Errorf("proxy: namespace %q: want key, user or shared", opts.Namespace)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 32 << 20
+	}
+	switch opts.RateLimitKey {
+	case "":
+		opts.RateLimitKey = "key"
+	case "key", "user", "ip":
+	default:
+		return nil, fmt.Errorf("proxy: rate-limit key %q: want key, user or ip", opts.RateLimitKey)
+	}
+	if opts.DefaultMaxTokens <= 0 {
+		opts.DefaultMaxTokens = 1024
+	}
+	if opts.Transport == nil {
+		opts.Transport = NewTransport()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{
+		opts:      opts,
+		upstream:  u,
+		base:      strings.TrimSuffix(u.String(), "/"),
+		transport: opts.Transport,
+		logger:    opts.Logger,
+		now:       opts.Now,
+		started:   time.Now(),
+	}
+	if len(opts.AllowedTypes) > 0 {
+		h.allowed = map[string]bool{}
+		for _, t := range opts.AllowedTypes {
+			if !ValidType(t) {
+				return nil, fmt.Errorf("proxy: allowed type %q is not a cache_control type", t)
+			}
+			h.allowed[t] = true
+		}
+	}
+	h.flights.m = map[string]*flight{}
+	h.countTokens = opts.Limiter != nil && opts.TokenLimits
+	h.provider = opts.Provider
+	if h.provider == "" {
+		h.provider = telemetry.ProviderOpenAI
+	}
+	if opts.TracerProvider != nil {
+		h.tracer = opts.TracerProvider.Tracer(telemetry.TracerName)
+		_, probe := h.tracer.Start(context.Background(), "probe")
+		h.tracing = probe.IsRecording() || probe.SpanContext().IsValid()
+		probe.End()
+		if h.opts.Propagator == nil {
+			h.opts.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		}
+	}
+	h.rp = h.newReverseProxy()
+	return h, nil
+}
+
+// ServeHTTP routes: zest's own endpoints, chat completions, and everything else under /v1/
+// forwarded unchanged.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == "/v1/chat/completions" && r.Method == http.MethodPost:
+		ri := reqInfo{start: h.now()}
+		r = h.startSpan(r, &ri)
+		h.serveChat(w, r, &ri)
+		h.finish(r, &ri)
+	case strings.HasPrefix(p, "/v1/"):
+		ri := reqInfo{start: h.now()}
+		r = h.startSpan(r, &ri)
+		sw := &statusWriter{ResponseWriter: w}
+		h.forward(sw, r, &ri)
+		if ri.status == 0 {
+			ri.status = sw.status
+		}
+		h.finish(r, &ri)
+	case strings.HasPrefix(p, "/admin/"):
+		h.serveAdmin(w, r)
+	case p == "/metrics" && h.opts.MetricsHandler != nil:
+		h.opts.MetricsHandler.ServeHTTP(w, r)
+	case p == "/healthz":
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	default:
+		writeError(w, &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
+			Message: fmt.Sprintf("Unknown request URL: %s %s. zest serves the OpenAI API under /v1/.", r.Method, p)})
+	}
+}
+
+// forward passes a request through unchanged.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		writeError(w, tooLarge(h.opts.MaxBodyBytes))
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	}
+	if lim := h.opts.Limiter; lim != nil {
+		d, ticket := lim.Admit(h.limitIdentity(r, nil, KeyHash(r)), 0)
+		if !d.Allowed {
+			h.rejected(w, ri, d)
+			return
+		}
+		ri.limit = telemetry.RateLimitAllow
+		defer ticket.Done(0, false)
+		d.WriteHeaders(w.Header())
+	}
+	r, cancel := h.withTimeout(r)
+	defer cancel()
+	h.rp.ServeHTTP(w, r)
+}
+
+func tooLarge(limit int64) *apiError {
+	return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
+		Message: fmt.Sprintf("Request body is larger than this proxy's limit of %d bytes.", limit)}
+}
+
+func isMaxBytes(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+func levelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+func slogStr(k, v string) slog.Attr     { return slog.String(k, v) }
+func slogInt(k string, v int) slog.Attr { return slog.Int(k, v) }

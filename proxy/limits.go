@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"net/http"
+
+	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/ratelimit"
+)
+
+// limitIdentity is the rate-limit bucket of a request under Options.RateLimitKey: the hashed
+// key, the body's user, or the client IP. A request without the chosen identity falls back to
+// the next one (user → key → ip), so anonymous clients never share one bucket.
+func (h *Handler) limitIdentity(r *http.Request, req *cache.Request, keyHash string) string {
+	switch h.opts.RateLimitKey {
+	case "ip":
+		return ClientIP(r)
+	case "user":
+		if req != nil {
+			if u := jsonString(req.User.Value); u != "" {
+				return u
+			}
+		}
+	}
+	if keyHash != "" {
+		return keyHash
+	}
+	return ClientIP(r)
+}
+
+// reject writes a 429 for a rate-limit decision, in OpenAI's envelope.
+func rejectLimited(w http.ResponseWriter, d ratelimit.Decision) {
+	d.WriteHeaders(w.Header())
+	typ := d.Reason
+	if typ == ratelimit.ReasonConcurrency {
+		typ = ratelimit.ReasonRequests
+	}
+	writeError(w, &apiError{Status: http.StatusTooManyRequests, Type: typ, Code: "rate_limit_exceeded", Message: d.Message()})
+}
+
+// estimate is the request's token reservation: prompt tokens counted offline plus its output cap.
+// It is computed only when a token limit is configured.
+func (h *Handler) estimate(req *cache.Request, ms []chatMessage, parsed bool) int {
+	if !h.countTokens {
+		return 0
+	}
+	if !parsed {
+		ms = parseMessages(req.Messages.Value)
+	}
+	return ratelimit.EstimateTokens(jsonString(req.Model.Value), promptTexts(ms), maxOutput(req, h.opts.DefaultMaxTokens))
+}

@@ -1,0 +1,260 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/proxy/sse"
+)
+
+// hopByHop are the headers that belong to one connection, not to the message (RFC 9110 §7.6.1).
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func removeHopByHop(h http.Header) {
+	for _, f := range h.Values("Connection") {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = strings.TrimSpace(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		h.Del(k)
+	}
+}
+
+func jsonValid(b []byte) bool { return json.Valid(b) }
+
+// usageOf reads usage.prompt_tokens and usage.completion_tokens of a chat.completion.
+func usageOf(b []byte) (prompt, completion int, ok bool) {
+	var v struct {
+		Usage *struct {
+			Prompt     int `json:"prompt_tokens"`
+			Completion int `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.Usage == nil {
+		return 0, 0, false
+	}
+	return v.Usage.Prompt, v.Usage.Completion, true
+}
+
+// participant is one client of a flight and how it wants the answer.
+type participant struct {
+	stream       bool // the client asked for SSE
+	includeUsage bool // ... with the usage chunk
+	setHeaders   func(http.Header)
+}
+
+// serveFlight writes the flight's answer to one client in the client's form, live for a
+// streamed answer to a streaming client. It returns the status written (499 when the client
+// left first).
+func (h *Handler) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, p participant) int {
+	ctx := r.Context()
+	s, err := f.wait(ctx, func(s snapshot) bool { return s.headerSet || s.finished })
+	if err != nil {
+		return statusClientClosed
+	}
+	if !s.headerSet {
+		e := upstreamError(ctx, s.err)
+		if e.Status != statusClientClosed {
+			p.setHeaders(w.Header())
+			writeError(w, e)
+		}
+		return e.Status
+	}
+	if s.isSSE && p.stream {
+		return h.relayEvents(w, r, f, s, p)
+	}
+	// Every other combination needs the whole answer first.
+	s, err = f.wait(ctx, func(s snapshot) bool { return s.finished })
+	if err != nil {
+		return statusClientClosed
+	}
+	hdr := w.Header()
+	switch {
+	case s.result != nil && p.stream:
+		body, err := sse.AppendReplay(nil, s.result, sse.ReplayOptions{IncludeUsage: p.includeUsage})
+		if err != nil {
+			break
+		}
+		writeAnswer(w, p, s.header, "text/event-stream; charset=utf-8", body)
+		return http.StatusOK
+	case s.result != nil:
+		writeAnswer(w, p, s.header, "application/json", s.result)
+		return http.StatusOK
+	case s.err != nil:
+		e := upstreamError(ctx, s.err)
+		p.setHeaders(hdr)
+		writeError(w, e)
+		return e.Status
+	case s.isSSE && s.status == http.StatusOK:
+		// A non-streaming client of a streamed answer that did not complete.
+		p.setHeaders(hdr)
+		writeError(w, &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_stream_error",
+			Message: "The upstream stream ended before the answer was complete."})
+		return http.StatusBadGateway
+	}
+	// Not a completion (an upstream error, say): pass it on as it came.
+	copyHeader(hdr, s.header)
+	p.setHeaders(hdr)
+	n := 0
+	for _, b := range s.parts {
+		n += len(b)
+	}
+	hdr.Set("Content-Length", strconv.Itoa(n))
+	w.WriteHeader(s.status)
+	for _, b := range s.parts {
+		w.Write(b)
+	}
+	return s.status
+}
+
+// relayEvents streams a flight's SSE events to a streaming client as they arrive, one flush
+// per batch read from the upstream, leaving out the usage chunk when the client did not ask.
+func (h *Handler) relayEvents(w http.ResponseWriter, r *http.Request, f *flight, s snapshot, p participant) int {
+	hdr := w.Header()
+	copyHeader(hdr, s.header)
+	p.setHeaders(hdr)
+	w.WriteHeader(s.status)
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	next := 0
+	for {
+		for ; next < len(s.parts); next++ {
+			ev := s.parts[next]
+			if !p.includeUsage {
+				if sse.IsUsageOnly(sse.Data(ev)) {
+					continue
+				}
+				ev = stripNullUsage(ev)
+			}
+			if _, err := w.Write(ev); err != nil {
+				return statusClientClosed
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return statusClientClosed
+		}
+		if s.finished {
+			break
+		}
+		var err error
+		s, err = f.wait(r.Context(), func(ns snapshot) bool { return ns.finished || len(ns.parts) > next })
+		if err != nil {
+			return statusClientClosed
+		}
+	}
+	if s.err != nil {
+		// The upstream broke off mid-stream: break the connection so the client sees a cut
+		// stream, not a clean end.
+		panic(http.ErrAbortHandler)
+	}
+	return s.status
+}
+
+// writeAnswer writes a complete answer body with the upstream's headers (less framing ones).
+func writeAnswer(w http.ResponseWriter, p participant, upstream http.Header, contentType string, body []byte) {
+	hdr := w.Header()
+	copyHeader(hdr, upstream)
+	hdr.Set("Content-Type", contentType)
+	p.setHeaders(hdr)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if k == "Content-Length" {
+			continue
+		}
+		dst[k] = append(dst[k][:0:0], vv...)
+	}
+}
+
+// writeHit answers from a stored entry: the JSON as stored, or its SSE replay (memoised per
+// include_usage) for a streaming client.
+func (h *Handler) writeHit(w http.ResponseWriter, e *cache.Entry, stream, includeUsage bool, setHeaders func(http.Header)) error {
+	body := e.Body
+	ct := "application/json"
+	if stream {
+		slot := 0
+		if includeUsage {
+			slot = 1
+		}
+		var err error
+		body, err = e.Rendering(slot, func() ([]byte, error) {
+			return sse.AppendReplay(nil, e.Body, sse.ReplayOptions{IncludeUsage: includeUsage})
+		})
+		if err != nil {
+			return err
+		}
+		ct = "text/event-stream; charset=utf-8"
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = []string{ct}
+	hdr["X-Cache-Status"] = []string{"HIT"}
+	hdr["X-Cache-Type"] = []string{"exact"}
+	hdr["X-Cache-Key"] = []string{e.Key}
+	hdr["Age"] = []string{strconv.FormatInt(int64(h.now().Sub(e.Stored)/time.Second), 10)}
+	if setHeaders != nil {
+		setHeaders(hdr)
+	}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+	return nil
+}
+
+// stripNullUsage removes a `"usage":null` member from an SSE chunk: the upstream adds it to every
+// chunk once include_usage is on, which zest asked for and this client did not. Other bytes are
+// kept as they were. A chunk without it is returned as is.
+func stripNullUsage(ev []byte) []byte {
+	i := bytes.Index(ev, []byte(`"usage"`))
+	if i <= 0 || ev[i-1] == '\\' {
+		return ev
+	}
+	j := i + len(`"usage"`)
+	for j < len(ev) && (ev[j] == ' ' || ev[j] == '\t') {
+		j++
+	}
+	if j >= len(ev) || ev[j] != ':' {
+		return ev
+	}
+	j++
+	for j < len(ev) && (ev[j] == ' ' || ev[j] == '\t') {
+		j++
+	}
+	if !bytes.HasPrefix(ev[j:], []byte("null")) {
+		return ev
+	}
+	end := j + len("null")
+	start := i
+	// Take the comma before (the usual last member) or, failing that, the one after.
+	k := start - 1
+	for k >= 0 && (ev[k] == ' ' || ev[k] == '\t') {
+		k--
+	}
+	switch {
+	case k >= 0 && ev[k] == ',':
+		start = k
+	default:
+		m := end
+		for m < len(ev) && (ev[m] == ' ' || ev[m] == '\t') {
+			m++
+		}
+		if m < len(ev) && ev[m] == ',' {
+			end = m + 1
+		}
+	}
+	out := make([]byte, 0, len(ev)-(end-start))
+	out = append(out, ev[:start]...)
+	return append(out, ev[end:]...)
+}

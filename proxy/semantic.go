@@ -1,0 +1,182 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/proxy/sse"
+	"github.com/zest-proxy/zest/semantic"
+)
+
+// semQuery is a request's place in the semantic cache, or ok=false when the request cannot
+// use it (no trailing user message, or content that is not text).
+type semQuery struct {
+	q  semantic.Query
+	ok bool
+}
+
+// semanticQuery derives the partition (everything but the last user message, hashed) and the
+// prompt (that message's text).
+func (h *Handler) semanticQuery(ns string, body []byte, req *cache.Request, minSim float32) semQuery {
+	var msgs []json.RawMessage
+	if json.Unmarshal(req.Messages.Value, &msgs) != nil || len(msgs) == 0 {
+		return semQuery{}
+	}
+	var last chatMessage
+	if json.Unmarshal(msgs[len(msgs)-1], &last) != nil || last.Role != "user" {
+		return semQuery{}
+	}
+	prompt, ok := contentText(last.Content)
+	if !ok || prompt == "" {
+		return semQuery{}
+	}
+	// The rest of the body, canonical, with the earlier turns and the last message's other
+	// members (a name, say), but not its content.
+	var rest cache.Request
+	if cache.ParseRequest(cache.Without(body, req.Messages), &rest) != nil {
+		return semQuery{}
+	}
+	var lastOther map[string]json.RawMessage
+	json.Unmarshal(msgs[len(msgs)-1], &lastOther)
+	delete(lastOther, "content")
+	earlier, _ := json.Marshal(msgs[:len(msgs)-1])
+	lastRest, _ := json.Marshal(lastOther)
+	hsh := sha256.New()
+	for _, part := range [][]byte{[]byte(h.base), []byte(chatPath), rest.Canonical, mustCanon(earlier), mustCanon(lastRest)} {
+		hsh.Write(part)
+		hsh.Write([]byte{0})
+	}
+	return semQuery{ok: true, q: semantic.Query{
+		Namespace: ns,
+		Partition: hex.EncodeToString(hsh.Sum(nil)),
+		Prompt:    prompt,
+		Threshold: minSim,
+	}}
+}
+
+func mustCanon(b []byte) []byte {
+	c, err := cache.Canonical(nil, b)
+	if err != nil {
+		return b
+	}
+	return c
+}
+
+// semanticStats counts what the semantic layer did, for /admin/stats and metrics.
+type semanticStats struct {
+	lookups, hits, shadowHits, errors, stores atomic.Uint64
+}
+
+// lookupSemantic asks the semantic cache. Failures fall through (fail open) and are counted.
+// In shadow mode a hit is counted and logged but not returned.
+func (h *Handler) lookupSemantic(ctx context.Context, sq semQuery) (semantic.Hit, bool) {
+	h.sem.lookups.Add(1)
+	m := h.opts.Metrics
+	if m != nil {
+		m.SemanticLookups.Inc()
+	}
+	hit, ok, err := h.opts.Semantic.Lookup(ctx, sq.q)
+	if err != nil {
+		h.sem.errors.Add(1)
+		if m != nil {
+			m.SemanticErrors.Inc()
+		}
+		h.logger.Warn("semantic lookup failed; going upstream", "error", err)
+		return semantic.Hit{}, false
+	}
+	if !ok {
+		return semantic.Hit{}, false
+	}
+	if h.opts.SemanticShadow {
+		h.sem.shadowHits.Add(1)
+		if m != nil {
+			m.SemanticShadowHits.Inc()
+		}
+		h.logger.Info("semantic shadow hit (not served)", "similarity", hit.Similarity, "entry", hit.ID)
+		return semantic.Hit{}, false
+	}
+	h.sem.hits.Add(1)
+	if m != nil {
+		m.SemanticHits.Inc()
+	}
+	return hit, true
+}
+
+// storeSemantic files a clean answer under the request's prompt, unless it holds tool calls
+// and those are not to be served semantically.
+func (h *Handler) storeSemantic(sq semQuery, id string, result []byte, ttl time.Duration) {
+	if !h.opts.SemanticToolCalls && hasToolCalls(result) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.opts.Semantic.Store(ctx, sq.q, id, result, ttl); err != nil {
+		h.sem.errors.Add(1)
+		if m := h.opts.Metrics; m != nil {
+			m.SemanticErrors.Inc()
+		}
+		h.logger.Warn("semantic store failed", "error", err)
+		return
+	}
+	h.sem.stores.Add(1)
+}
+
+// hasToolCalls reports whether any choice of a chat.completion calls a tool.
+func hasToolCalls(completion []byte) bool {
+	if !bytes.Contains(completion, []byte(`"tool_calls"`)) && !bytes.Contains(completion, []byte(`"function_call"`)) {
+		return false
+	}
+	var v struct {
+		Choices []struct {
+			Message struct {
+				ToolCalls    []json.RawMessage `json:"tool_calls"`
+				FunctionCall json.RawMessage   `json:"function_call"`
+			} `json:"message"`
+		} `json:"choices"`
+	}
+	if json.Unmarshal(completion, &v) != nil {
+		return true // unsure: do not serve it by meaning
+	}
+	for _, c := range v.Choices {
+		if len(c.Message.ToolCalls) > 0 || (len(c.Message.FunctionCall) > 0 && string(c.Message.FunctionCall) != "null") {
+			return true
+		}
+	}
+	return false
+}
+
+// writeSemanticHit answers from a semantic hit, as JSON or replayed as SSE.
+func (h *Handler) writeSemanticHit(w http.ResponseWriter, hit semantic.Hit, stream, includeUsage bool, setHeaders func(http.Header)) error {
+	body := hit.Value
+	ct := "application/json"
+	if stream {
+		var err error
+		body, err = sse.AppendReplay(nil, hit.Value, sse.ReplayOptions{IncludeUsage: includeUsage})
+		if err != nil {
+			return err
+		}
+		ct = "text/event-stream; charset=utf-8"
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", ct)
+	hdr.Set("X-Cache-Status", "HIT")
+	hdr.Set("X-Cache-Type", "semantic")
+	hdr.Set("X-Cache-Similarity", strconv.FormatFloat(float64(hit.Similarity), 'f', 4, 32))
+	hdr.Set("X-Cache-Key", hit.ID)
+	hdr.Set("Age", strconv.FormatInt(int64(h.now().Sub(hit.Stored)/time.Second), 10))
+	if setHeaders != nil {
+		setHeaders(hdr)
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+	return nil
+}
