@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -19,23 +18,23 @@ import (
 // Key returns the exact-cache key of a request: the hex SHA-256 over the namespace, the
 // upstream base URL, the request path and the canonical body (see ParseRequest).
 func Key(namespace, upstream, path string, canonical []byte) string {
-	h := hashers.Get().(hash.Hash)
-	h.Reset()
-	var sep = []byte{0}
-	h.Write([]byte(namespace))
-	h.Write(sep)
-	h.Write([]byte(upstream))
-	h.Write(sep)
-	h.Write([]byte(path))
-	h.Write(sep)
-	h.Write(canonical)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	hashers.Put(h)
-	return hex.EncodeToString(sum[:])
+	bp := keyBufs.Get().(*[]byte)
+	b := append((*bp)[:0], namespace...)
+	b = append(b, 0)
+	b = append(b, upstream...)
+	b = append(b, 0)
+	b = append(b, path...)
+	b = append(b, 0)
+	b = append(b, canonical...)
+	sum := sha256.Sum256(b)
+	*bp = b
+	keyBufs.Put(bp)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
-var hashers = sync.Pool{New: func() any { return sha256.New() }}
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // Entry is one stored answer. Entries are immutable once stored, except for the memoised
 // renderings held through Rendering.

@@ -31,6 +31,14 @@ type Request struct {
 
 	CacheControl, Stream, StreamOptions, User, Model, Messages Field
 	MaxTokens, MaxCompletionTokens, N                          Field
+
+	keys []member // scratch kept between uses of a recycled Request
+	tmp  []byte
+}
+
+// Reset clears r for another ParseRequest, keeping its buffers.
+func (r *Request) Reset() {
+	*r = Request{Canonical: r.Canonical[:0], keys: r.keys[:0], tmp: r.tmp[:0]}
 }
 
 // excluded names the top-level members that do not change the answer and stay out of the key.
@@ -45,7 +53,8 @@ func excluded(name string) bool {
 // ParseRequest validates body as one JSON object and fills r. The canonical form is appended
 // to r.Canonical[:0], so a caller may recycle r between requests.
 func ParseRequest(body []byte, r *Request) error {
-	c := canon{in: body, out: r.Canonical[:0]}
+	c := canon{in: body, out: r.Canonical[:0], keys: r.keys[:0], tmp: r.tmp[:0]}
+	defer func() { r.keys, r.tmp = c.keys[:0], c.tmp[:0] }()
 	c.skipSpace()
 	if c.pos >= len(body) || body[c.pos] != '{' {
 		return fmt.Errorf("%w: body is not a JSON object", ErrSyntax)
@@ -113,8 +122,8 @@ type canon struct {
 }
 
 type member struct {
-	key        string
-	start, end int // range in out
+	key        []byte // the decoded name; aliases the input, or a copy when it had escapes
+	start, end int    // range in out
 }
 
 const maxDepth = 512
@@ -141,7 +150,7 @@ func (c *canon) value() error {
 	case b == '[':
 		return c.array()
 	case b == '"':
-		_, err := c.str(true)
+		_, err := c.str(false)
 		return err
 	case b == '-' || (b >= '0' && b <= '9'):
 		return c.number()
@@ -200,7 +209,7 @@ func (c *canon) object(top *Request) error {
 		if top != nil {
 			f := Field{Present: true, Start: memberStart, End: c.pos, Value: c.in[valStart:c.pos]}
 			top.record(key, f)
-			if excluded(key) {
+			if excluded(string(key)) {
 				c.out = c.out[:keyOut]
 			} else {
 				c.keys = append(c.keys, member{key: key, start: keyOut, end: len(c.out)})
@@ -232,10 +241,11 @@ func (c *canon) object(top *Request) error {
 // duplicate names keep their order) and joined by commas.
 func (c *canon) sortMembers(from, mark int) {
 	ms := c.keys[mark:]
-	sorted := slices.IsSortedFunc(ms, func(a, b member) int { return cmpStr(a.key, b.key) })
+	byKey := func(a, b member) int { return bytes.Compare(a.key, b.key) }
+	sorted := slices.IsSortedFunc(ms, byKey)
 	c.tmp = append(c.tmp[:0], c.out[from:]...)
 	if !sorted {
-		slices.SortStableFunc(ms, func(a, b member) int { return cmpStr(a.key, b.key) })
+		slices.SortStableFunc(ms, byKey)
 	}
 	c.out = c.out[:from]
 	for i, m := range ms {
@@ -246,18 +256,8 @@ func (c *canon) sortMembers(from, mark int) {
 	}
 }
 
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func (r *Request) record(key string, f Field) {
-	switch key {
+func (r *Request) record(key []byte, f Field) {
+	switch string(key) {
 	case "cache_control":
 		r.CacheControl = f
 	case "stream":
@@ -317,8 +317,9 @@ func (c *canon) array() error {
 }
 
 // str reads a string at c.pos, appends its canonical spelling, and returns the decoded text
-// when wantText is set (object keys need it).
-func (c *canon) str(wantText bool) (string, error) {
+// when wantText is set (object keys need it). The text aliases the input when the string has
+// no escapes, else it is a copy.
+func (c *canon) str(wantText bool) ([]byte, error) {
 	c.pos++ // opening quote
 	start := c.pos
 	plain := true
@@ -333,12 +334,12 @@ func (c *canon) str(wantText bool) (string, error) {
 			continue
 		}
 		if b < 0x20 {
-			return "", c.errf("control character in string")
+			return nil, c.errf("control character in string")
 		}
 		c.pos++
 	}
 	if c.pos >= len(c.in) {
-		return "", c.errf("unterminated string")
+		return nil, c.errf("unterminated string")
 	}
 	raw := c.in[start:c.pos]
 	c.pos++ // closing quote
@@ -347,20 +348,20 @@ func (c *canon) str(wantText bool) (string, error) {
 		c.out = append(c.out, raw...)
 		c.out = append(c.out, '"')
 		if wantText {
-			return string(raw), nil
+			return raw, nil
 		}
-		return "", nil
+		return nil, nil
 	}
 	textStart := len(c.out) + 1
 	c.out = append(c.out, '"')
 	var err error
 	c.out, err = unescape(c.out, raw)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v at offset %d", ErrSyntax, err, start)
+		return nil, fmt.Errorf("%w: %v at offset %d", ErrSyntax, err, start)
 	}
-	text := ""
+	var text []byte
 	if wantText {
-		text = string(c.out[textStart:])
+		text = bytes.Clone(c.out[textStart:])
 	}
 	// Re-encode the decoded text in place with the minimal escapes.
 	c.tmp = append(c.tmp[:0], c.out[textStart:]...)

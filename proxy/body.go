@@ -61,8 +61,11 @@ func upstreamBody(body []byte, req *cache.Request, removeCC, forceUsage bool) ([
 		// Replace the value of stream_options. Apply the later edit first so the earlier
 		// edit's offsets stay valid.
 		var m map[string]json.RawMessage
-		if json.Unmarshal(so.Value, &m) != nil || m == nil {
+		if json.Unmarshal(so.Value, &m) != nil {
 			break // not an object: the upstream will judge it
+		}
+		if m == nil {
+			m = map[string]json.RawMessage{} // "stream_options": null
 		}
 		m["include_usage"] = json.RawMessage("true")
 		nv, _ := json.Marshal(m)

@@ -18,6 +18,9 @@ const chatPath = "/chat/completions"
 // cache, the rate limit, coalescing of identical misses, and the upstream call whose clean
 // answer is stored. It fills ri for the log line, metrics and span.
 func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
+	// Every chat answer says what the cache did; answers that never reach a cache say BYPASS.
+	w.Header()["X-Cache-Status"] = []string{"BYPASS"}
+	ri.cache = "BYPASS"
 	buf, aerr := readBody(w, r, h.opts.MaxBodyBytes)
 	if aerr != nil {
 		ri.status = aerr.Status
@@ -30,8 +33,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		reqPool.Put(req)
 		putBuf(buf)
 	}()
-	canon := req.Canonical
-	*req = cache.Request{Canonical: canon}
+	req.Reset()
 
 	if err := cache.ParseRequest(body, req); err != nil {
 		// Not ours to judge: the upstream answers malformed JSON, and it is never cached.
@@ -56,8 +58,12 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	stream := string(req.Stream.Value) == "true"
 	ri.stream = stream
 	includeUsage := stream && wantsUsage(req.StreamOptions.Value)
-	keyHash := KeyHash(r)
-	ns := h.namespace(r, req, keyHash)
+	keyNS := keyNamespace(r)
+	keyHash := ""
+	if keyNS != "" {
+		keyHash = keyNS[2:]
+	}
+	ns := h.namespace(req, keyNS)
 	if len(keyHash) >= 8 {
 		ri.tenant = keyHash[:8]
 	}
@@ -195,7 +201,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 				hd.Set("X-Cache-Key", ri.key)
 			}
 			if lim != nil {
-				limDecision.WriteHeaders(hd)
+				replaceLimitHeaders(hd, limDecision)
 			}
 		},
 	})
@@ -220,6 +226,9 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 func (h *Handler) rejected(w http.ResponseWriter, ri *reqInfo, d ratelimit.Decision) {
 	rejectLimited(w, d)
 	ri.status, ri.limit, ri.limitType = http.StatusTooManyRequests, telemetry.RateLimitReject, d.Reason
+	if ri.cache != "" {
+		ri.cache, ri.layer, ri.key, ri.similarity = "BYPASS", "", "", 0
+	}
 }
 
 // upstreamRequest builds the upstream call for a chat request: same method, path under the

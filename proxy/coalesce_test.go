@@ -134,6 +134,8 @@ func TestCoalesce(t *testing.T) {
 					misses++
 				case st != "HIT" || typ != "coalesced":
 					t.Errorf("client %d: X-Cache-Status %q X-Cache-Type %q, want HIT coalesced", i, st, typ)
+				case r.header.Get("Age") != "0":
+					t.Errorf("client %d: coalesced hit with Age %q, want 0", i, r.header.Get("Age"))
 				}
 				if r.header.Get("X-Cache-Key") != key {
 					t.Errorf("client %d: X-Cache-Key %q, want %q", i, r.header.Get("X-Cache-Key"), key)

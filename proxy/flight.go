@@ -58,7 +58,9 @@ func (g *flightGroup) join(key string, f *flight) (*flight, bool) {
 	defer g.mu.Unlock()
 	if cur, ok := g.m[key]; ok {
 		cur.mu.Lock()
-		alive := !cur.abandoned
+		// A finished flight is joined only for a clean answer (being stored right now); a
+		// failed one is never handed to a newcomer.
+		alive := !cur.abandoned && (!cur.finished || cur.result != nil)
 		if alive {
 			cur.refs++
 		}
@@ -159,7 +161,9 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	var sc sse.Scanner
 	var body bytes.Buffer
 	poisoned := false
-	buf := make([]byte, 32<<10)
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 && firstByte {
@@ -243,6 +247,9 @@ func (f *flight) finish(result []byte, err error) {
 	if err == nil && result != nil && !abandoned && f.done != nil {
 		f.done(f)
 	}
+	if result == nil && f.group != nil {
+		f.group.forget(f) // nobody new may join a failed call
+	}
 	f.mu.Lock()
 	f.finished = true
 	f.broadcastLocked()
@@ -287,6 +294,9 @@ func (f *flight) wait(ctx context.Context, cond func(s snapshot) bool) (snapshot
 		}
 	}
 }
+
+// readBufs recycles the 32 KiB buffers upstream bodies are read through.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 var errStreamCut = errors.New("upstream stream ended before completion")
 

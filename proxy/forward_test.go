@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -315,4 +317,30 @@ func TestHopByHop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestErrorAnswersNotReused: an upstream error answer is never served to a later request, not
+// even one that arrives just as the failed call ends (the window between a flight finishing
+// and leaving the coalescing table).
+func TestErrorAnswersNotReused(t *testing.T) {
+	var n atomic.Int32
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(500)
+		fmt.Fprintf(w, `{"error":{"message":"failure %d","type":"server_error"}}`, n.Add(1))
+	})
+	e := newEnv(t, up, nil)
+	const rounds = 200
+	for i := 1; i <= rounds; i++ {
+		body := chatBody("")
+		if i%2 == 0 {
+			body = streamBody("", "")
+		}
+		r := e.chat(body)
+		want := fmt.Sprintf(`{"error":{"message":"failure %d","type":"server_error"}}`, i)
+		if r.status != 500 || string(r.body) != want || r.header.Get("X-Cache-Status") != "MISS" {
+			t.Fatalf("request %d: %d %q %s, want a fresh upstream error (%s)", i, r.status, r.header.Get("X-Cache-Status"), r.body, want)
+		}
+	}
+	wantCalls(t, up, rounds)
 }

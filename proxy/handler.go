@@ -241,7 +241,12 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
 		}
 		ri.limit = telemetry.RateLimitAllow
 		defer ticket.Done(0, false)
-		d.WriteHeaders(w.Header())
+		if sw, ok := w.(*statusWriter); ok {
+			// zest's limits replace the upstream's own x-ratelimit-* headers.
+			sw.before = func(h http.Header) { replaceLimitHeaders(h, d) }
+		} else {
+			d.WriteHeaders(w.Header())
+		}
 	}
 	r, cancel := h.withTimeout(r)
 	defer cancel()

@@ -10,19 +10,32 @@ import (
 	"github.com/zest-proxy/zest/cache"
 )
 
-// KeyHash returns the hex SHA-256 of the request's bearer token, or "" when it has none.
-// zest never keeps or logs the token itself.
+// KeyHash returns the hex SHA-256 of the request's bearer token (or Azure-style api-key), or
+// "" when it has none. zest never keeps or logs the token itself.
 func KeyHash(r *http.Request) string {
-	auth := r.Header.Get("Authorization")
-	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
-		if k := r.Header.Get("Api-Key"); k != "" { // Azure-style header
-			auth = "Bearer " + k
-		} else {
-			return ""
-		}
+	ns := keyNamespace(r)
+	if ns == "" {
+		return ""
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(auth[7:])))
-	return hex.EncodeToString(sum[:])
+	return ns[2:]
+}
+
+// keyNamespace is "k:" + KeyHash(r), built in one allocation; "" without a token.
+func keyNamespace(r *http.Request) string {
+	var token string
+	if auth := r.Header.Get("Authorization"); len(auth) >= 7 && strings.EqualFold(auth[:7], "bearer ") {
+		token = strings.TrimSpace(auth[7:])
+	} else if k := r.Header.Get("Api-Key"); k != "" {
+		token = strings.TrimSpace(k)
+	} else {
+		return ""
+	}
+	var tb [256]byte
+	sum := sha256.Sum256(append(tb[:0], token...))
+	var out [2 + 2*sha256.Size]byte
+	out[0], out[1] = 'k', ':'
+	hex.Encode(out[2:], sum[:])
+	return string(out[:])
 }
 
 // ClientIP is the connection's remote address without the port. X-Forwarded-For is not trusted.
@@ -36,7 +49,8 @@ func ClientIP(r *http.Request) string {
 
 // namespace is the cache namespace of a request under the configured policy:
 // "k:<key hash>", "u:<user>" (falling back to the key when the body names no user) or "shared".
-func (h *Handler) namespace(r *http.Request, req *cache.Request, keyHash string) string {
+// keyNS is keyNamespace(r).
+func (h *Handler) namespace(req *cache.Request, keyNS string) string {
 	switch h.opts.Namespace {
 	case "shared":
 		return "shared"
@@ -45,5 +59,8 @@ func (h *Handler) namespace(r *http.Request, req *cache.Request, keyHash string)
 			return "u:" + u
 		}
 	}
-	return "k:" + keyHash
+	if keyNS == "" {
+		return "k:"
+	}
+	return keyNS
 }

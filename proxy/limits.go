@@ -48,3 +48,19 @@ func (h *Handler) estimate(req *cache.Request, ms []chatMessage, parsed bool) in
 	}
 	return ratelimit.EstimateTokens(jsonString(req.Model.Value), promptTexts(ms), maxOutput(req, h.opts.DefaultMaxTokens))
 }
+
+// limitHeaderNames are the response headers a rate-limit decision writes.
+var limitHeaderNames = []string{
+	"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests",
+	"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens",
+	"Ratelimit-Policy", "Ratelimit",
+}
+
+// replaceLimitHeaders drops the upstream's rate-limit headers and writes zest's: a client sees
+// one consistent set, the limits it is actually held to.
+func replaceLimitHeaders(h http.Header, d ratelimit.Decision) {
+	for _, k := range limitHeaderNames {
+		h.Del(k)
+	}
+	d.WriteHeaders(h)
+}

@@ -159,21 +159,26 @@ func metricCache(s string) string {
 
 // statusWriter remembers the status written through it. Unwrap lets http.ResponseController
 // reach the real writer's Flush, so streams are not held back.
+// before, when set, edits the headers once, just before they are sent.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	before func(http.Header)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if w.before != nil {
+			w.before(w.ResponseWriter.Header())
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }

@@ -199,15 +199,19 @@ func (h *Handler) writeHit(w http.ResponseWriter, e *cache.Entry, stream, includ
 		ct = "text/event-stream; charset=utf-8"
 	}
 	hdr := w.Header()
-	hdr["Content-Type"] = []string{ct}
-	hdr["X-Cache-Status"] = []string{"HIT"}
-	hdr["X-Cache-Type"] = []string{"exact"}
-	hdr["X-Cache-Key"] = []string{e.Key}
-	hdr["Age"] = []string{strconv.FormatInt(int64(h.now().Sub(e.Stored)/time.Second), 10)}
+	// One backing array for the six header values: a hit allocates as little as it can.
+	vals := [...]string{ct, "HIT", "exact", e.Key,
+		strconv.FormatInt(int64(h.now().Sub(e.Stored)/time.Second), 10), strconv.Itoa(len(body))}
+	vs := vals[:]
+	hdr["Content-Type"] = vs[0:1:1]
+	hdr["X-Cache-Status"] = vs[1:2:2]
+	hdr["X-Cache-Type"] = vs[2:3:3]
+	hdr["X-Cache-Key"] = vs[3:4:4]
+	hdr["Age"] = vs[4:5:5]
 	if setHeaders != nil {
 		setHeaders(hdr)
 	}
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	hdr["Content-Length"] = vs[5:6:6]
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
 	return nil

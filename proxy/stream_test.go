@@ -278,51 +278,76 @@ func TestBrokenStreamPlainClient(t *testing.T) {
 	}
 }
 
-// TestClientCancelMidStream: a client that hangs up mid-stream cancels the upstream call
-// (it was the only client) and leaves no entry.
-func TestClientCancelMidStream(t *testing.T) {
+// TestClientCancel: a client that hangs up before the answer is complete cancels the upstream
+// call (it was the only client) and leaves no entry; a stream client gets each event as it
+// comes, before the upstream sends the next.
+func TestClientCancel(t *testing.T) {
 	checkGoroutines(t)
 	f := loadSSE(t, "text.sse")
-	cancelled := make(chan struct{})
-	var calls atomic.Int32
-	good := sseAnswer(f, completionJSON)
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) > 1 {
-			good(w, r)
-			return
+	for _, stream := range []bool{true, false} {
+		name := "stream"
+		body := streamBody("", "")
+		if !stream {
+			name, body = "plain", chatBody("")
 		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		writeEvents(w, w.(http.Flusher), f.events[:2]...)
-		select {
-		case <-r.Context().Done():
-			close(cancelled)
-		case <-time.After(20 * time.Second):
-		}
-	})
-	e := newEnv(t, up, nil)
+		t.Run(name, func(t *testing.T) {
+			cancelled, started := make(chan struct{}), make(chan struct{})
+			var calls atomic.Int32
+			good := sseAnswer(f, completionJSON)
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) > 1 {
+					good(w, r)
+					return
+				}
+				close(started)
+				w.Header().Set("Content-Type", "text/event-stream")
+				writeEvents(w, w.(http.Flusher), f.events[:2]...)
+				select {
+				case <-r.Context().Done():
+					close(cancelled)
+				case <-time.After(20 * time.Second):
+				}
+			})
+			e := newEnv(t, up, nil)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(streamBody("", "")))
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer sk-client-one")
+			if stream {
+				resp, err := e.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The first event arrives while the upstream still holds the rest.
+				line, err := bufio.NewReader(resp.Body).ReadString('\n')
+				if err != nil || !strings.HasPrefix(line, "data: {") {
+					t.Fatalf("first line %q, %v", line, err)
+				}
+				cancel()
+				resp.Body.Close()
+			} else {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					if resp, err := e.client.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}()
+				<-started
+				cancel()
+				<-done
+			}
+			select {
+			case <-cancelled:
+			case <-time.After(15 * time.Second):
+				t.Fatal("the upstream call was not cancelled after its only client left")
+			}
+			r := e.chat(body)
+			wantStatus(t, r, 200, "MISS")
+			wantCalls(t, up, 2)
+		})
 	}
-	// The first event arrives while the upstream still holds the rest: zest flushes each event.
-	line, err := bufio.NewReader(resp.Body).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "data: {") {
-		t.Fatalf("first line %q, %v", line, err)
-	}
-	cancel()
-	resp.Body.Close()
-	select {
-	case <-cancelled:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the upstream call was not cancelled after its only client left")
-	}
-	r := e.chat(streamBody("", ""))
-	wantStatus(t, r, 200, "MISS")
-	wantCalls(t, up, 2)
 }
 
 // TestPassThroughStreams: a streamed answer on a non-chat path is relayed as it arrives.
@@ -359,5 +384,47 @@ func TestPassThroughStreams(t *testing.T) {
 	}
 	if !strings.Contains(string(rest), "response.completed") {
 		t.Errorf("rest of the stream: %q", rest)
+	}
+}
+
+// TestStreamOptionsNull: "stream_options":null is the same as absent: zest still asks the
+// upstream for usage, so the stored answer carries it.
+func TestStreamOptionsNull(t *testing.T) {
+	f := loadSSE(t, "text.sse")
+	up := newUpstream(t, sseAnswer(f, completionJSON))
+	e := newEnv(t, up, nil)
+	r := e.chat(streamBody("", "null"))
+	wantStatus(t, r, 200, "MISS")
+	if ub := up.last().Body; !includeUsageOf(ub) || !json.Valid(ub) {
+		t.Errorf("upstream was not asked for usage: %s", ub)
+	}
+	plain := e.chat(chatBody(""))
+	wantStatus(t, plain, 200, "HIT")
+	if v := viewOfCompletion(t, plain.body); v.Usage == nil {
+		t.Error("the stored answer has no usage")
+	}
+}
+
+// TestNoCache: without an exact cache every chat request goes upstream, marked BYPASS.
+func TestNoCache(t *testing.T) {
+	f := loadSSE(t, "text.sse")
+	up := newUpstream(t, sseAnswer(f, completionJSON))
+	e := newEnv(t, up, func(o *Options) { o.Cache = nil })
+	for i := 1; i <= 2; i++ {
+		r := e.chat(chatBody(""))
+		wantStatus(t, r, 200, "BYPASS")
+		if string(r.body) != completionJSON {
+			t.Errorf("body %s", r.body)
+		}
+		s := e.chat(streamBody("", ""))
+		wantStatus(t, s, 200, "BYPASS")
+		got, done := ssePayloads(t, s.body)
+		if !done {
+			t.Error("no [DONE]")
+		}
+		if err := equalStrings(got, f.clientPayloads(false)); err != nil {
+			t.Error(err)
+		}
+		wantCalls(t, up, 2*i)
 	}
 }

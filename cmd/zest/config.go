@@ -52,6 +52,7 @@ type SemanticConfig struct {
 	Embedder       string   `toml:"embedder"`
 	Model          string   `toml:"model"`
 	Threshold      float64  `toml:"threshold"`
+	Index          string   `toml:"index"`
 	MaxEntries     int      `toml:"max_entries"`
 	Timeout        Duration `toml:"timeout"`
 	Shadow         bool     `toml:"shadow"`
@@ -110,8 +111,8 @@ func defaultConfig() Config {
 		Upstream:        UpstreamConfig{URL: "https://api.openai.com/v1", Timeout: Duration(300 * time.Second)},
 		Cache: CacheConfig{Enabled: true, DefaultType: "default", TTL: Duration(time.Hour), MaxBytes: 256 << 20,
 			Namespace: "key", Coalesce: true},
-		Semantic: SemanticConfig{Enabled: true, Embedder: "local", Model: "text-embedding-3-small", Threshold: 0.92,
-			MaxEntries: 100000, Timeout: Duration(200 * time.Millisecond)},
+		Semantic: SemanticConfig{Enabled: true, Embedder: "local", Model: "text-embedding-3-small", Threshold: 0,
+			Index: "flat", MaxEntries: 100000, Timeout: Duration(200 * time.Millisecond)},
 		RateLimit: RateLimitConfig{Key: "key", DefaultMaxTokens: 1024},
 		Log:       LogConfig{Format: "text", Level: "info"},
 	}
@@ -245,8 +246,13 @@ func (c *Config) validate() error {
 	default:
 		return bad("semantic.embedder", "want local or upstream, got %q", c.Semantic.Embedder)
 	}
-	if c.Semantic.Threshold <= 0 || c.Semantic.Threshold > 1 {
-		return bad("semantic.threshold", "want a number in (0, 1], got %v", c.Semantic.Threshold)
+	if c.Semantic.Threshold < 0 || c.Semantic.Threshold > 1 {
+		return bad("semantic.threshold", "want a number in (0, 1] (or 0 for the embedder's default), got %v", c.Semantic.Threshold)
+	}
+	switch c.Semantic.Index {
+	case "flat", "chromem":
+	default:
+		return bad("semantic.index", "want flat or chromem, got %q", c.Semantic.Index)
 	}
 	if c.Semantic.MaxEntries <= 0 {
 		return bad("semantic.max_entries", "must be positive")

@@ -61,7 +61,7 @@ requests_per_minute = 600
 		len(cfg.RateLimit.Override) != 1 || cfg.RateLimit.Override[0].RequestsPerMinute != 600 {
 		t.Errorf("decoded config = %+v", cfg)
 	}
-	if !cfg.Semantic.Enabled || cfg.Semantic.Threshold != 0.92 {
+	if !cfg.Semantic.Enabled || cfg.Semantic.Threshold != 0 || cfg.Semantic.Index != "flat" {
 		t.Errorf("unset keys lost their defaults: %+v", cfg.Semantic)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/zest-proxy/zest/cache"
 	"github.com/zest-proxy/zest/proxy"
 	"github.com/zest-proxy/zest/ratelimit"
+	"github.com/zest-proxy/zest/semantic"
+	"github.com/zest-proxy/zest/semantic/verify"
 	"github.com/zest-proxy/zest/telemetry"
 )
 
@@ -36,6 +38,11 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 			return nil, err
 		}
 		a.closers = append(a.closers, exact.Close)
+	}
+	sem, err := buildSemantic(cfg, getenv, logger)
+	if err != nil {
+		a.close()
+		return nil, err
 	}
 	lim, tokenLimits, err := buildLimiter(cfg.RateLimit, logger)
 	if err != nil {
@@ -84,6 +91,10 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 
 		AdminToken: getenv("ZEST_ADMIN_TOKEN"),
 
+		Semantic:          sem,
+		SemanticShadow:    cfg.Semantic.Shadow,
+		SemanticToolCalls: cfg.Semantic.AllowToolCalls,
+
 		Metrics:        metrics,
 		MetricsHandler: reg.Handler(),
 		TracerProvider: tp,
@@ -121,4 +132,58 @@ func buildLimiter(c RateLimitConfig, logger *slog.Logger) (lim *ratelimit.Limite
 		return nil, false, fmt.Errorf("ratelimit: %w", err)
 	}
 	return lim, tokenLimits, nil
+}
+
+// The tuned similarity thresholds (semantic.threshold = 0). The local embedder's static word
+// vectors only retrieve candidates, and the verifier decides, so its cosine floor is low; a
+// real sentence-embedding model carries more of the decision itself.
+const (
+	localThreshold    = semantic.LocalThreshold
+	upstreamThreshold = 0.92
+)
+
+// buildSemantic makes the semantic cache of [semantic]; nil when it is off.
+func buildSemantic(cfg Config, getenv func(string) string, logger *slog.Logger) (*semantic.Cache, error) {
+	c := cfg.Semantic
+	if !c.Enabled {
+		return nil, nil
+	}
+	var emb semantic.Embedder
+	threshold := c.Threshold
+	switch c.Embedder {
+	case "local":
+		l, err := semantic.NewLocal()
+		if err != nil {
+			return nil, fmt.Errorf("semantic.embedder: local: %w", err)
+		}
+		emb = l
+		if threshold == 0 {
+			threshold = localThreshold
+		}
+	case "upstream":
+		key := getenv("ZEST_UPSTREAM_API_KEY")
+		if key == "" {
+			logger.Warn("semantic.embedder = upstream without ZEST_UPSTREAM_API_KEY: embeddings are requested without a key")
+		}
+		u, err := semantic.NewUpstream(semantic.UpstreamOptions{BaseURL: cfg.Upstream.URL, Model: c.Model, APIKey: key,
+			Timeout: time.Duration(c.Timeout)})
+		if err != nil {
+			return nil, fmt.Errorf("semantic.embedder: upstream: %w", err)
+		}
+		emb = u
+		if threshold == 0 {
+			threshold = upstreamThreshold
+		}
+	}
+	v, err := verify.New(verify.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("semantic: verifier: %w", err)
+	}
+	sc, err := semantic.New(semantic.Options{Embedder: emb, Verifier: v, Threshold: float32(threshold),
+		Index:      semantic.IndexKind(c.Index),
+		MaxEntries: c.MaxEntries, EmbedTimeout: time.Duration(c.Timeout), Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("semantic: %w", err)
+	}
+	return sc, nil
 }

@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zest-proxy/zest/cache"
+)
+
+// benchWriter is a ResponseWriter that keeps only the status, the headers and the byte count,
+// so the handler's own allocations are what a benchmark counts.
+type benchWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) WriteHeader(code int)        { w.code = code }
+func (w *benchWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+func (w *benchWriter) Flush()                      {}
+func (w *benchWriter) reset()                      { clear(w.h); w.code, w.n = 0, 0 }
+
+// benchUpstream is a lean upstream: no recording.
+func benchUpstream(b *testing.B, fn http.HandlerFunc) *httptest.Server {
+	srv := httptest.NewServer(fn)
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+func benchHandler(b *testing.B, upstreamURL string) *Handler {
+	c, err := cache.New(cache.Options{MaxBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := NewTransport()
+	h, err := New(Options{Upstream: upstreamURL + "/v1", Cache: c, Transport: tr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tr.CloseIdleConnections(); c.Close() })
+	return h
+}
+
+// reusableRequest is one chat request whose body is rewound before each ServeHTTP.
+type reusableRequest struct {
+	r    *http.Request
+	rd   *bytes.Reader
+	body []byte
+}
+
+func newReusableRequest(body string) *reusableRequest {
+	rr := &reusableRequest{body: []byte(body)}
+	rr.rd = bytes.NewReader(rr.body)
+	rr.r = httptest.NewRequest(http.MethodPost, "/v1/chat/completions", rr.rd)
+	rr.r.Header.Set("Authorization", "Bearer sk-bench")
+	rr.r.Header.Set("Content-Type", "application/json")
+	rr.r.RemoteAddr = "127.0.0.1:40000"
+	return rr
+}
+
+func (rr *reusableRequest) rewind() *http.Request {
+	rr.rd.Reset(rr.body)
+	rr.r.Body = io.NopCloser(rr.rd)
+	rr.r.ContentLength = int64(len(rr.body))
+	return rr.r
+}
+
+func benchHit(b *testing.B, body string, upstream http.HandlerFunc) {
+	srv := benchUpstream(b, upstream)
+	h := benchHandler(b, srv.URL)
+	rr := newReusableRequest(body)
+	w := &benchWriter{h: http.Header{}}
+	h.ServeHTTP(w, rr.rewind()) // prime
+	w.reset()
+	h.ServeHTTP(w, rr.rewind())
+	if w.code != 200 || w.h.Get("X-Cache-Status") != "HIT" {
+		b.Fatalf("priming failed: %d %q", w.code, w.h.Get("X-Cache-Status"))
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(w.n))
+	b.ResetTimer()
+	for b.Loop() {
+		w.reset()
+		h.ServeHTTP(w, rr.rewind())
+	}
+	b.StopTimer()
+	if w.code != 200 || w.h.Get("X-Cache-Status") != "HIT" {
+		b.Fatalf("last answer: %d %q", w.code, w.h.Get("X-Cache-Status"))
+	}
+}
+
+// BenchmarkExactHit is the whole handler answering a plain request from the exact cache.
+func BenchmarkExactHit(b *testing.B) {
+	benchHit(b, chatBody(""), jsonAnswer(200, completionJSON))
+}
+
+// BenchmarkStreamHit is the whole handler answering a streaming request from the exact cache
+// (the SSE rendering of the entry is memoised after the first hit).
+func BenchmarkStreamHit(b *testing.B) {
+	benchHit(b, streamBody("", ""), jsonAnswer(200, completionJSON))
+}
+
+// BenchmarkMiss is the whole handler on a miss: parse, key, one upstream call over loopback to
+// a fast in-process upstream, store. Every iteration is a different prompt.
+func BenchmarkMiss(b *testing.B) {
+	srv := benchUpstream(b, jsonAnswer(200, completionJSON))
+	h := benchHandler(b, srv.URL)
+	w := &benchWriter{h: http.Header{}}
+	prefix := chatBody(`"seed":`)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		body := strings.Replace(prefix, `"seed":,`, `"seed":`+strconv.Itoa(i)+`,`, 1)
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer sk-bench")
+		w.reset()
+		h.ServeHTTP(w, req)
+		if w.code != 200 || w.h.Get("X-Cache-Status") != "MISS" {
+			b.Fatalf("iteration %d: %d %q", i, w.code, w.h.Get("X-Cache-Status"))
+		}
+	}
+}
+
+// BenchmarkStreamMissTTFB measures the time to the first SSE event of a streamed miss, over
+// loopback, through zest and directly to the same upstream; compare the two ns/ttfb.
+func BenchmarkStreamMissTTFB(b *testing.B) {
+	f := loadSSE(b, "text.sse")
+	up := benchUpstream(b, sseAnswer(f, completionJSON))
+	h := benchHandler(b, up.URL)
+	zest := httptest.NewServer(h)
+	b.Cleanup(zest.Close)
+	seq := 0 // every request a new prompt, across the runs b.Run makes
+	for _, target := range []struct{ name, url string }{
+		{"direct", up.URL + "/v1/chat/completions"},
+		{"zest", zest.URL + "/v1/chat/completions"},
+	} {
+		b.Run(target.name, func(b *testing.B) {
+			tr := &http.Transport{MaxIdleConnsPerHost: 4}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			prefix := streamBody(`"seed":`, "")
+			var total time.Duration
+			for range b.N {
+				seq++
+				body := strings.Replace(prefix, `"seed":,`, `"seed":`+strconv.Itoa(seq)+`,`, 1)
+				req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, target.url, strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer sk-bench-"+target.name)
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				br := bufio.NewReader(resp.Body)
+				line, err := br.ReadSlice('\n')
+				total += time.Since(start)
+				if err != nil || !bytes.HasPrefix(line, []byte("data: ")) {
+					b.Fatalf("first line %q, %v", line, err)
+				}
+				io.Copy(io.Discard, br)
+				resp.Body.Close()
+				if target.name == "zest" && resp.Header.Get("X-Cache-Status") != "MISS" {
+					b.Fatalf("X-Cache-Status %q", resp.Header.Get("X-Cache-Status"))
+				}
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/ttfb")
+		})
+	}
+}

@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/zest-proxy/zest/cache"
+)
+
+// FuzzParseCacheControl: any body member and header either give a 400 about cache_control or
+// a valid mode whose max_age is within 1..86400 s (0 = the configured TTL).
+func FuzzParseCacheControl(f *testing.F) {
+	for _, s := range []struct{ raw, hdr string }{
+		{`{"type":"no_store","max_age":60}`, ""},
+		{`{"type":"ephemeral"}`, "no-cache"},
+		{`{"max_age":1e3}`, "max-age=5"},
+		{`{"max_age":99999999999999999999}`, ""},
+		{`{"max_age":-0}`, ""},
+		{`{"max_age":0.0000001}`, ""},
+		{`{"type":null}`, "no-store, max-age=10"},
+		{`null`, ""},
+		{``, `max-age="60"`},
+		{``, "max-age=9223372036854775807"},
+	} {
+		f.Add(s.raw, s.hdr)
+	}
+	f.Fuzz(func(t *testing.T, raw, hdr string) {
+		var rawb []byte
+		if raw != "" {
+			rawb = []byte(raw)
+		}
+		h := http.Header{}
+		h.Set("Cache-Control", hdr)
+		m, aerr := parseCacheControl(rawb, h, TypeDefault, nil)
+		if aerr != nil {
+			if aerr.Status != http.StatusBadRequest || !strings.HasPrefix(aerr.Param, "cache_control") {
+				t.Fatalf("error %+v", aerr)
+			}
+			return
+		}
+		if !ValidType(m.typ) {
+			t.Fatalf("mode type %q", m.typ)
+		}
+		if m.maxAge < 0 || m.maxAge > MaxAgeLimit {
+			t.Fatalf("max_age %v out of range for %q / %q", m.maxAge, raw, hdr)
+		}
+		if m.maxAge > 0 && m.maxAge%1e9 != 0 {
+			t.Fatalf("max_age %v is not whole seconds", m.maxAge)
+		}
+	})
+}
+
+// FuzzUpstreamBody: the body sent upstream is valid JSON, equals the client's body without its
+// top-level cache_control (kept for ephemeral), and asks for usage when zest forces it.
+func FuzzUpstreamBody(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","cache_control":{"type":"no_store"},"stream":true,"stream_options":{"include_usage":false},"messages":[]}`,
+		`{"stream_options":{"include_usage":false},"stream":true,"cache_control":{"max_age":5}}`,
+		`{"stream":true, "messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}}]}]}`,
+		`{"cache_control":{"type":"ephemeral"},"stream":true,"stream_options":{}}`,
+		`{"stream":true,"stream_options":null,"model":"m"}`,
+		` { "model" : "m" , "cache_control" : { } } `,
+		`{"stream":true,"stream_options":{"include_usage":false,"x":[1,2]},"cache_control":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req cache.Request
+		if cache.ParseRequest(body, &req) != nil {
+			return
+		}
+		var client map[string]json.RawMessage
+		if json.Unmarshal(body, &client) != nil {
+			return // duplicate keys and the like: not what this checks
+		}
+		keep := false
+		if req.CacheControl.Present {
+			var cc struct{ Type string }
+			json.Unmarshal(req.CacheControl.Value, &cc)
+			keep = cc.Type == "ephemeral"
+		}
+		stream := string(req.Stream.Value) == "true"
+		force := stream && !wantsUsage(req.StreamOptions.Value)
+		orig := bytes.Clone(body)
+		out, _ := upstreamBody(body, &req, !keep, force)
+		if !bytes.Equal(body, orig) {
+			t.Fatal("upstreamBody modified its input")
+		}
+		var got map[string]json.RawMessage
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("upstream body is not a JSON object: %v\n in %s\nout %s", err, body, out)
+		}
+		if _, ok := got["cache_control"]; ok && !keep {
+			t.Fatalf("cache_control went upstream: %s", out)
+		}
+		if !keep {
+			delete(client, "cache_control")
+		}
+		for k, v := range client {
+			if k == "stream_options" && force {
+				continue
+			}
+			if !bytes.Equal(got[k], v) {
+				t.Fatalf("member %s changed: %s -> %s", k, v, got[k])
+			}
+		}
+		soObject := !req.StreamOptions.Present || bytes.HasPrefix(bytes.TrimSpace(req.StreamOptions.Value), []byte("{"))
+		if force && soObject && !wantsUsage(got["stream_options"]) {
+			t.Fatalf("usage not forced: %s", out)
+		}
+		if len(got) != len(client) && !(force && !req.StreamOptions.Present && len(got) == len(client)+1) {
+			t.Fatalf("members: %d in, %d out: %s", len(client), len(got), out)
+		}
+	})
+}

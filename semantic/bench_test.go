@@ -1,0 +1,166 @@
+package semantic
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+)
+
+const prompt30 = "How do I configure the reverse proxy so that repeated questions from the same user " +
+	"are answered from the cache instead of calling the upstream model again every single time"
+
+func BenchmarkLocalEmbed30Words(b *testing.B) {
+	l, err := NewLocal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := l.Embed(ctx, []string{prompt30}); err != nil { // decode the table outside the timing
+		b.Fatal(err)
+	}
+	if n := len(Tokens(prompt30)); n != 30 {
+		b.Fatalf("prompt has %d tokens, want 30", n)
+	}
+	b.ReportAllocs()
+	cpu0, ops := processCPU(), 0
+	for b.Loop() {
+		if _, err := l.Embed(ctx, []string{prompt30}); err != nil {
+			b.Fatal(err)
+		}
+		ops++
+	}
+	reportCPU(b, cpu0, ops)
+}
+
+// randomVecs returns n unit vectors of dimension dim from a fixed seed.
+func randomVecs(n, dim int) [][]float32 {
+	r := rand.New(rand.NewPCG(1, 2))
+	flat := make([]float32, n*dim)
+	out := make([][]float32, n)
+	for i := range out {
+		v := flat[i*dim : (i+1)*dim]
+		for j := range v {
+			v[j] = float32(r.NormFloat64())
+		}
+		normalize(v)
+		out[i] = v
+	}
+	return out
+}
+
+// indexedEmbedder embeds the prompt "v<i>" as vecs[i] and anything else with
+// query (or, for dim 100 with a nil query, the local embedder).
+type indexedEmbedder struct {
+	vecs  [][]float32
+	query []float32
+	local *Local
+	dim   int
+}
+
+func (e *indexedEmbedder) Dim() int { return e.dim }
+func (e *indexedEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		if len(t) > 1 && t[0] == 'v' {
+			if n, err := strconv.Atoi(t[1:]); err == nil {
+				out[i] = e.vecs[n]
+				continue
+			}
+		}
+		if e.local != nil {
+			v, err := e.local.Embed(ctx, []string{t})
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v[0]
+			continue
+		}
+		out[i] = append([]float32(nil), e.query...)
+	}
+	return out, nil
+}
+
+// BenchmarkLookup measures a Lookup, embedding included, with every entry in
+// one partition (the worst case: the scan is per partition). At dim 100 the
+// query is embedded by the local embedder; at dim 384 by a fake returning a
+// fixed vector. Stored vectors are random, so every lookup scans everything
+// and misses.
+func BenchmarkLookup(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		for _, dim := range []int{100, 384} {
+			b.Run(fmt.Sprintf("%dk/dim%d", n/1000, dim), func(b *testing.B) {
+				benchLookup(b, IndexFlat, n, dim, 1)
+			})
+		}
+	}
+}
+
+// BenchmarkLookupChromem is BenchmarkLookup over chromem-go collections, for
+// comparison (100k is left out: one lookup takes a large fraction of a second).
+func BenchmarkLookupChromem(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, dim := range []int{100, 384} {
+			b.Run(fmt.Sprintf("%dk/dim%d", n/1000, dim), func(b *testing.B) {
+				benchLookup(b, IndexChromem, n, dim, 1)
+			})
+		}
+	}
+}
+
+// BenchmarkLookupPartitioned spreads 10k entries over 100 partitions.
+func BenchmarkLookupPartitioned(b *testing.B) {
+	for _, dim := range []int{100, 384} {
+		b.Run(fmt.Sprintf("10k-in-100/dim%d", dim), func(b *testing.B) {
+			benchLookup(b, IndexFlat, 10000, dim, 100)
+		})
+	}
+}
+
+func benchLookup(b *testing.B, kind IndexKind, n, dim, parts int) {
+	emb := &indexedEmbedder{vecs: randomVecs(n, dim), dim: dim}
+	if dim == LocalDim {
+		l, err := NewLocal()
+		if err == nil {
+			err = l.Load()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		emb.local = l
+	} else {
+		emb.query = randomVecs(1, dim)[0]
+	}
+	c, err := New(Options{Embedder: emb, MaxEntries: n, Threshold: 0.99, Index: kind})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	val := []byte("answer")
+	for i := range n {
+		q := Query{Namespace: "ns", Partition: strconv.Itoa(i % parts), Prompt: "v" + strconv.Itoa(i)}
+		if err := c.Store(ctx, q, "id"+strconv.Itoa(i), val, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := Query{Namespace: "ns", Partition: "0", Prompt: prompt30}
+	b.ReportAllocs()
+	cpu0, ops := processCPU(), 0
+	for b.Loop() {
+		if _, _, err := c.Lookup(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+		ops++
+	}
+	reportCPU(b, cpu0, ops)
+}
+
+// reportCPU adds a cpu-ns/op metric: process CPU time per operation
+// (garbage collection included), steadier than ns/op on a shared machine.
+func reportCPU(b *testing.B, cpu0 time.Duration, ops int) {
+	if d := processCPU() - cpu0; d > 0 && ops > 0 {
+		b.ReportMetric(float64(d.Nanoseconds())/float64(ops), "cpu-ns/op")
+	}
+}

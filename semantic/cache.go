@@ -1,0 +1,229 @@
+package semantic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Verifier decides whether a candidate's stored prompt means the same as the
+// query's prompt. Same must be safe for concurrent use.
+type Verifier interface {
+	Same(query, stored string) bool
+}
+
+// VerifierFunc adapts a function to the Verifier interface.
+type VerifierFunc func(query, stored string) bool
+
+// Same calls f.
+func (f VerifierFunc) Same(query, stored string) bool { return f(query, stored) }
+
+// Defaults applied by New to zero Options fields.
+const (
+	DefaultThreshold    = 0.92
+	DefaultMaxEntries   = 100000
+	DefaultTopK         = 4
+	DefaultEmbedTimeout = 200 * time.Millisecond
+)
+
+// Options configures New.
+type Options struct {
+	// Embedder turns prompts into vectors. Required.
+	Embedder Embedder
+	// Verifier checks each candidate above the threshold, best first; nil
+	// accepts the best candidate above the threshold.
+	Verifier Verifier
+	// Threshold is the least cosine similarity of a hit; 0 means
+	// DefaultThreshold (0.92). A Query may raise it, never lower it.
+	Threshold float32
+	// MaxEntries caps the number of entries; 0 means DefaultMaxEntries
+	// (100000). Beyond it, expired entries go first, then the entry that
+	// expires soonest (the oldest, for equal TTLs).
+	MaxEntries int
+	// TopK is how many nearest candidates Lookup considers; 0 means
+	// DefaultTopK (4).
+	TopK int
+	// EmbedTimeout bounds each embedding; 0 means DefaultEmbedTimeout (200ms).
+	// When it passes, Lookup and Store return an error (the caller fails open).
+	EmbedTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Index selects the vector index of each partition; "" means IndexFlat.
+	Index IndexKind
+	// Logger receives debug logs of failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// Query names what a prompt is compared against.
+type Query struct {
+	// Namespace is the tenant; entries never cross namespaces.
+	Namespace string
+	// Partition is the caller's opaque hash of everything besides the last
+	// user message that changes the answer (model, parameters, system
+	// prompt, tools, response_format, earlier turns). It must match exactly.
+	Partition string
+	// Prompt is the last user message, compared by embedding.
+	Prompt string
+	// Threshold raises the cache's threshold for this query; values at or
+	// below the cache's threshold (including 0) are ignored.
+	Threshold float32
+}
+
+// Hit is a cached answer found by Lookup. Value is shared with the cache and
+// must not be modified.
+type Hit struct {
+	ID         string
+	Value      []byte
+	Similarity float32
+	Stored     time.Time
+	Prompt     string
+}
+
+// Cache is the semantic cache: one vector index per (namespace, partition)
+// (a flat scan, or a chromem-go collection), guarded by the Cache's own lock,
+// plus an entry table that gives every entry a TTL and the cache a size cap.
+// It is safe for concurrent use.
+//
+// Invariants: an expired entry is never returned; an entry is only ever
+// compared with queries of the same namespace and partition; ids are unique
+// across the cache, and storing an existing id replaces its entry.
+type Cache struct {
+	emb          Embedder
+	verifier     Verifier
+	threshold    float32
+	maxEntries   int
+	topK         int
+	embedTimeout time.Duration
+	now          func() time.Time
+	log          *slog.Logger
+	kind         IndexKind
+
+	mu      sync.RWMutex
+	parts   map[string]*partition
+	entries map[string]*entry
+	expiry  expiryHeap
+	seq     uint64
+
+	stats counters
+}
+
+// partition holds the index of one namespace and partition.
+type partition struct {
+	key string // partKey(namespace, partition)
+	ns  string
+	idx vectorIndex
+}
+
+// entry is one stored answer.
+type entry struct {
+	id      string
+	part    *partition
+	value   []byte
+	prompt  string
+	stored  time.Time
+	expires time.Time
+	seq     uint64 // insertion order, breaks expiry ties (older first)
+	heapIdx int
+}
+
+// New returns a Cache. It fails if opts.Embedder is nil or a field is out of
+// range. If the embedder has a Load() error method (Local does), New calls it
+// so that the first Lookup does not pay for loading.
+func New(opts Options) (*Cache, error) {
+	if opts.Embedder == nil {
+		return nil, errors.New("semantic: Options.Embedder is required")
+	}
+	if opts.Threshold < 0 || opts.Threshold > 1 || opts.MaxEntries < 0 || opts.TopK < 0 || opts.EmbedTimeout < 0 {
+		return nil, errors.New("semantic: Options out of range")
+	}
+	switch opts.Index {
+	case "":
+		opts.Index = IndexFlat
+	case IndexFlat, IndexChromem:
+	default:
+		return nil, fmt.Errorf("semantic: unknown index kind %q", opts.Index)
+	}
+	if l, ok := opts.Embedder.(interface{ Load() error }); ok {
+		if err := l.Load(); err != nil {
+			return nil, err
+		}
+	}
+	c := &Cache{
+		emb:          opts.Embedder,
+		verifier:     opts.Verifier,
+		threshold:    opts.Threshold,
+		maxEntries:   opts.MaxEntries,
+		topK:         opts.TopK,
+		embedTimeout: opts.EmbedTimeout,
+		now:          opts.Now,
+		log:          opts.Logger,
+		kind:         opts.Index,
+	}
+	if c.threshold == 0 {
+		c.threshold = DefaultThreshold
+	}
+	if c.maxEntries == 0 {
+		c.maxEntries = DefaultMaxEntries
+	}
+	if c.topK == 0 {
+		c.topK = DefaultTopK
+	}
+	if c.embedTimeout == 0 {
+		c.embedTimeout = DefaultEmbedTimeout
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.reset()
+	return c, nil
+}
+
+// reset drops everything; c.mu must be held (or c not yet shared).
+func (c *Cache) reset() {
+	c.parts = make(map[string]*partition)
+	c.entries = make(map[string]*entry)
+	c.expiry = nil
+}
+
+// partKey joins namespace and partition unambiguously (length-prefixed), so
+// no choice of the two strings can make one tenant's key equal another's.
+func partKey(ns, part string) string {
+	return strconv.Itoa(len(ns)) + ":" + ns + part
+}
+
+// embed embeds one prompt under the embed deadline. ok is false for a prompt
+// with nothing to embed (the zero vector).
+func (c *Cache) embed(ctx context.Context, prompt string) (vec []float32, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.embedTimeout)
+	defer cancel()
+	vecs, err := c.emb.Embed(ctx, []string{prompt})
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err() // the embedder ignored its deadline
+	}
+	if err == nil && (len(vecs) != 1 || len(vecs[0]) == 0) {
+		err = fmt.Errorf("embedder returned %d vectors for 1 text", len(vecs))
+	}
+	if err != nil {
+		c.stats.embedErrors.Add(1)
+		c.log.DebugContext(ctx, "semantic: embed failed", "err", err)
+		return nil, false, fmt.Errorf("semantic: embed: %w", err)
+	}
+	vec = vecs[0]
+	if !normalize(vec) {
+		c.stats.unembeddable.Add(1)
+		return nil, false, nil
+	}
+	return vec, true, nil
+}
+
+// threshold returns the effective threshold of q.
+func (c *Cache) thresholdOf(q Query) float32 {
+	return max(c.threshold, q.Threshold)
+}

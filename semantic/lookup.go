@@ -1,0 +1,87 @@
+package semantic
+
+import (
+	"context"
+	"fmt"
+)
+
+// candidate is an entry found under the read lock with its similarity. The
+// entry fields Lookup reads never change after Store, so verification can
+// run without the lock.
+type candidate struct {
+	e   *entry
+	sim float32
+}
+
+// Lookup embeds q.Prompt and returns the most similar live entry of q's
+// namespace and partition whose similarity reaches the threshold and that the
+// Verifier accepts (candidates are tried best first, at most TopK). A miss is
+// (Hit{}, false, nil). An embedder or index failure, including the embed
+// deadline passing, is returned as an error and counted; the caller should
+// then fall through to the upstream. Lookup does not embed at all when the
+// partition holds no entries.
+func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
+	c.stats.lookups.Add(1)
+	now := c.now()
+	c.sweepIfDue(now)
+	key := partKey(q.Namespace, q.Partition)
+
+	c.mu.RLock()
+	_, ok := c.parts[key]
+	c.mu.RUnlock()
+	if !ok {
+		c.stats.misses.Add(1)
+		return Hit{}, false, nil
+	}
+
+	vec, ok, err := c.embed(ctx, q.Prompt)
+	if err != nil || !ok {
+		c.stats.misses.Add(1)
+		return Hit{}, false, err
+	}
+
+	threshold := c.thresholdOf(q)
+	var buf [8]candidate
+	cands, err := c.candidates(ctx, key, vec, threshold, buf[:0])
+	if err != nil {
+		c.stats.indexErrors.Add(1)
+		c.stats.misses.Add(1)
+		c.log.DebugContext(ctx, "semantic: query failed", "err", err)
+		return Hit{}, false, err
+	}
+	for _, cd := range cands {
+		if !cd.e.expires.After(now) {
+			continue
+		}
+		if c.verifier != nil && !c.verifier.Same(q.Prompt, cd.e.prompt) {
+			c.stats.rejected.Add(1)
+			continue
+		}
+		c.stats.hits.Add(1)
+		return Hit{ID: cd.e.id, Value: cd.e.value, Similarity: cd.sim, Stored: cd.e.stored, Prompt: cd.e.prompt}, true, nil
+	}
+	c.stats.misses.Add(1)
+	return Hit{}, false, nil
+}
+
+// candidates returns the partition's nearest entries at or above threshold,
+// best first.
+func (c *Cache) candidates(ctx context.Context, key string, vec []float32, threshold float32, out []candidate) ([]candidate, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.parts[key]
+	if !ok {
+		return out, nil
+	}
+	var buf [8]match
+	res, err := p.idx.query(ctx, vec, c.topK, threshold, buf[:0])
+	if err != nil {
+		return nil, fmt.Errorf("semantic: query: %w", err)
+	}
+	for _, r := range res {
+		if e, ok := c.entries[r.id]; ok && e.part == p {
+			out = append(out, candidate{e, r.sim})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,136 @@
+package semantic
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store embeds q.Prompt and stores value under id in q's namespace and
+// partition for ttl. Storing an existing id replaces that entry (wherever it
+// was). value is copied. Beyond MaxEntries, expired entries are dropped
+// first, then the entries that expire soonest. An embedder failure is
+// returned as an error and counted; a prompt with nothing to embed (no word
+// the embedder knows) is not stored and is not an error.
+func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl time.Duration) error {
+	if id == "" {
+		return errors.New("semantic: store: empty id")
+	}
+	if ttl <= 0 {
+		return errors.New("semantic: store: ttl must be positive")
+	}
+	vec, ok, err := c.embed(ctx, q.Prompt)
+	if err != nil || !ok {
+		return err
+	}
+	now := c.now()
+	e := &entry{
+		id:      id,
+		value:   append([]byte(nil), value...),
+		prompt:  q.Prompt,
+		stored:  now,
+		expires: now.Add(ttl),
+	}
+	key := partKey(q.Namespace, q.Partition)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[id]; ok {
+		c.removeLocked(old)
+	}
+	p, ok := c.parts[key]
+	if !ok {
+		p = &partition{key: key, ns: q.Namespace, idx: newIndex(c.kind, len(vec))}
+		c.parts[key] = p
+	}
+	if err := p.idx.add(ctx, id, vec); err != nil {
+		c.stats.indexErrors.Add(1)
+		c.dropIfEmptyLocked(p)
+		return fmt.Errorf("semantic: store: %w", err)
+	}
+	c.seq++
+	e.seq = c.seq
+	e.part = p
+	c.entries[id] = e
+	heap.Push(&c.expiry, e)
+	c.sweepLocked(now)
+	for len(c.entries) > c.maxEntries {
+		c.removeLocked(c.expiry[0])
+		c.stats.evictions.Add(1)
+	}
+	return nil
+}
+
+// Delete removes the entry with this id and reports whether there was one.
+func (c *Cache) Delete(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if ok {
+		c.removeLocked(e)
+	}
+	return ok
+}
+
+// DeleteNamespace removes every entry of namespace ns and returns how many.
+func (c *Cache) DeleteNamespace(ns string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, e := range c.entries {
+		if e.part.ns == ns {
+			c.removeLocked(e)
+			n++
+		}
+	}
+	return n
+}
+
+// Purge removes every entry.
+func (c *Cache) Purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reset()
+}
+
+// removeLocked removes e from the table, the expiry heap and its index,
+// and drops the partition once empty. c.mu must be held for writing.
+func (c *Cache) removeLocked(e *entry) {
+	delete(c.entries, e.id)
+	heap.Remove(&c.expiry, e.heapIdx)
+	if err := e.part.idx.remove(e.id); err != nil {
+		c.stats.indexErrors.Add(1)
+		c.log.Debug("semantic: delete failed", "id", e.id, "err", err)
+	}
+	c.dropIfEmptyLocked(e.part)
+}
+
+func (c *Cache) dropIfEmptyLocked(p *partition) {
+	if p.idx.count() == 0 && c.parts[p.key] == p {
+		delete(c.parts, p.key)
+	}
+}
+
+// sweepLocked removes every entry expired at now; they sit at the top of the
+// expiry heap. c.mu must be held for writing.
+func (c *Cache) sweepLocked(now time.Time) {
+	for len(c.expiry) > 0 && !c.expiry[0].expires.After(now) {
+		c.removeLocked(c.expiry[0])
+		c.stats.expired.Add(1)
+	}
+}
+
+// sweepIfDue sweeps expired entries if there are any, taking the write lock
+// only then.
+func (c *Cache) sweepIfDue(now time.Time) {
+	c.mu.RLock()
+	due := len(c.expiry) > 0 && !c.expiry[0].expires.After(now)
+	c.mu.RUnlock()
+	if due {
+		c.mu.Lock()
+		c.sweepLocked(now)
+		c.mu.Unlock()
+	}
+}

@@ -1,0 +1,320 @@
+package verify
+
+import (
+	"fmt"
+	"strings"
+)
+
+func sameMultiset(a, b []string) bool { // both sorted
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// quotesMatch checks that every quoted span of a occurs, token for token, in b.
+func quotesMatch(a, b *prompt) string {
+	for i := 0; i < len(a.toks); {
+		q := a.toks[i].quote
+		if q == 0 {
+			i++
+			continue
+		}
+		j := i
+		for j < len(a.toks) && a.toks[j].quote == q {
+			j++
+		}
+		if !containsSeq(b.toks, a.toks[i:j]) {
+			return fmt.Sprintf("quoted text differs: %q", joinTokens(a.toks[i:j]))
+		}
+		i = j
+	}
+	return ""
+}
+
+func containsSeq(hay, needle []token) bool {
+outer:
+	for i := 0; i+len(needle) <= len(hay); i++ {
+		for k := range needle {
+			if hay[i+k].text != needle[k].text {
+				continue outer
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func joinTokens(ts []token) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = t.text
+	}
+	return strings.Join(parts, " ")
+}
+
+func (p *prompt) has(word string) bool {
+	for _, t := range p.toks {
+		if t.text == word {
+			return true
+		}
+	}
+	return false
+}
+
+// opposed finds an opposite pair split between the prompts: a function-word
+// pair (before/after) or a WordNet antonym pair, where one prompt has only
+// one side and the other only the other side.
+func (v *Verifier) opposed(a, b *prompt) string {
+	for _, op := range opposites {
+		x, y := op[0], op[1]
+		ax, ay, bx, by := a.has(x), a.has(y), b.has(x), b.has(y)
+		if (ax && !ay && by && !bx) || (ay && !ax && bx && !by) {
+			return fmt.Sprintf("opposite cues: %s vs %s", x, y)
+		}
+	}
+	for _, x := range a.content {
+		for _, y := range b.content {
+			if v.antonyms(x.lemmas, y.lemmas) && !(v.hasLemmaOf(b, x) && v.hasLemmaOf(a, y)) {
+				return fmt.Sprintf("antonyms: %s vs %s", x.text, y.text)
+			}
+		}
+	}
+	return ""
+}
+
+func (v *Verifier) antonyms(la, lb []int32) bool {
+	for _, x := range la {
+		for _, ant := range v.lx.entries[x].ant {
+			for _, y := range lb {
+				if ant == y {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (v *Verifier) hasLemmaOf(p *prompt, w cword) bool {
+	for _, c := range p.content {
+		if c.text == w.text || shareLemma(c.lemmas, w.lemmas) {
+			return true
+		}
+	}
+	return false
+}
+
+func shareLemma(a, b []int32) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// align checks that every content word of a matches a content word of b and
+// returns, per content word of a, the smallest and largest token index in b
+// it matches (for the swap check).
+func (v *Verifier) align(a, b *prompt) ([][2]int, string) {
+	spans := make([][2]int, len(a.content))
+	for i, x := range a.content {
+		lo, hi := -1, -1
+		for _, y := range b.content {
+			if v.match(x, y) {
+				if lo < 0 {
+					lo = y.tok
+				}
+				hi = y.tok
+			}
+		}
+		if lo < 0 {
+			if x.lemmas == nil {
+				return nil, fmt.Sprintf("unknown word without counterpart: %q", x.text)
+			}
+			return nil, fmt.Sprintf("word without counterpart: %q", x.text)
+		}
+		spans[i] = [2]int{lo, hi}
+	}
+	return spans, ""
+}
+
+// match reports whether two content words can stand for each other.
+func (v *Verifier) match(x, y cword) bool {
+	if x.text == y.text {
+		return true
+	}
+	if x.lemmas != nil && y.lemmas != nil {
+		return v.related(x.lemmas, y.lemmas)
+	}
+	if stemPlural(x.text) == stemPlural(y.text) || abbreviates(x, y) || abbreviates(y, x) {
+		return true
+	}
+	return v.fuzzyLen > 0 && min(len(x.text), len(y.text)) >= v.fuzzyLen && editDistance1(x.text, y.text)
+}
+
+// related: same lemma, a shared common sense (synonyms), or a derivation or
+// pertainym link.
+func (v *Verifier) related(la, lb []int32) bool {
+	for _, x := range la {
+		ex := &v.lx.entries[x]
+		for _, y := range lb {
+			if x == y {
+				return true
+			}
+			ey := &v.lx.entries[y]
+			for _, s := range ex.syn {
+				if s&0xff >= v.maxRank {
+					continue
+				}
+				for _, t := range ey.syn {
+					if t>>8 == s>>8 && t&0xff < v.maxRank {
+						return true
+					}
+				}
+			}
+			for _, r := range ex.rel {
+				if r == y {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// stemPlural strips a plural s from a word the lexicon does not know.
+func stemPlural(w string) string {
+	if len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") {
+		return w[:len(w)-1]
+	}
+	return w
+}
+
+// abbreviates reports whether x, a word the lexicon does not know, is a
+// clipped form of y: "diff" for "difference", "config" for "configuration".
+func abbreviates(x, y cword) bool {
+	return x.lemmas == nil && len(x.text) >= 3 && len(y.text) >= len(x.text)+3 &&
+		strings.HasPrefix(y.text, x.text) && isLetters(x.text)
+}
+
+func isLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// editDistance1 reports whether a and b differ by exactly one insertion,
+// deletion, substitution or adjacent transposition.
+func editDistance1(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(b)-len(a) > 1 || a == b {
+		return false
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	if len(a) == len(b) {
+		if a[i+1:] == b[i+1:] {
+			return true
+		}
+		return i+1 < len(a) && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:]
+	}
+	return a[i:] == b[i+1:]
+}
+
+// swapped finds two content words (or numbers) whose order is reversed
+// between the prompts across the same role marker (to, from, into, than,
+// when...): "Word to PDF" vs "PDF to Word".
+func swapped(a, b *prompt, spans [][2]int) string {
+	type item struct {
+		tok    int
+		lo, hi int
+	}
+	items := make([]item, 0, len(a.content)+len(a.nums))
+	for i, c := range a.content {
+		items = append(items, item{c.tok, spans[i][0], spans[i][1]})
+	}
+	for i, t := range a.toks {
+		if t.kind != tNum {
+			continue
+		}
+		lo, hi := -1, -1
+		for k, u := range b.toks {
+			if u.kind == tNum && u.text == t.text {
+				if lo < 0 {
+					lo = k
+				}
+				hi = k
+			}
+		}
+		items = append(items, item{i, lo, hi})
+	}
+	for _, x := range items {
+		for _, y := range items {
+			if x.tok >= y.tok || x.lo <= y.hi {
+				continue
+			}
+			if m := commonMarker(a.toks[x.tok+1:y.tok], b.toks[y.hi+1:x.lo]); m != "" {
+				return fmt.Sprintf("roles swapped around %q: %s, %s", m, a.toks[x.tok].text, a.toks[y.tok].text)
+			}
+		}
+	}
+	return ""
+}
+
+func commonMarker(xs, ys []token) string {
+	for _, x := range xs {
+		if !directionMarkers[x.text] {
+			continue
+		}
+		for _, y := range ys {
+			if y.text == x.text {
+				return x.text
+			}
+		}
+	}
+	return ""
+}
+
+// unitsDiffer finds a number followed by a content word (its unit) in both
+// prompts where the units do not match: "150 pounds" vs "150 kilograms".
+func (v *Verifier) unitsDiffer(a, b *prompt) string {
+	for i, t := range a.toks {
+		if t.kind != tNum || i+1 >= len(a.toks) || a.contOf[i+1] < 0 {
+			continue
+		}
+		ua := a.content[a.contOf[i+1]]
+		found, matched := false, false
+		var ub cword
+		for k, u := range b.toks {
+			if u.kind != tNum || u.text != t.text || k+1 >= len(b.toks) || b.contOf[k+1] < 0 {
+				continue
+			}
+			found = true
+			ub = b.content[b.contOf[k+1]]
+			if v.match(ua, ub) {
+				matched = true
+				break
+			}
+		}
+		if found && !matched {
+			return fmt.Sprintf("number bound to a different unit: %s %s vs %s %s", t.text, ua.text, t.text, ub.text)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,300 @@
+package verify
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// tokKind says what a token is.
+type tokKind uint8
+
+const (
+	tWord tokKind = iota // letters (possibly with inner dots: node.js)
+	tNum                 // digits, normalised: "1,000" -> "1000", "007" -> "7", "2.50" stays
+	tSym                 // a run of symbols such as "==", "+", "#"
+	tNeg                 // a negation cue: not, n't, no, never, without, non-...
+)
+
+// token is one normalised unit of a prompt.
+type token struct {
+	text  string
+	kind  tokKind
+	quote int16 // 1-based id of the quoted span holding it, 0 outside quotes
+	sent  int16 // sentence number (split at . ? ! ; :)
+}
+
+// tokenizer holds the scan state of one prompt.
+type tokenizer struct {
+	s      string
+	toks   []token
+	quote  int16 // open span id, 0 = none
+	nQuote int16
+	dquote bool // the open span was opened by a double quote
+	sent   int16
+}
+
+// tokenize lowercases s and splits it into tokens. Contractions are expanded
+// (can't -> can + not), number words become digits ("two" -> "2"; "one" is
+// dropped like an article), %, $, °F and friends become words, quoted spans
+// are marked. It never fails: any input gives some (possibly empty) slice.
+func tokenize(s string) []token {
+	t := tokenizer{s: strings.ToLower(s)}
+	t.scan()
+	if t.quote != 0 { // unbalanced quote: forget the span
+		for i := range t.toks {
+			if t.toks[i].quote == t.quote {
+				t.toks[i].quote = 0
+			}
+		}
+	}
+	return t.toks
+}
+
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+func (t *tokenizer) at(i int) rune {
+	if i < 0 || i >= len(t.s) {
+		return ' '
+	}
+	r, _ := utf8.DecodeRuneInString(t.s[i:])
+	return r
+}
+
+func (t *tokenizer) before(i int) rune {
+	if i <= 0 {
+		return ' '
+	}
+	r, _ := utf8.DecodeLastRuneInString(t.s[:i])
+	return r
+}
+
+func (t *tokenizer) scan() {
+	s := t.s
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case isAlnum(r) || r == '_':
+			i = t.word(i)
+			continue
+		case r == '\'' || r == '‘' || r == '’':
+			t.single(i, n)
+		case r == '"' || r == '“' || r == '”':
+			t.double()
+		case r == '.' && isAlnum(t.at(i+1)) && !isAlnum(t.before(i)):
+			i = t.word(i) // .gitignore
+			continue
+		case r == '.' || r == '?' || r == '!' || r == ';' || r == ':':
+			t.sent++
+		case r == '%':
+			t.emit("percent", tWord)
+		case r == '$':
+			t.emit("dollar", tWord)
+		case r == '€':
+			t.emit("euro", tWord)
+		case r == '£':
+			t.emit("pound", tWord)
+		case r == '&':
+			t.emit("and", tWord)
+		case r == '°':
+			t.emit("degree", tWord)
+			if c := t.at(i + n); (c == 'f' || c == 'c') && !isAlnum(t.at(i+n+1)) {
+				t.emit(map[rune]string{'f': "fahrenheit", 'c': "celsius"}[c], tWord)
+				n++
+			}
+		case unicode.IsSpace(r) || r == ',' || r == '-' || r == '(' || r == ')' ||
+			r == '[' || r == ']' || r == '{' || r == '}':
+		default:
+			j := i + n
+			for j < len(s) {
+				r2, n2 := utf8.DecodeRuneInString(s[j:])
+				if isAlnum(r2) || unicode.IsSpace(r2) || strings.ContainsRune("'\"‘’“”.,?!;:-()[]{}%$&", r2) {
+					break
+				}
+				j += n2
+			}
+			t.emit(s[i:j], tSym)
+			i = j
+			continue
+		}
+		i += n
+	}
+}
+
+// single handles an apostrophe that is not inside a word: it opens or closes
+// a single-quoted span.
+func (t *tokenizer) single(i, n int) {
+	prev, next := t.before(i), t.at(i+n)
+	switch {
+	case t.quote == 0 && !isAlnum(prev) && !unicode.IsSpace(next):
+		t.nQuote++
+		t.quote, t.dquote = t.nQuote, false
+	case t.quote != 0 && !t.dquote && !isAlnum(next) && !unicode.IsSpace(prev):
+		t.quote = 0
+	}
+}
+
+func (t *tokenizer) double() {
+	if t.quote != 0 && t.dquote {
+		t.quote = 0
+		return
+	}
+	if t.quote == 0 {
+		t.nQuote++
+		t.quote, t.dquote = t.nQuote, true
+	}
+}
+
+// word reads a run of letters, digits, underscores, inner apostrophes, inner
+// dots and digit-group commas starting at i, emits its tokens and returns the
+// index after it.
+func (t *tokenizer) word(i int) int {
+	s := t.s
+	j := i
+	if s[j] == '.' {
+		j++ // leading dot of .gitignore
+	}
+	for j < len(s) {
+		r, n := utf8.DecodeRuneInString(s[j:])
+		switch {
+		case isAlnum(r) || r == '_':
+		case (r == '.' || r == '\'' || r == '’') && j > i && isAlnum(t.before(j)) && isAlnum(t.at(j+n)):
+			if r != '.' && !unicode.IsLetter(t.at(j+n)) {
+				return t.finish(i, j)
+			}
+		case r == ',' && j > i && unicode.IsDigit(t.before(j)) && digits3(s[j+1:]):
+		default:
+			return t.finish(i, j)
+		}
+		j += n
+	}
+	return t.finish(i, j)
+}
+
+// digits3 reports whether s starts with exactly three digits (a thousands group).
+func digits3(s string) bool {
+	return len(s) >= 3 && isDigit(s[0]) && isDigit(s[1]) && isDigit(s[2]) && (len(s) == 3 || !isDigit(s[3]))
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+func (t *tokenizer) finish(i, j int) int {
+	w := strings.ReplaceAll(t.s[i:j], "’", "'")
+	t.splitWord(w)
+	return j
+}
+
+// splitWord turns one raw run into tokens.
+func (t *tokenizer) splitWord(w string) {
+	if isNumber(w) {
+		t.emit(normNumber(w), tNum)
+		return
+	}
+	if k := strings.IndexByte(w, '\''); k > 0 {
+		base, suf := w[:k], w[k:]
+		switch {
+		case suf == "'t" && strings.HasSuffix(base, "n"):
+			t.splitWord(negBase(base[:len(base)-1]))
+			t.emit("not", tNeg)
+			return
+		case suf == "'s" || suf == "'re" || suf == "'ve" || suf == "'ll" || suf == "'d" || suf == "'m":
+			t.splitWord(base)
+			return
+		}
+		w = strings.ReplaceAll(w, "'", "")
+	}
+	if strings.IndexByte(w, '.') >= 0 {
+		t.emit(w, tWord) // node.js, arr.length: an identifier, kept whole
+		return
+	}
+	// Split letter runs from digit runs: ww2 -> ww 2, 3pm -> 3 pm, 1st -> 1st.
+	start := 0
+	for k := 1; k <= len(w); k++ {
+		if k < len(w) && isDigit(w[k]) == isDigit(w[k-1]) {
+			continue
+		}
+		part := w[start:k]
+		if isDigit(part[0]) {
+			if rest := w[k:]; len(rest) >= 2 && isOrdinal(rest[:2]) && (len(rest) == 2 || isDigit(rest[2])) {
+				t.emit(normNumber(part)+rest[:2], tNum)
+				k += 2
+				start = k
+				continue
+			}
+			t.emit(normNumber(part), tNum)
+		} else {
+			t.wordToken(part)
+		}
+		start = k
+	}
+}
+
+func isOrdinal(s string) bool { return s == "st" || s == "nd" || s == "rd" || s == "th" }
+
+// negBase maps the stem before n't to its verb: won -> will, ca -> can.
+func negBase(b string) string {
+	switch b {
+	case "wo":
+		return "will"
+	case "ca":
+		return "can"
+	case "sha":
+		return "shall"
+	}
+	return b
+}
+
+// wordToken emits one plain word after spelling normalisation.
+func (t *tokenizer) wordToken(w string) {
+	if v, ok := chatSpelling[w]; ok {
+		for _, x := range strings.Fields(v) {
+			if x == "not" {
+				t.emit(x, tNeg)
+			} else {
+				t.emit(x, tWord)
+			}
+		}
+		return
+	}
+	if d, ok := numberWords[w]; ok {
+		if d != "" {
+			t.emit(d, tNum)
+		}
+		return
+	}
+	if negationWords[w] {
+		t.emit(w, tNeg)
+		return
+	}
+	t.emit(w, tWord)
+}
+
+func (t *tokenizer) emit(text string, k tokKind) {
+	t.toks = append(t.toks, token{text: text, kind: k, quote: t.quote, sent: t.sent})
+}
+
+func isNumber(w string) bool {
+	digits := 0
+	for k := 0; k < len(w); k++ {
+		switch c := w[k]; {
+		case isDigit(c):
+			digits++
+		case (c == '.' || c == ',') && k > 0 && k < len(w)-1:
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
+
+// normNumber drops thousands commas and leading zeros: "1,000" -> "1000", "00" -> "0".
+func normNumber(w string) string {
+	if strings.IndexByte(w, ',') >= 0 {
+		w = strings.ReplaceAll(w, ",", "")
+	}
+	k := 0
+	for k < len(w)-1 && w[k] == '0' && isDigit(w[k+1]) {
+		k++
+	}
+	return w[k:]
+}

@@ -1,0 +1,137 @@
+// Package verify decides whether two prompts ask the same thing, as the
+// guard rail behind zest's semantic cache: the embedding only retrieves
+// candidates, and a cached answer is served only when Same says yes.
+//
+// It is deliberately strict (a wrong answer served is far worse than a miss).
+// Two prompts are the same only when all of these hold:
+//
+//   - numbers: the digit tokens are identical as multisets (number words are
+//     read as digits: "two" = "2"; "one" is read as an article and ignored);
+//   - quotes: every quoted span of one prompt appears verbatim in the other;
+//   - negation: both carry the same number of negation cues (not, n't, no,
+//     never, without, non-...), politeness formulas like "if you don't mind"
+//     excepted;
+//   - question type: the same who/when/where/why questions ("what year" is when);
+//   - direction: no opposite pair split between them (before/after, to/from,
+//     WordNet antonyms such as import/export), no two words that swap order
+//     across a role marker (Word to PDF / PDF to Word), no number bound to a
+//     different unit (150 pounds / 150 kilograms);
+//   - alignment: every content word of each prompt aligns with one of the
+//     other: same word, same lemma (went = go), or WordNet synonyms,
+//     derivations or pertainyms (regular = regularly). Words missing from the
+//     lexicon must match exactly, or within one edit when at least
+//     Options.MinFuzzyLen long. Function words, chat filler and leading
+//     request verbs ("explain", "tell me") are ignored.
+//
+// The lexicon is a WordNet 3.0 extract embedded in the binary; no network.
+package verify
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// Options configures a Verifier. The zero value is the tuned default.
+type Options struct {
+	// MaxSenseRank limits synonymy to the most common senses: two words are
+	// synonyms only through a synset that is among the first MaxSenseRank
+	// senses (per part of speech) of both. Default 0 means 5; rare senses
+	// make false synonyms (java = coffee, job = line).
+	MaxSenseRank int
+	// MinFuzzyLen is the shortest word not in the lexicon that may match
+	// another word one edit away (typos: permanantly = permanently).
+	// Default 0 means 7; negative disables fuzzy matching.
+	MinFuzzyLen int
+	// Logger receives debug records of rejections. Nil discards.
+	Logger *slog.Logger
+}
+
+// Verifier applies the rules. It is immutable after New and safe for
+// concurrent use.
+type Verifier struct {
+	lx       *lexicon
+	maxRank  uint32
+	fuzzyLen int
+	log      *slog.Logger
+}
+
+// New returns a Verifier. The embedded lexicon is decoded on the first call
+// (about 0.2 s of CPU, ~15 MB live) and shared by all Verifiers afterwards.
+func New(opts Options) (*Verifier, error) {
+	lx, err := loadLexicon()
+	if err != nil {
+		return nil, err
+	}
+	v := &Verifier{lx: lx, maxRank: 5, fuzzyLen: 7, log: opts.Logger}
+	if opts.MaxSenseRank > 0 {
+		v.maxRank = uint32(min(opts.MaxSenseRank, 255))
+	}
+	if opts.MinFuzzyLen != 0 {
+		v.fuzzyLen = opts.MinFuzzyLen
+	}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	return v, nil
+}
+
+// Same reports whether a and b ask the same thing.
+func (v *Verifier) Same(a, b string) bool {
+	ok, _ := v.Explain(a, b)
+	return ok
+}
+
+// Explain is Same plus, on rejection, the rule that rejected and the words
+// involved, e.g. `numbers differ: [2.5] vs [3.5]`. On acceptance the reason is "".
+func (v *Verifier) Explain(a, b string) (bool, string) {
+	pa, pb := v.prepare(a), v.prepare(b)
+	reason := v.check(&pa, &pb)
+	if reason != "" {
+		v.log.Debug("verify: rejected", "rule", reason)
+		return false, reason
+	}
+	return true, ""
+}
+
+// maxContent bounds the rule work (alignment and the swap check are
+// quadratic in content words). Longer prompts are the same only when their
+// token sequences are identical.
+const maxContent = 64
+
+func (v *Verifier) check(a, b *prompt) string {
+	if len(a.content) > maxContent || len(b.content) > maxContent {
+		if !containsSeq(a.toks, b.toks) || len(a.toks) != len(b.toks) {
+			return fmt.Sprintf("long prompt (over %d content words) not identical", maxContent)
+		}
+		return ""
+	}
+	if !sameMultiset(a.nums, b.nums) {
+		return fmt.Sprintf("numbers differ: %v vs %v", a.nums, b.nums)
+	}
+	if r := quotesMatch(a, b); r != "" {
+		return r
+	}
+	if r := quotesMatch(b, a); r != "" {
+		return r
+	}
+	if a.neg != b.neg {
+		return fmt.Sprintf("negation differs: %d vs %d cues", a.neg, b.neg)
+	}
+	if a.wh != b.wh {
+		return fmt.Sprintf("question type differs: %s vs %s", whString(a.wh), whString(b.wh))
+	}
+	if r := v.opposed(a, b); r != "" {
+		return r
+	}
+	ma, r := v.align(a, b)
+	if r != "" {
+		return r
+	}
+	if _, r := v.align(b, a); r != "" {
+		return r
+	}
+	if r := swapped(a, b, ma); r != "" {
+		return r
+	}
+	return v.unitsDiffer(a, b)
+}

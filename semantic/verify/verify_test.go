@@ -1,0 +1,211 @@
+package verify
+
+import (
+	"strings"
+	"sync"
+	"testing"
+)
+
+func newVerifier(t testing.TB) *Verifier {
+	t.Helper()
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestRules checks each rule on prompts a user could send: what must be
+// rejected (and by which rule) and what must still be served from cache.
+func TestRules(t *testing.T) {
+	v := newVerifier(t)
+	tests := []struct {
+		name string
+		a, b string
+		same bool
+		rule string // substring of Explain's reason when rejected
+	}{
+		{"numbers differ", "Convert 14 miles to kilometers.", "Convert 40 miles to kilometers.", false, "numbers differ"},
+		{"number word equals digit", "How many grams are in two eggs?", "How many grams are in 2 eggs?", true, ""},
+		{"one is an article", "How many tablespoons are in one cup?", "How many tablespoons are in a cup?", true, ""},
+		{"thousands comma", "What is 5% of $1,000?", "What is 5 percent of 1000 dollars?", true, ""},
+		{"decimal differs", "Is Python 2.7 still supported?", "Is Python 3.12 still supported?", false, "numbers differ"},
+		{"negation added", "Which EU countries use the euro?", "Which EU countries do not use the euro?", false, "negation"},
+		{"contraction negation", "Which methods mutate the array?", "Which methods don't mutate the array?", false, "negation"},
+		{"with vs without", "How do I make pancakes with eggs?", "How do I make pancakes without eggs?", false, "negation"},
+		{"non- prefix", "How do I run a container as a non-root user?", "How do I run a container as a root user?", false, "negation"},
+		{"polite negation is filler", "Please, if you don't mind, explain how to exit Vim.", "How do I exit Vim?", true, ""},
+		{"direction swap", "How do I convert a Word document to a PDF?", "How do I convert a PDF to a Word document?", false, "swapped"},
+		{"from/to swap", "How do I copy a file from my laptop to a server?", "How do I copy a file from a server to my laptop?", false, "swapped"},
+		{"number roles swap", "Map port 8080 on the host to port 80 in the container.", "Map port 80 on the host to port 8080 in the container.", false, "swapped"},
+		{"unit rebound", "How many kilograms is 150 pounds?", "How many pounds is 150 kilograms?", false, "unit"},
+		{"to vs from", "How do I copy a file to the server?", "How do I copy a file from the server?", false, "opposite"},
+		{"before vs after", "What happened right after the revolution?", "What happened right before the revolution?", false, "opposite"},
+		{"antonym", "How do I export a table as CSV?", "How do I import a table as CSV?", false, "antonyms"},
+		{"different entity", "What is the capital of Switzerland?", "What is the capital of Austria?", false, "counterpart"},
+		{"unknown word differs", "How do I declare a constant in JavaScript?", "How do I declare a constant in TypeScript?", false, "unknown word"},
+		{"extra qualifier", "How do I roast vegetables?", "How do I roast vegetables in an air fryer?", false, "counterpart"},
+		{"who vs when", "Who painted the Mona Lisa?", "When was the Mona Lisa painted?", false, "question type"},
+		{"what year is when", "What year did the French Revolution begin?", "When did the French Revolution begin?", true, ""},
+		{"relative where is no question", "How do I select rows where a column is null?", "How do I select rows whose column is null?", true, ""},
+		{"quoted text differs", "Translate 'I am hungry' into French.", "Translate 'you are hungry' into French.", false, "quoted"},
+		{"synonyms", "When did the French Revolution start?", "When did the French Revolution begin?", true, ""},
+		{"inflection and exception", "Who went to the moon first?", "Who goes to the moon first?", true, ""},
+		{"pertainym", "Describe the health benefits of walking regularly.", "What are the health benefits of regular walking?", true, ""},
+		{"request verb", "Explain closures in JavaScript.", "What is a closure in JavaScript?", true, ""},
+		{"casual paraphrase", "whats the capital of norway", "What is the capital of Norway?", true, ""},
+		{"casual contraction", "macbook wont turn on what do i do", "My MacBook won't turn on. What should I do?", true, ""},
+		{"typo in long word", "how do i delete my account permanantly", "How can I permanently delete my account?", true, ""},
+		{"chat filler", "Hey there, sorry if this is dumb, but how do I make a variable global in Python?", "How do I make a variable global in Python?", true, ""},
+		{"degree sign", "Convert 72°F to Celsius.", "What is 72 degrees Fahrenheit in Celsius?", true, ""},
+		{"same text", "How do I merge my feature branch into main?", "How do I merge my feature branch into main?", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, why := v.Explain(tt.a, tt.b)
+			if got != tt.same {
+				t.Fatalf("Same(%q, %q) = %v (%s), want %v", tt.a, tt.b, got, why, tt.same)
+			}
+			if back := v.Same(tt.b, tt.a); back != tt.same {
+				t.Errorf("Same is not symmetric: Same(b, a) = %v", back)
+			}
+			if !tt.same && !strings.Contains(why, tt.rule) {
+				t.Errorf("rejected by %q, want rule containing %q", why, tt.rule)
+			}
+			if tt.same && why != "" {
+				t.Errorf("accepted with reason %q, want empty", why)
+			}
+		})
+	}
+}
+
+func TestTokenize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+	}{
+		{"Can't log in!", "can not log in"},
+		{"It's 1,000 km", "it 1000 km"},
+		{"What's 15% of $80?", "what 15 percent of dollar 80"},
+		{"ww2 at 3pm, 1st place", "ww 2 at 3 pm 1st place"},
+		{"use node.js and .gitignore", "use node.js and .gitignore"},
+		{"a == b, c === d", "a == b c === d"},
+		{"two dozen eggs for one", "2 dozen eggs for"},
+		{"fat-soluble", "fat soluble"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			toks := tokenize(tt.in)
+			if got := joinTokens(toks); got != tt.want {
+				t.Errorf("tokenize(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+	toks := tokenize(`Translate 'I am hungry' into "French", it's late`)
+	var quoted []string
+	for _, tk := range toks {
+		if tk.quote != 0 {
+			quoted = append(quoted, tk.text)
+		}
+	}
+	if got := strings.Join(quoted, " "); got != "i am hungry french" {
+		t.Errorf("quoted tokens = %q, want %q", got, "i am hungry french")
+	}
+}
+
+func TestLemmas(t *testing.T) {
+	v := newVerifier(t)
+	tests := []struct{ word, lemma string }{
+		{"went", "go"}, {"mice", "mouse"}, {"running", "run"}, {"boxes", "box"}, {"cities", "city"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.word, func(t *testing.T) {
+			var names []string
+			for _, id := range v.lx.lemmas(nil, tt.word) {
+				names = append(names, v.lx.names[id])
+			}
+			found := false
+			for _, n := range names {
+				found = found || n == tt.lemma
+			}
+			if !found {
+				t.Errorf("lemmas(%q) = %v, want %q among them", tt.word, names, tt.lemma)
+			}
+		})
+	}
+	if got := v.lx.lemmas(nil, "qwzxv"); got != nil {
+		t.Errorf("lemmas of a non-word = %v, want nil", got)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	a, b := "how do i delete my account permanantly", "How can I permanently delete my account?"
+	strict, err := New(Options{MinFuzzyLen: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strict.Same(a, b) {
+		t.Error("with fuzzy matching disabled a misspelt unknown word still matched")
+	}
+	if !newVerifier(t).Same(a, b) {
+		t.Error("default verifier rejected a one-letter typo in a long word")
+	}
+}
+
+// TestConcurrent runs Same from many goroutines; run with -race.
+func TestConcurrent(t *testing.T) {
+	v := newVerifier(t)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				if !v.Same("Explain what a Dockerfile is.", "What is a Dockerfile?") {
+					t.Error("concurrent Same rejected a paraphrase")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func FuzzTokenize(f *testing.F) {
+	for _, s := range []string{
+		"How do I convert a Word document to a PDF?", "Translate 'I am hungry' into French.",
+		"what's 15% of $1,000.50 ÷ 2?", "don't 'quote \"nested' here\"", "..'.'.'", "x1y2z3 ___ 9th",
+		"ﬁle naïve café ½", "", "'", "a to b to a", "find . -name '*.log' -mtime +7 -delete",
+	} {
+		f.Add(s)
+	}
+	v := newVerifier(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		toks := tokenize(s)
+		for _, tk := range toks {
+			if tk.text == "" && tk.kind != tNeg {
+				t.Fatalf("empty token from %q", s)
+			}
+		}
+		if ok, why := v.Explain(s, s); !ok {
+			t.Fatalf("Same(s, s) = false for %q: %s", s, why)
+		}
+	})
+}
+
+// BenchmarkSame measures one verification of a typical candidate pair.
+func BenchmarkSame(b *testing.B) {
+	v := newVerifier(b)
+	pairs := [][2]string{
+		{"How do I convert a Word document to a PDF?", "How do I convert a PDF to a Word document?"},
+		{"Could you please tell me how to read a CSV file into a pandas DataFrame?", "How do I read a CSV file into a pandas DataFrame?"},
+		{"What's the way to combine two dicts into a single dict in Python?", "How do I merge two dictionaries in Python?"},
+		{"When did the French Revolution start?", "What year did the French Revolution begin?"},
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		p := pairs[i%len(pairs)]
+		v.Same(p[0], p[1])
+	}
+}

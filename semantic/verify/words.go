@@ -1,0 +1,138 @@
+package verify
+
+import "strings"
+
+// The word classes below are general English: function words, chat filler,
+// requests for information, negation and direction cues. None is drawn from
+// the entities of any evaluation set.
+
+func set(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(s) {
+		m[w] = true
+	}
+	return m
+}
+
+// stopWords are function words: articles, pronouns, auxiliaries, modals,
+// prepositions, conjunctions, question words and degree adverbs. They are
+// ignored by the alignment; the rules that need some of them (negation,
+// question type, direction) look at them separately.
+var stopWords = set(`
+a an the this that these those some any each every all both either another such same other others
+i me my mine myself you your yours yourself yourselves we us our ours ourselves he him his himself
+she her hers herself it its itself they them their theirs themselves one ones someone something
+anyone anything everyone everybody everything somebody
+what which who whom whose when where why how whatever whichever whoever however
+be am is are was were been being do does did doing done have has had having get got
+can could will would shall should may might must ought
+about above across after against along among around as at before behind below beneath beside
+besides between beyond by down during except for from in inside into like near of off on onto
+out outside over per since than through throughout till to toward towards under until up upon
+via with within versus vs
+and or but nor so yet if because while whereas although though unless whether then also too else
+just really very quite actually basically simply even still again ever maybe perhaps probably
+here there now currently much many more most less least lot lots bit
+thing things stuff way ways kind step steps exactly specifically possible
+able there's let using become becomes became seem seems seemed appear appears
+typical typically usual usually normal normally generally general
+`)
+
+// fillerWords are chat politeness and hedges; always ignored.
+var fillerWords = set(`
+hi hello hey greetings dear thanks thank thx cheers please pls plz kindly sorry apologies apology
+apologize apologise excuse favour favor help helping helped appreciate appreciated grateful
+wondering wonder curious hope hoping hoped quick question questions lol haha ok okay yes yeah
+well so um uh oh btw fyi anyway trouble bother mind moment
+earlier beginner newbie new dumb silly stupid basic
+know need want wanted like idea
+`)
+
+// requestVerbs ask for information rather than name a task. They are ignored
+// when no content word precedes them in their sentence ("Explain X",
+// "Could you tell me X", "Show me how to X"), so "Explain X" matches "What is X".
+var requestVerbs = set(`
+tell explain explains explained describe describes show give list name state define
+clarify outline summarise elaborate calculate compute determine figure find provide share
+recommend suggest let convert translate
+`)
+
+// negationWords flip the meaning of what follows.
+var negationWords = set(`not no never without none nothing nobody nowhere neither nor cannot non`)
+
+// numberWords become digits. "one" maps to "" (dropped): it is used as an
+// article far more often than as a count ("in one cup" = "in a cup").
+var numberWords = map[string]string{
+	"zero": "0", "one": "", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+	"seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+	"thirteen": "13", "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17",
+	"eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40",
+	"fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
+	"hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000",
+}
+
+// chatSpelling rewrites common chat spellings and apostrophe-less
+// contractions ("dont" = "do not").
+var chatSpelling = map[string]string{
+	"u": "you", "ur": "your", "r": "are", "ya": "you", "wat": "what", "wut": "what", "whats": "what", "wats": "what",
+	"thats": "that", "hows": "how", "wheres": "where", "whos": "who", "whens": "when", "im": "i",
+	"ive": "i", "youre": "you", "theyre": "they", "dont": "do not", "doesnt": "does not",
+	"didnt": "did not", "cant": "can not", "wont": "will not", "isnt": "is not", "arent": "are not",
+	"wasnt": "was not", "werent": "were not", "shouldnt": "should not", "wouldnt": "would not",
+	"couldnt": "could not", "havent": "have not", "hasnt": "has not", "hadnt": "had not",
+	"aint": "is not", "mustnt": "must not", "neednt": "need not", "cannot": "can not",
+	"pic": "picture", "pics": "pictures", "info": "information", "pls": "please", "plz": "please",
+	"thx": "thanks", "ty": "thanks", "tho": "though", "thru": "through", "w": "with", "wo": "without",
+}
+
+// whClass maps question words whose answer type matters: a "who" question
+// is not a "when" question. what/which/how are light and absent here.
+var whClass = map[string]byte{"who": 'p', "whom": 'p', "whose": 'p', "when": 't', "where": 'l', "why": 'c'}
+
+// whVerbs after "what" ask for a cause: "what causes X" = "why X".
+var whVerbs = map[string]byte{"cause": 'c', "causes": 'c', "caused": 'c'}
+
+// whNouns turn "what/which <noun>" into a question type: "what year" = when,
+// "which person" = who, "what place" = where, "what reason" = why.
+var whNouns = map[string]byte{
+	"year": 't', "date": 't', "day": 't', "century": 't', "decade": 't',
+	"person": 'p', "man": 'p', "woman": 'p', "people": 'p',
+	"place": 'l', "location": 'l', "reason": 'c',
+}
+
+// directionMarkers separate two roles: source and target (X to Y, from X,
+// into Y), the two sides of a comparison (X than Y, X vs Y, X instead of Y)
+// or a main and a subordinate clause (X when Y). Two content words that
+// change order across such a marker have swapped roles.
+var directionMarkers = set(`to into onto from than vs versus instead rather when while whereas unlike`)
+
+// opposites are function-word pairs with opposite direction. Content-word
+// antonyms come from WordNet.
+var opposites = [][2]string{
+	{"before", "after"}, {"above", "below"}, {"over", "under"}, {"up", "down"}, {"on", "off"},
+	{"inside", "outside"}, {"more", "less"}, {"most", "least"}, {"with", "without"},
+	{"always", "never"}, {"to", "from"}, {"into", "from"},
+}
+
+// fillerPhrases are politeness formulas that contain a negation or content
+// words without asking anything; removed before the rules run. Tokens are as
+// tokenize produces them (contractions already split).
+var fillerPhrases = [][]string{
+	{"if", "you", "do", "not", "mind"},
+	{"if", "it", "is", "not", "too", "much", "trouble"},
+	{"if", "it", "not", "too", "much", "trouble"},
+	{"if", "that", "is", "not", "too", "much", "trouble"},
+	{"no", "worries"},
+	{"no", "problem"},
+	{"not", "sure", "if"},
+	{"i", "do", "not", "know"},
+	{"in", "advance"},
+	{"the", "number", "of"},
+	{"thank", "you"},
+	{"good", "morning"},
+	{"good", "afternoon"},
+	{"good", "evening"},
+	{"have", "a", "good", "day"},
+	{"having", "a", "good", "day"},
+	{"let", "me", "know"},
+}
