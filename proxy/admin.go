@@ -34,6 +34,10 @@ func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/admin/stats" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, h.Stats())
 	case r.URL.Path == "/admin/cache" && r.Method == http.MethodDelete:
+		if e := purgeRequestError(r); e != nil {
+			writeError(w, e)
+			return
+		}
 		writeJSON(w, http.StatusOK, h.purge(r))
 	case r.URL.Path == "/admin/stats" || r.URL.Path == "/admin/cache":
 		w.Header().Set("Allow", map[string]string{"/admin/stats": "GET", "/admin/cache": "DELETE"}[r.URL.Path])
@@ -62,6 +66,28 @@ type PurgeResult struct {
 	Scope    string `json:"scope"` // all | namespace | key
 	Exact    int    `json:"exact_removed"`
 	Semantic int    `json:"semantic_removed"`
+}
+
+// purgeRequestError refuses a purge whose scope is unclear, so that a typo never empties the
+// whole cache: the only query parameter is a non-empty namespace, and an X-Cache-Key header, when
+// present, is not empty.
+func purgeRequestError(r *http.Request) *apiError {
+	q := r.URL.Query()
+	for k, v := range q {
+		if k != "namespace" {
+			return badRequest(k, "Unknown parameter "+k+": DELETE /admin/cache takes ?namespace=NS or an X-Cache-Key header; with neither it purges everything.")
+		}
+		if len(v) != 1 || v[0] == "" {
+			return badRequest("namespace", "namespace must name one namespace (k:<sha256 of key>, u:<user> or shared).")
+		}
+	}
+	if vs, ok := r.Header["X-Cache-Key"]; ok && (len(vs) != 1 || vs[0] == "") {
+		return badRequest("X-Cache-Key", "X-Cache-Key must carry one entry id.")
+	}
+	if q.Has("namespace") && r.Header.Get("X-Cache-Key") != "" {
+		return badRequest("namespace", "Give either ?namespace= or X-Cache-Key, not both.")
+	}
+	return nil
 }
 
 func (h *Handler) purge(r *http.Request) PurgeResult {

@@ -12,6 +12,8 @@ func TestStripNullUsage(t *testing.T) {
 		{`data: {"id":"x","usage":{"prompt_tokens":1}}` + "\n\n", `data: {"id":"x","usage":{"prompt_tokens":1}}` + "\n\n"},
 		{`data: {"id":"x","choices":[{"delta":{"content":"\"usage\":null"}}]}` + "\n\n", `data: {"id":"x","choices":[{"delta":{"content":"\"usage\":null"}}]}` + "\n\n"},
 		{`data: [DONE]` + "\n\n", `data: [DONE]` + "\n\n"},
+		{`data: {"choices":[{"logprobs":{"content":[{"token":"usage","logprob":-1}]}}],"usage":null}` + "\n\n",
+			`data: {"choices":[{"logprobs":{"content":[{"token":"usage","logprob":-1}]}}]}` + "\n\n"},
 	} {
 		got := string(stripNullUsage([]byte(tc.in)))
 		if got != tc.want {

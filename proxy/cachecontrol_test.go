@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -317,4 +318,27 @@ func TestCacheControlNotInKey(t *testing.T) {
 	}
 	wantStatus(t, e.chat(chatBody(`"temperature":0`)), 200, "MISS")
 	wantCalls(t, up, 2)
+}
+
+// TestExpiredNotServedFromFinishedCall: once an answer has expired, the next request goes
+// upstream, even when it arrives right after the call that stored it ended (a finished call
+// must not take new clients: they would get its answer, Age 0, past max_age or a purge).
+func TestExpiredNotServedFromFinishedCall(t *testing.T) {
+	var n atomic.Int32
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"c%d","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"x"},"finish_reason":"stop"}]}`, n.Add(1))
+	})
+	e := newEnv(t, up, nil)
+	const rounds = 200
+	for i := 1; i <= rounds; i++ {
+		r := e.chat(chatBody(`"cache_control":{"max_age":1}`))
+		want := fmt.Sprintf(`"id":"c%d"`, i)
+		if r.header.Get("X-Cache-Status") != "MISS" || !strings.Contains(string(r.body), want) {
+			t.Fatalf("request %d: %q %q %s, want a MISS answered by upstream call %d",
+				i, r.header.Get("X-Cache-Status"), r.header.Get("X-Cache-Type"), r.body, i)
+		}
+		e.clock.Advance(2 * time.Second)
+	}
+	wantCalls(t, up, rounds)
 }

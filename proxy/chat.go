@@ -38,19 +38,38 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	if err := cache.ParseRequest(body, req); err != nil {
 		// Not ours to judge: the upstream answers malformed JSON, and it is never cached.
 		ri.cache = "BYPASS"
-		w.Header().Set("X-Cache-Status", "BYPASS")
 		sw := &statusWriter{ResponseWriter: w}
+		if lim := h.opts.Limiter; lim != nil {
+			d, ticket := lim.Admit(h.limitIdentity(r, nil, KeyHash(r)), 0)
+			if !d.Allowed {
+				h.rejected(w, ri, d)
+				return
+			}
+			ri.limit = telemetry.RateLimitAllow
+			defer ticket.Done(0, false)
+			sw.before = func(h http.Header) { replaceLimitHeaders(h, d) }
+		}
 		h.forwardBytes(sw, r, bytes.Clone(body))
 		ri.status = sw.status
 		return
 	}
 	ri.model = jsonString(req.Model.Value)
 	var ccRaw []byte
-	if req.CacheControl.Present {
-		ccRaw = req.CacheControl.Value
+	if req.CacheControl.Present && string(req.CacheControl.Value) != "null" {
+		ccRaw = req.CacheControl.Value // "cache_control": null is absent (and still removed)
 	}
 	m, aerr := parseCacheControl(ccRaw, r.Header, h.opts.DefaultType, h.allowed)
 	if aerr != nil {
+		if lim := h.opts.Limiter; lim != nil {
+			// A request zest refuses itself still counts as a request.
+			d := lim.Hit(h.limitIdentity(r, req, KeyHash(r)), 0)
+			if !d.Allowed {
+				h.rejected(w, ri, d)
+				return
+			}
+			ri.limit = telemetry.RateLimitAllow
+			d.WriteHeaders(w.Header())
+		}
 		ri.status = aerr.Status
 		writeError(w, aerr)
 		return
@@ -120,7 +139,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	semRead := m.semRead && sq.ok
 	if semRead {
 		ctx, span := h.childSpan(r.Context(), telemetry.SpanSemanticSearch)
-		hit, ok := h.lookupSemantic(ctx, sq)
+		hit, ok := h.lookupSemantic(ctx, &sq)
 		span.End()
 		if ok {
 			ri.cache, ri.layer, ri.key, ri.similarity = "HIT", "semantic", hit.ID, hit.Similarity

@@ -58,9 +58,9 @@ func (g *flightGroup) join(key string, f *flight) (*flight, bool) {
 	defer g.mu.Unlock()
 	if cur, ok := g.m[key]; ok {
 		cur.mu.Lock()
-		// A finished flight is joined only for a clean answer (being stored right now); a
-		// failed one is never handed to a newcomer.
-		alive := !cur.abandoned && (!cur.finished || cur.result != nil)
+		// A finished flight is never joined: its clean answer is in the cache by then, and a
+		// failed one must not be handed to a newcomer.
+		alive := !cur.abandoned && !cur.finished
 		if alive {
 			cur.refs++
 		}
@@ -227,7 +227,9 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	f.finish(result, nil)
 }
 
-// appendTail passes on the bytes of an unterminated last event as they were.
+// appendTail passes on a last event that the stream ended without its blank line only where
+// the scanner can still tell it is complete (a lone "\r" line end); the bytes of a cut,
+// unterminated event are dropped, never shown as if whole.
 func (f *flight) appendTail(sc *sse.Scanner) {
 	var tail [][]byte
 	sc.Flush(func(ev []byte) { tail = append(tail, bytes.Clone(ev)) })
@@ -247,8 +249,8 @@ func (f *flight) finish(result []byte, err error) {
 	if err == nil && result != nil && !abandoned && f.done != nil {
 		f.done(f)
 	}
-	if result == nil && f.group != nil {
-		f.group.forget(f) // nobody new may join a failed call
+	if f.group != nil {
+		f.group.forget(f) // the answer is stored (or failed): newcomers go to the cache
 	}
 	f.mu.Lock()
 	f.finished = true
@@ -256,9 +258,6 @@ func (f *flight) finish(result []byte, err error) {
 	f.mu.Unlock()
 	if err == nil && result != nil && !abandoned && f.after != nil {
 		f.after(f)
-	}
-	if f.group != nil {
-		f.group.forget(f)
 	}
 }
 

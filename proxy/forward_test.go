@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
@@ -343,4 +345,40 @@ func TestErrorAnswersNotReused(t *testing.T) {
 		}
 	}
 	wantCalls(t, up, rounds)
+}
+
+// TestGzipUpstream: a compressed upstream answer is stored and served decoded on the chat
+// path (whatever the client's Accept-Encoding), and passed through as it came elsewhere.
+func TestGzipUpstream(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			io.WriteString(w, completionJSON)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		io.WriteString(zw, completionJSON)
+		zw.Close()
+	})
+	e := newEnv(t, up, nil)
+	gz := withHeader("Accept-Encoding", "gzip")
+	for _, want := range []string{"MISS", "HIT"} {
+		r := e.chat(chatBody(""), gz)
+		wantStatus(t, r, 200, want)
+		if r.header.Get("Content-Encoding") != "" || string(r.body) != completionJSON {
+			t.Errorf("%s: Content-Encoding %q, body %q", want, r.header.Get("Content-Encoding"), r.body)
+		}
+	}
+	r := e.do(http.MethodGet, "/v1/models", "", gz)
+	if r.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("pass-through lost Content-Encoding: %v", r.header)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(zr); string(b) != completionJSON {
+		t.Errorf("pass-through body decodes to %q", b)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -132,6 +133,35 @@ func (l *xLogBuf) requests(t testing.TB) []map[string]any {
 	return out
 }
 
+// xTracker wraps zest's upstream transport and counts response bodies not yet closed. zest
+// closes an upstream body only after it has finished with the answer (stored it in both
+// caches), so zero open bodies means no background work is left.
+type xTracker struct {
+	inner http.RoundTripper
+	open  atomic.Int64
+}
+
+func (tr *xTracker) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := tr.inner.RoundTrip(r)
+	if err == nil {
+		tr.open.Add(1)
+		resp.Body = &xTrackedBody{ReadCloser: resp.Body, tr: tr}
+	}
+	return resp, err
+}
+
+type xTrackedBody struct {
+	io.ReadCloser
+	tr   *xTracker
+	once sync.Once
+}
+
+func (b *xTrackedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() { b.tr.open.Add(-1) })
+	return err
+}
+
 // xEnv is an env with the optional layers of these tests: a semantic cache over the fake
 // embedder, a limiter on the env's fake clock, metrics, tracing and a JSON log.
 type xEnv struct {
@@ -143,6 +173,7 @@ type xEnv struct {
 	spans   *tracetest.InMemoryExporter
 	logs    *xLogBuf
 	metrics *telemetry.Metrics
+	tracker *xTracker
 }
 
 // xCfg selects the layers of an xEnv.
@@ -160,6 +191,8 @@ func xNewEnv(t testing.TB, up *upstream, cfg xCfg) *xEnv {
 	t.Helper()
 	x := &xEnv{logs: &xLogBuf{}}
 	e := newEnv(t, up, func(o *Options) {
+		x.tracker = &xTracker{inner: o.Transport}
+		o.Transport = x.tracker
 		o.Logger = slog.New(slog.NewJSONHandler(x.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		if cfg.semantic {
 			x.emb = xNewEmbedder()
@@ -218,8 +251,8 @@ func xEventually(t testing.TB, what string, cond func() bool) {
 }
 
 // settle waits until every request so far has finished inside zest: its access log line is
-// written (the limiter's ticket is released before it) and no flight is left (a flight is
-// forgotten only after its semantic store ran).
+// written (the limiter's ticket is released before it), no flight is left and every upstream
+// body is closed (zest closes it after the semantic store).
 func (x *xEnv) settle(t testing.TB, requests int) {
 	t.Helper()
 	xEventually(t, strconv.Itoa(requests)+" access log lines", func() bool { return len(x.logs.requests(t)) >= requests })
@@ -228,6 +261,7 @@ func (x *xEnv) settle(t testing.TB, requests int) {
 		defer x.h.flights.mu.Unlock()
 		return len(x.h.flights.m) == 0
 	})
+	xEventually(t, "upstream bodies to be closed", func() bool { return x.tracker.open.Load() == 0 })
 }
 
 // xSemStores is the number of answers the proxy filed in the semantic cache.
@@ -312,4 +346,89 @@ func xSeries(name string, kv ...string) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// xGate holds upstream answers while closed; open releases every held and later call.
+type xGate struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (g *xGate) close() { g.mu.Lock(); g.ch = make(chan struct{}); g.mu.Unlock() }
+func (g *xGate) open() {
+	g.mu.Lock()
+	if g.ch != nil {
+		close(g.ch)
+		g.ch = nil
+	}
+	g.mu.Unlock()
+}
+func (g *xGate) wait() {
+	g.mu.Lock()
+	ch := g.ch
+	g.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// xGatedUpstream answers JSON requests with body after the gate opens, and streaming ones
+// with the text.sse golden stream whose first event goes out at once and the rest after the
+// gate opens.
+func xGatedUpstream(t *testing.T, g *xGate, body string) *upstream {
+	f := loadSSE(t, "text.sse")
+	return newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if !isStreamRequest(b) {
+			g.wait()
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, body)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		fl := w.(http.Flusher)
+		for i, ev := range f.events {
+			if i == 1 {
+				g.wait()
+			}
+			io.WriteString(w, ev)
+			fl.Flush()
+		}
+	})
+}
+
+// xWantLimitHeaders checks the rate-limit headers of a response against the limits and the
+// requests used so far (the clock is frozen, so remaining is exact).
+func xWantLimitHeaders(t *testing.T, h http.Header, rpm, tpm, usedRequests int) {
+	t.Helper()
+	if got := h.Get("x-ratelimit-limit-requests"); got != strconv.Itoa(rpm) {
+		t.Errorf("x-ratelimit-limit-requests = %q, want %d", got, rpm)
+	}
+	if got := h.Get("x-ratelimit-remaining-requests"); got != strconv.Itoa(rpm-usedRequests) {
+		t.Errorf("x-ratelimit-remaining-requests = %q, want %d", got, rpm-usedRequests)
+	}
+	for _, k := range []string{"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"} {
+		if _, err := time.ParseDuration(h.Get(k)); err != nil {
+			t.Errorf("%s = %q is not a Go duration: %v", k, h.Get(k), err)
+		}
+	}
+	if got := h.Get("x-ratelimit-limit-tokens"); got != strconv.Itoa(tpm) {
+		t.Errorf("x-ratelimit-limit-tokens = %q, want %d", got, tpm)
+	}
+	if n, err := strconv.Atoi(h.Get("x-ratelimit-remaining-tokens")); err != nil || n < 0 || n > tpm {
+		t.Errorf("x-ratelimit-remaining-tokens = %q, want 0..%d", h.Get("x-ratelimit-remaining-tokens"), tpm)
+	}
+	pol := h.Get("RateLimit-Policy")
+	if !strings.Contains(pol, `"requests";q=`+strconv.Itoa(rpm)+";w=60") || !strings.Contains(pol, `"tokens";q=`+strconv.Itoa(tpm)) {
+		t.Errorf("RateLimit-Policy = %q", pol)
+	}
+	if rl := h.Get("RateLimit"); !strings.Contains(rl, `"requests";r=`+strconv.Itoa(rpm-usedRequests)+";t=") {
+		t.Errorf("RateLimit = %q, want requests remaining %d", rl, rpm-usedRequests)
+	}
+	for _, k := range []string{"x-ratelimit-remaining-requests", "x-ratelimit-limit-requests"} {
+		if vs := h.Values(k); len(vs) != 1 {
+			t.Errorf("%s has %d values %q, want exactly zest's one", k, len(vs), vs)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zest-proxy/zest/ratelimit"
 	"github.com/zest-proxy/zest/telemetry"
 )
 
@@ -72,7 +73,7 @@ func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 			m.Saved(ri.model, ri.inTok, ri.outTok)
 		}
 		if ri.limit == telemetry.RateLimitReject {
-			m.RateLimited(ri.limitType)
+			m.RateLimited(limitLabel(ri.limitType))
 		}
 	}
 	if span := ri.span; span != nil {
@@ -86,7 +87,7 @@ func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 				telemetry.GenAIProviderName.String(h.provider),
 				telemetry.GenAIRequestModel.String(ri.model),
 				telemetry.GenAIRequestStream.Bool(ri.stream),
-				telemetry.ZestCacheStatus.String(ri.cache))
+				telemetry.ZestCacheStatus.String(metricCache(ri.cache)))
 			if ri.layer != "" {
 				attrs = append(attrs, telemetry.ZestCacheLayer.String(ri.layer))
 			}
@@ -104,7 +105,7 @@ func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 		if ri.limit != "" {
 			attrs = append(attrs, telemetry.ZestRateLimitDecision.String(ri.limit))
 			if ri.limitType != "" {
-				attrs = append(attrs, telemetry.ZestRateLimitType.String(ri.limitType))
+				attrs = append(attrs, telemetry.ZestRateLimitType.String(limitLabel(ri.limitType)))
 			}
 			attrs = append(attrs, telemetry.ZestTokensReserved.Int(ri.reserved), telemetry.ZestTokensReconciled.Int(ri.reconciled))
 		}
@@ -143,6 +144,17 @@ func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 		}
 	}
 	h.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// limitLabel maps a rate-limit reason to its metric label.
+func limitLabel(reason string) string {
+	switch reason {
+	case ratelimit.ReasonTokens:
+		return telemetry.RateLimitTokens
+	case ratelimit.ReasonConcurrency:
+		return telemetry.RateLimitConcurrent
+	}
+	return telemetry.RateLimitRequests
 }
 
 func metricCache(s string) string {

@@ -221,35 +221,49 @@ func (h *Handler) writeHit(w http.ResponseWriter, e *cache.Entry, stream, includ
 // chunk once include_usage is on, which zest asked for and this client did not. Other bytes are
 // kept as they were. A chunk without it is returned as is.
 func stripNullUsage(ev []byte) []byte {
-	i := bytes.Index(ev, []byte(`"usage"`))
-	if i <= 0 || ev[i-1] == '\\' {
-		return ev
+	// The member is normally last; search backwards for a "usage" that is a key with null.
+	for end := len(ev); end > 0; {
+		i := bytes.LastIndex(ev[:end], []byte(`"usage"`))
+		if i <= 0 {
+			return ev
+		}
+		end = i
+		if ev[i-1] == '\\' {
+			continue
+		}
+		if out, ok := cutNullMember(ev, i); ok {
+			return out
+		}
 	}
+	return ev
+}
+
+// cutNullMember removes the member whose key starts at i when its value is null, with one
+// adjacent comma.
+func cutNullMember(ev []byte, i int) ([]byte, bool) {
 	j := i + len(`"usage"`)
 	for j < len(ev) && (ev[j] == ' ' || ev[j] == '\t') {
 		j++
 	}
 	if j >= len(ev) || ev[j] != ':' {
-		return ev
+		return nil, false
 	}
 	j++
 	for j < len(ev) && (ev[j] == ' ' || ev[j] == '\t') {
 		j++
 	}
 	if !bytes.HasPrefix(ev[j:], []byte("null")) {
-		return ev
+		return nil, false
 	}
-	end := j + len("null")
-	start := i
+	start, end := i, j+len("null")
 	// Take the comma before (the usual last member) or, failing that, the one after.
 	k := start - 1
 	for k >= 0 && (ev[k] == ' ' || ev[k] == '\t') {
 		k--
 	}
-	switch {
-	case k >= 0 && ev[k] == ',':
+	if k >= 0 && ev[k] == ',' {
 		start = k
-	default:
+	} else {
 		m := end
 		for m < len(ev) && (ev[m] == ' ' || ev[m] == '\t') {
 			m++
@@ -260,5 +274,5 @@ func stripNullUsage(ev []byte) []byte {
 	}
 	out := make([]byte, 0, len(ev)-(end-start))
 	out = append(out, ev[:start]...)
-	return append(out, ev[end:]...)
+	return append(out, ev[end:]...), true
 }

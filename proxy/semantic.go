@@ -77,13 +77,15 @@ type semanticStats struct {
 
 // lookupSemantic asks the semantic cache. Failures fall through (fail open) and are counted.
 // In shadow mode a hit is counted and logged but not returned.
-func (h *Handler) lookupSemantic(ctx context.Context, sq semQuery) (semantic.Hit, bool) {
+// The prompt's embedding is kept in sq for the store that follows a miss.
+func (h *Handler) lookupSemantic(ctx context.Context, sq *semQuery) (semantic.Hit, bool) {
 	h.sem.lookups.Add(1)
 	m := h.opts.Metrics
 	if m != nil {
 		m.SemanticLookups.Inc()
 	}
 	hit, ok, err := h.opts.Semantic.Lookup(ctx, sq.q)
+	sq.q.Vector = hit.Vector
 	if err != nil {
 		h.sem.errors.Add(1)
 		if m != nil {

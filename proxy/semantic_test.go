@@ -317,3 +317,18 @@ func TestSemTTL(t *testing.T) {
 	x.clock.Advance(2 * time.Second)
 	wantStatus(t, x.chat(xChat(xPromptFar, `"cache_control":{"type":"no_store"}`)), 200, "MISS")
 }
+
+// TestSemWithoutExactCache: the semantic layer works on its own (no exact cache configured).
+func TestSemWithoutExactCache(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(200, completionJSON))
+	x := xNewEnv(t, up, xCfg{semantic: true, mod: func(o *Options) { o.Cache = nil }})
+	x.prime(t, xChat(xPromptA, ""))
+	for _, p := range []string{xPromptA2, xPromptA} {
+		r := x.chat(xChat(p, ""))
+		wantStatus(t, r, 200, "HIT")
+		if r.header.Get("X-Cache-Type") != "semantic" {
+			t.Errorf("%q: X-Cache-Type = %q", p, r.header.Get("X-Cache-Type"))
+		}
+	}
+	wantCalls(t, up, 1)
+}

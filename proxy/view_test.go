@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -335,5 +334,3 @@ func equalStrings(a, b []string) error {
 	}
 	return nil
 }
-
-var _ = bytes.Equal

@@ -71,11 +71,17 @@ type Query struct {
 	// Threshold raises the cache's threshold for this query; values at or
 	// below the cache's threshold (including 0) are ignored.
 	Threshold float32
+	// Vector, when set, is Prompt's embedding as a Lookup returned it (Hit.Vector),
+	// so a Store after a missed Lookup does not embed the prompt again.
+	Vector []float32
 }
 
 // Hit is a cached answer found by Lookup. Value is shared with the cache and
 // must not be modified.
 type Hit struct {
+	// Vector is the query's embedding whenever Lookup computed it, on a miss too
+	// (pass it on in Query.Vector). Nil when Lookup did not embed.
+	Vector     []float32
 	ID         string
 	Value      []byte
 	Similarity float32
@@ -200,7 +206,10 @@ func partKey(ns, part string) string {
 
 // embed embeds one prompt under the embed deadline. ok is false for a prompt
 // with nothing to embed (the zero vector).
-func (c *Cache) embed(ctx context.Context, prompt string) (vec []float32, ok bool, err error) {
+func (c *Cache) embed(ctx context.Context, prompt string, given []float32) (vec []float32, ok bool, err error) {
+	if len(given) > 0 {
+		return given, true, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.embedTimeout)
 	defer cancel()
 	vecs, err := c.emb.Embed(ctx, []string{prompt})

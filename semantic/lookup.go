@@ -34,11 +34,12 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 		return Hit{}, false, nil
 	}
 
-	vec, ok, err := c.embed(ctx, q.Prompt)
+	vec, ok, err := c.embed(ctx, q.Prompt, q.Vector)
 	if err != nil || !ok {
 		c.stats.misses.Add(1)
 		return Hit{}, false, err
 	}
+	miss := Hit{Vector: vec}
 
 	threshold := c.thresholdOf(q)
 	var buf [8]candidate
@@ -47,7 +48,7 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 		c.stats.indexErrors.Add(1)
 		c.stats.misses.Add(1)
 		c.log.DebugContext(ctx, "semantic: query failed", "err", err)
-		return Hit{}, false, err
+		return miss, false, err
 	}
 	for _, cd := range cands {
 		if !cd.e.expires.After(now) {
@@ -58,10 +59,10 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 			continue
 		}
 		c.stats.hits.Add(1)
-		return Hit{ID: cd.e.id, Value: cd.e.value, Similarity: cd.sim, Stored: cd.e.stored, Prompt: cd.e.prompt}, true, nil
+		return Hit{Vector: vec, ID: cd.e.id, Value: cd.e.value, Similarity: cd.sim, Stored: cd.e.stored, Prompt: cd.e.prompt}, true, nil
 	}
 	c.stats.misses.Add(1)
-	return Hit{}, false, nil
+	return miss, false, nil
 }
 
 // candidates returns the partition's nearest entries at or above threshold,

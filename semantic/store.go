@@ -21,7 +21,7 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 	if ttl <= 0 {
 		return errors.New("semantic: store: ttl must be positive")
 	}
-	vec, ok, err := c.embed(ctx, q.Prompt)
+	vec, ok, err := c.embed(ctx, q.Prompt, q.Vector)
 	if err != nil || !ok {
 		return err
 	}

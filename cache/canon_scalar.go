@@ -1,0 +1,217 @@
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// str reads a string at c.pos, appends its canonical spelling, and returns the decoded text
+// when wantText is set (object keys need it). The text aliases the input when the string has
+// no escapes, else it is a copy.
+func (c *canon) str(wantText bool) ([]byte, error) {
+	c.pos++ // opening quote
+	start := c.pos
+	plain := true
+	for c.pos < len(c.in) {
+		b := c.in[c.pos]
+		if b == '"' {
+			break
+		}
+		if b == '\\' {
+			plain = false
+			c.pos += 2
+			continue
+		}
+		if b < 0x20 {
+			return nil, c.errf("control character in string")
+		}
+		c.pos++
+	}
+	if c.pos >= len(c.in) {
+		return nil, c.errf("unterminated string")
+	}
+	raw := c.in[start:c.pos]
+	c.pos++ // closing quote
+	if plain {
+		c.out = append(c.out, '"')
+		c.out = append(c.out, raw...)
+		c.out = append(c.out, '"')
+		if wantText {
+			return raw, nil
+		}
+		return nil, nil
+	}
+	textStart := len(c.out) + 1
+	c.out = append(c.out, '"')
+	var err error
+	c.out, err = unescape(c.out, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v at offset %d", ErrSyntax, err, start)
+	}
+	var text []byte
+	if wantText {
+		text = bytes.Clone(c.out[textStart:])
+	}
+	// Re-encode the decoded text in place with the minimal escapes.
+	c.tmp = append(c.tmp[:0], c.out[textStart:]...)
+	c.out = appendEscaped(c.out[:textStart], c.tmp)
+	c.out = append(c.out, '"')
+	return text, nil
+}
+
+// unescape appends the decoded form of a JSON string body to dst.
+func unescape(dst, raw []byte) ([]byte, error) {
+	for i := 0; i < len(raw); {
+		b := raw[i]
+		if b != '\\' {
+			dst = append(dst, b)
+			i++
+			continue
+		}
+		if i+1 >= len(raw) {
+			return dst, errors.New("bad escape")
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/':
+			dst = append(dst, raw[i+1])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, n, ok := readU(raw[i:])
+			if !ok {
+				return dst, errors.New("bad \\u escape")
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += n
+			continue
+		default:
+			return dst, errors.New("bad escape")
+		}
+		i += 2
+	}
+	return dst, nil
+}
+
+// readU decodes \uXXXX (and a following low surrogate) at the start of s.
+func readU(s []byte) (rune, int, bool) {
+	hex4 := func(s []byte) (rune, bool) {
+		if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(s[2:6]), 16, 32)
+		return rune(v), err == nil
+	}
+	r, ok := hex4(s)
+	if !ok {
+		return 0, 0, false
+	}
+	if r >= 0xD800 && r < 0xDC00 {
+		if lo, ok := hex4(s[6:]); ok && lo >= 0xDC00 && lo < 0xE000 {
+			return (r-0xD800)<<10 + (lo - 0xDC00) + 0x10000, 12, true
+		}
+		return utf8.RuneError, 6, true
+	}
+	if r >= 0xDC00 && r < 0xE000 {
+		return utf8.RuneError, 6, true
+	}
+	return r, 6, true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendEscaped appends text as the inside of a JSON string with the fewest escapes.
+func appendEscaped(dst, text []byte) []byte {
+	for _, b := range text {
+		switch {
+		case b == '"' || b == '\\':
+			dst = append(dst, '\\', b)
+		case b == '\n':
+			dst = append(dst, '\\', 'n')
+		case b == '\r':
+			dst = append(dst, '\\', 'r')
+		case b == '\t':
+			dst = append(dst, '\\', 't')
+		case b < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+		default:
+			dst = append(dst, b)
+		}
+	}
+	return dst
+}
+
+// number reads a JSON number and appends it in one spelling: integers as written (-0 as 0),
+// other numbers through float64 (1.0 → 1, 1.50 → 1.5, 1E2 → 100).
+func (c *canon) number() error {
+	start := c.pos
+	if c.in[c.pos] == '-' {
+		c.pos++
+	}
+	digits := func() int {
+		n := 0
+		for c.pos < len(c.in) && c.in[c.pos] >= '0' && c.in[c.pos] <= '9' {
+			c.pos++
+			n++
+		}
+		return n
+	}
+	intStart := c.pos
+	if n := digits(); n == 0 || (n > 1 && c.in[intStart] == '0') {
+		return c.errf("invalid number")
+	}
+	isInt := true
+	if c.pos < len(c.in) && c.in[c.pos] == '.' {
+		c.pos++
+		isInt = false
+		if digits() == 0 {
+			return c.errf("invalid number")
+		}
+	}
+	if c.pos < len(c.in) && (c.in[c.pos] == 'e' || c.in[c.pos] == 'E') {
+		c.pos++
+		isInt = false
+		if c.pos < len(c.in) && (c.in[c.pos] == '+' || c.in[c.pos] == '-') {
+			c.pos++
+		}
+		if digits() == 0 {
+			return c.errf("invalid number")
+		}
+	}
+	lit := c.in[start:c.pos]
+	if isInt {
+		if string(lit) == "-0" {
+			lit = lit[1:]
+		}
+		c.out = append(c.out, lit...)
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return c.errf("invalid number")
+	}
+	if math.IsInf(f, 0) {
+		c.out = append(c.out, lit...) // beyond float64: keep the spelling
+		return nil
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		if f == 0 {
+			f = 0 // drop the sign of -0.0
+		}
+		c.out = strconv.AppendFloat(c.out, f, 'f', -1, 64)
+		return nil
+	}
+	c.out = strconv.AppendFloat(c.out, f, 'g', -1, 64)
+	return nil
+}
