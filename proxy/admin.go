@@ -25,6 +25,7 @@ func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.adminAuthorized(r) {
+		h.logger.Warn("admin request refused: bad or missing token", "method", r.Method, "path", r.URL.Path, "client", ClientIP(r))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="zest admin"`)
 		writeError(w, &apiError{Status: http.StatusUnauthorized, Type: "invalid_request_error", Code: "invalid_admin_token",
 			Message: "The admin API needs Authorization: Bearer <ZEST_ADMIN_TOKEN>."})

@@ -198,6 +198,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		}
 	}
 	if leader {
+		f.model = ri.model
 		go f.run(h, h.upstreamRequest(f.ctx, r, fwd))
 	} else {
 		ri.cache, ri.layer = "HIT", "coalesced"
@@ -232,11 +233,13 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		switch {
 		case !leader:
 			ticket.Done(0, true) // a coalesced follower cost the upstream nothing
+		case known:
+			ticket.Done(p+c, true)
+			ri.reconciled = p + c
+		case f.spentNothing():
+			ticket.Done(0, true) // refused or unreachable: refund the reservation
 		default:
-			ticket.Done(p+c, known)
-			if known {
-				ri.reconciled = p + c
-			}
+			ticket.Done(0, false) // cut or unknown: the estimate stands
 		}
 	}
 }

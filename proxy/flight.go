@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zest-proxy/zest/proxy/sse"
+	"github.com/zest-proxy/zest/telemetry"
 )
 
 // flight is one upstream call whose answer one or more clients receive. The answer is kept
@@ -23,6 +24,7 @@ import (
 type flight struct {
 	group *flightGroup // nil for a private flight
 	key   string
+	model string // for the upstream span
 	done  func(f *flight) // runs once a clean answer is complete, before waiters see it finished
 	after func(f *flight) // runs once a clean answer is complete, after waiters see it finished
 
@@ -122,8 +124,12 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	var span trace.Span
 	if h.tracing {
 		var ctx context.Context
-		ctx, span = h.tracer.Start(req.Context(), req.Method+" "+chatPath, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("server.address", req.URL.Host)))
+		// The HTTP client span of the upstream call; the server span carries the GenAI name.
+		ctx, span = h.tracer.Start(req.Context(), req.Method+" "+chatPath,
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("server.address", req.URL.Host),
+				telemetry.GenAIOperationName.String(telemetry.OperationChat),
+				telemetry.GenAIProviderName.String(h.provider), telemetry.GenAIRequestModel.String(f.model)))
 		req = req.WithContext(ctx)
 		h.injectTrace(req)
 		defer span.End()
@@ -332,4 +338,12 @@ func isErrorEvent(ev []byte) bool {
 		}
 	}
 	return false
+}
+
+// spentNothing reports an answer that cost the upstream no tokens: the call failed before any
+// answer, or the upstream refused it (any status but 200).
+func (f *flight) spentNothing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.finished && (!f.headerSet || f.status != http.StatusOK)
 }

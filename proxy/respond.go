@@ -32,18 +32,7 @@ func removeHopByHop(h http.Header) {
 func jsonValid(b []byte) bool { return json.Valid(b) }
 
 // usageOf reads usage.prompt_tokens and usage.completion_tokens of a chat.completion.
-func usageOf(b []byte) (prompt, completion int, ok bool) {
-	var v struct {
-		Usage *struct {
-			Prompt     int `json:"prompt_tokens"`
-			Completion int `json:"completion_tokens"`
-		} `json:"usage"`
-	}
-	if json.Unmarshal(b, &v) != nil || v.Usage == nil {
-		return 0, 0, false
-	}
-	return v.Usage.Prompt, v.Usage.Completion, true
-}
+func usageOf(b []byte) (prompt, completion int, ok bool) { return sse.CompletionUsage(b) }
 
 // participant is one client of a flight and how it wants the answer.
 type participant struct {

@@ -380,3 +380,22 @@ func TestAssemblerWriteAfterDone(t *testing.T) {
 		t.Errorf("data after [DONE] changed the completion: %s, %v", got, err)
 	}
 }
+
+func TestCompletionUsage(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		p, c   int
+		wantOK bool
+	}{
+		{`{"id":"x","choices":[{"message":{"content":"\"usage\":{}"}}],"usage":{"prompt_tokens":6,"completion_tokens":32,"total_tokens":38}}`, 6, 32, true},
+		{"\n {\"usage\": {\"completion_tokens\": 2, \"prompt_tokens\": 1}}", 1, 2, true},
+		{`{"usage":null}`, 0, 0, false},
+		{`{"choices":[]}`, 0, 0, false},
+		{`not json`, 0, 0, false},
+	} {
+		p, c, ok := CompletionUsage([]byte(tc.in))
+		if p != tc.p || c != tc.c || ok != tc.wantOK {
+			t.Errorf("CompletionUsage(%s) = %d, %d, %v; want %d, %d, %v", tc.in, p, c, ok, tc.p, tc.c, tc.wantOK)
+		}
+	}
+}

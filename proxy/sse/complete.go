@@ -223,3 +223,22 @@ func usageCounts(v []byte) (prompt, completion int, ok bool) {
 	}
 	return prompt, completion, m.err == nil && hp && hc
 }
+
+// CompletionUsage reads usage.prompt_tokens and usage.completion_tokens of a chat.completion
+// (leading whitespace allowed) without decoding the rest. ok is false when either is missing.
+func CompletionUsage(completion []byte) (prompt, completionTokens int, ok bool) {
+	i := 0
+	for i < len(completion) && isWS(completion[i]) {
+		i++
+	}
+	m := newMembers(completion[i:])
+	for {
+		k, val, more := m.next()
+		if !more {
+			return 0, 0, false
+		}
+		if string(k) == "usage" {
+			return usageCounts(val)
+		}
+	}
+}
