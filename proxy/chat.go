@@ -39,16 +39,11 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		// Not ours to judge: the upstream answers malformed JSON, and it is never cached.
 		ri.cache = "BYPASS"
 		sw := &statusWriter{ResponseWriter: w}
-		if lim := h.opts.Limiter; lim != nil {
-			d, ticket := lim.Admit(h.limitIdentity(r, nil, KeyHash(r)), 0)
-			if !d.Allowed {
-				h.rejected(w, ri, d)
-				return
-			}
-			ri.limit = telemetry.RateLimitAllow
-			defer ticket.Done(0, false)
-			sw.before = func(h http.Header) { replaceLimitHeaders(h, d) }
+		release, ok := h.admitPassThrough(sw, r, ri)
+		if !ok {
+			return
 		}
+		defer release()
 		h.forwardBytes(sw, r, bytes.Clone(body))
 		ri.status = sw.status
 		return

@@ -24,7 +24,7 @@ import (
 type flight struct {
 	group *flightGroup // nil for a private flight
 	key   string
-	model string // for the upstream span
+	model string          // for the upstream span
 	done  func(f *flight) // runs once a clean answer is complete, before waiters see it finished
 	after func(f *flight) // runs once a clean answer is complete, after waiters see it finished
 

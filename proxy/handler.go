@@ -233,24 +233,18 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 	}
-	if lim := h.opts.Limiter; lim != nil {
-		d, ticket := lim.Admit(h.limitIdentity(r, nil, KeyHash(r)), 0)
-		if !d.Allowed {
-			h.rejected(w, ri, d)
-			return
-		}
-		ri.limit = telemetry.RateLimitAllow
-		defer ticket.Done(0, false)
-		if sw, ok := w.(*statusWriter); ok {
-			// zest's limits replace the upstream's own x-ratelimit-* headers.
-			sw.before = func(h http.Header) { replaceLimitHeaders(h, d) }
-		} else {
-			d.WriteHeaders(w.Header())
-		}
+	sw, ok := w.(*statusWriter)
+	if !ok {
+		sw = &statusWriter{ResponseWriter: w}
 	}
+	release, ok := h.admitPassThrough(sw, r, ri)
+	if !ok {
+		return
+	}
+	defer release()
 	r, cancel := h.withTimeout(r)
 	defer cancel()
-	h.rp.ServeHTTP(w, r)
+	h.rp.ServeHTTP(sw, r)
 }
 
 func tooLarge(limit int64) *apiError {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/zest-proxy/zest/cache"
 	"github.com/zest-proxy/zest/ratelimit"
+	"github.com/zest-proxy/zest/telemetry"
 )
 
 // limitIdentity is the rate-limit bucket of a request under Options.RateLimitKey: the hashed
@@ -63,4 +64,22 @@ func replaceLimitHeaders(h http.Header, d ratelimit.Decision) {
 		h.Del(k)
 	}
 	d.WriteHeaders(h)
+}
+
+// admitPassThrough applies the request limit to a request forwarded unchanged (no tokens are
+// counted). On a rejection it writes the 429 and reports false; otherwise the caller runs
+// release when the request is done. zest's limit headers replace the upstream's own.
+func (h *Handler) admitPassThrough(sw *statusWriter, r *http.Request, ri *reqInfo) (release func(), ok bool) {
+	lim := h.opts.Limiter
+	if lim == nil {
+		return func() {}, true
+	}
+	d, ticket := lim.Admit(h.limitIdentity(r, nil, KeyHash(r)), 0)
+	if !d.Allowed {
+		h.rejected(sw, ri, d)
+		return nil, false
+	}
+	ri.limit = telemetry.RateLimitAllow
+	sw.before = func(hd http.Header) { replaceLimitHeaders(hd, d) }
+	return func() { ticket.Done(0, false) }, true
 }
