@@ -45,24 +45,43 @@ type cword struct {
 	tok    int     // index in prompt.toks
 	text   string  // normalised surface form
 	lemmas []int32 // lexicon lemmas; nil when the word is not in the lexicon
+	// optional marks a request verb in frame position ("Explain X", "How
+	// do I list X"): it needs no counterpart but may be one.
+	optional bool
+	role     uint8 // roleTask, roleState or 0
 }
+
+// Roles of a content word. A task ("how do I delete files") never aligns
+// with a state ("files that were deleted"): one asks how to do it, the other
+// asks about things it was done to.
+const (
+	roleTask = 1 + iota
+	roleState
+)
 
 // prompt is a tokenised prompt with what the rules look at.
 type prompt struct {
 	toks    []token
+	raw     []token // toks before filler phrases were dropped; quotes are matched on it
 	content []cword
 	contOf  []int16  // token index -> content index, -1 for non-content
 	nums    []string // sorted number tokens
 	neg     int      // negation cues
 	wh      uint8    // question types asked
+	frame   string   // frame noun of "what command/which method ...", "" if none
 }
 
 // prepare tokenises s and classifies its tokens.
 func (v *Verifier) prepare(s string) prompt {
-	p := prompt{toks: dropFillerPhrases(tokenize(s))}
+	raw := tokenize(s)
+	p := prompt{raw: raw, toks: dropFillerPhrases(raw)}
 	p.contOf = make([]int16, len(p.toks))
 	lemmaBuf := make([]int32, 0, 2*len(p.toks))
 	sentHasContent := int16(-1) // last sentence that has a content word
+	whatSent := int16(-1)       // last sentence opened by what/which
+	taskSent := int16(-1)       // last sentence that asks how to do something
+	passiveSent := int16(-1)    // last sentence that asks "how is X done"
+	requestSent := int16(-1)    // last sentence with a request verb ("show me X")
 	skip := -1
 	for i, t := range p.toks {
 		p.contOf[i] = -1
@@ -85,52 +104,133 @@ func (v *Verifier) prepare(s string) prompt {
 		w := t.text
 		// A question word asks only in interrogative position, before any
 		// content word of its sentence: "rows where x is null" asks no where.
-		if asking := sentHasContent != t.sent; asking {
+		asking := sentHasContent != t.sent
+		if asking {
 			if c, ok := whClass[w]; ok {
 				p.wh |= whBit(c)
 			}
-			if (w == "what" || w == "which") && i+1 < len(p.toks) {
-				next := p.toks[i+1].text
-				c, ok := whNouns[next]
-				if !ok && w == "what" {
-					c, ok = whVerbs[next]
+			switch w {
+			case "what", "which":
+				whatSent = t.sent
+				if i+1 < len(p.toks) {
+					next := p.toks[i+1].text
+					c, ok := whNouns[next]
+					if !ok && w == "what" {
+						c, ok = whVerbs[next]
+					}
+					if ok {
+						p.wh |= whBit(c)
+						skip = i + 1
+					}
 				}
-				if ok {
-					p.wh |= whBit(c)
-					skip = i + 1
+			case "how":
+				switch next := nextText(p.toks, i); {
+				case beForms[next]:
+					passiveSent = t.sent
+				case !howDegree[next]:
+					taskSent = t.sent
 				}
 			}
 		}
-		if stopWords[w] || fillerWords[w] {
+		if stopWords[w] || fillerWords[w] || copula(p.toks, i) {
 			continue
 		}
-		if requestVerbs[w] && sentHasContent != t.sent {
+		// "What command shows X", "What's the process for X": the frame noun
+		// names the kind of answer, as "how do I" does.
+		if asking && whatSent == t.sent && frameNouns[w] && i+1 < len(p.toks) &&
+			(frameLinks[p.toks[i+1].text] || requestVerbs[p.toks[i+1].text]) {
+			p.frame = stemPlural(w)
+			taskSent = t.sent
 			continue
 		}
+		c := cword{tok: i, text: w,
+			optional: asking && (requestVerbs[w] || w == "check" && checkObjects[nextText(p.toks, i)])}
 		start := len(lemmaBuf)
 		lemmaBuf = v.lx.lemmas(lemmaBuf, w)
-		var lem []int32
 		if len(lemmaBuf) > start {
-			lem = lemmaBuf[start:len(lemmaBuf):len(lemmaBuf)]
+			c.lemmas = lemmaBuf[start:len(lemmaBuf):len(lemmaBuf)]
 		}
-		p.content = append(p.content, cword{tok: i, text: w, lemmas: lem})
+		switch {
+		case asking && !c.optional && taskSent == t.sent:
+			c.role = roleTask
+		case passiveSent == t.sent && v.participle(w, c.lemmas):
+			c.role = roleTask // "how is X formed" asks how to form X
+			passiveSent = -1
+		case stateAt(p.toks, i) || (!asking || requestSent == t.sent) && v.participle(w, c.lemmas):
+			c.role = roleState
+		}
+		p.content = append(p.content, c)
 		p.contOf[i] = int16(len(p.content) - 1)
-		sentHasContent = t.sent
+		if c.optional {
+			taskSent = -1 // "how do I list X": the task is the request
+			requestSent = t.sent
+		} else {
+			sentHasContent = t.sent
+		}
 	}
 	slices.Sort(p.nums)
 	return p
 }
 
-// dropFillerPhrases removes politeness formulas (see fillerPhrases) in place.
+// nextText is the text of the token after i in the same sentence, or "".
+func nextText(toks []token, i int) string {
+	if i+1 < len(toks) && toks[i+1].sent == toks[i].sent {
+		return toks[i+1].text
+	}
+	return ""
+}
+
+// participle reports whether w is an -ed, -en or -ing form of a verb
+// ("deleted", "hidden", "running"): after the first content word of a
+// sentence it modifies or describes, as in "list running containers".
+func (v *Verifier) participle(w string, lemmas []int32) bool {
+	if !strings.HasSuffix(w, "ed") && !strings.HasSuffix(w, "en") && !strings.HasSuffix(w, "ing") {
+		return false
+	}
+	for _, id := range lemmas {
+		if v.lx.entries[id].pos&posV != 0 && v.lx.names[id] != w {
+			return true
+		}
+	}
+	return false
+}
+
+// stateAt reports whether toks[i] follows a form of "be" (adverbs and
+// negation aside): "files that were deleted", "is the port open", "what
+// process is listening". Such a word describes a state, not a task to do.
+func stateAt(toks []token, i int) bool {
+	for k := i - 1; k >= 0 && toks[k].sent == toks[i].sent; k-- {
+		switch w := toks[k].text; {
+		case beForms[w]:
+			return true
+		case toks[k].kind == tNeg || stateAdverbs[w]:
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// dropFillerPhrases returns toks without politeness formulas (see
+// fillerPhrases). It returns toks itself when there are none and never
+// modifies it.
 func dropFillerPhrases(toks []token) []token {
-	out := toks[:0]
+	var out []token
 	for i := 0; i < len(toks); {
 		if n := fillerAt(toks, i); n > 0 {
+			if out == nil {
+				out = append(make([]token, 0, len(toks)), toks[:i]...)
+			}
 			i += n
 			continue
 		}
-		out = append(out, toks[i])
+		if out != nil {
+			out = append(out, toks[i])
+		}
 		i++
+	}
+	if out == nil {
+		return toks
 	}
 	return out
 }
@@ -152,4 +252,28 @@ func fillerAt(toks []token, i int) int {
 		}
 	}
 	return 0
+}
+
+// copula reports whether toks[i] only links a subject to its complement,
+// like "is": "serves as" and "acts as" ("Which city serves as the capital?"),
+// or "equal to" before "how many/much" ("26.2 miles is equal to how many
+// kilometers?").
+func copula(toks []token, i int) bool {
+	next := func(k int) string {
+		if k < len(toks) && toks[k].sent == toks[i].sent {
+			return toks[k].text
+		}
+		return ""
+	}
+	switch toks[i].text {
+	case "serve", "serves", "served", "serving", "act", "acts", "acted", "acting":
+		return next(i+1) == "as"
+	case "equal", "equals", "equivalent":
+		k := i + 1
+		if next(k) == "to" {
+			k++
+		}
+		return next(k) == "how" && (next(k+1) == "many" || next(k+1) == "much")
+	}
+	return false
 }

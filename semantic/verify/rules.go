@@ -17,20 +17,22 @@ func sameMultiset(a, b []string) bool { // both sorted
 	return true
 }
 
-// quotesMatch checks that every quoted span of a occurs, token for token, in b.
+// quotesMatch checks that every quoted span of a occurs, token for token, in
+// b. Both are read before filler phrases were dropped: "say 'thank you'"
+// quotes what "say thank you" says.
 func quotesMatch(a, b *prompt) string {
-	for i := 0; i < len(a.toks); {
-		q := a.toks[i].quote
+	for i := 0; i < len(a.raw); {
+		q := a.raw[i].quote
 		if q == 0 {
 			i++
 			continue
 		}
 		j := i
-		for j < len(a.toks) && a.toks[j].quote == q {
+		for j < len(a.raw) && a.raw[j].quote == q {
 			j++
 		}
-		if !containsSeq(b.toks, a.toks[i:j]) {
-			return fmt.Sprintf("quoted text differs: %q", joinTokens(a.toks[i:j]))
+		if !containsSeq(b.raw, a.raw[i:j]) {
+			return fmt.Sprintf("quoted text differs: %q", joinTokens(a.raw[i:j]))
 		}
 		i = j
 	}
@@ -129,7 +131,7 @@ func (v *Verifier) align(a, b *prompt) ([][2]int, string) {
 	for i, x := range a.content {
 		lo, hi := -1, -1
 		for _, y := range b.content {
-			if v.match(x, y) {
+			if x.role|y.role != roleTask|roleState && v.match(x, y) {
 				if lo < 0 {
 					lo = y.tok
 				}
@@ -137,6 +139,10 @@ func (v *Verifier) align(a, b *prompt) ([][2]int, string) {
 			}
 		}
 		if lo < 0 {
+			if x.optional {
+				spans[i] = [2]int{-1, -1}
+				continue
+			}
 			if x.lemmas == nil {
 				return nil, fmt.Sprintf("unknown word without counterpart: %q", x.text)
 			}
@@ -201,9 +207,16 @@ func stemPlural(w string) string {
 
 // abbreviates reports whether x, a word the lexicon does not know, is a
 // clipped form of y: "diff" for "difference", "config" for "configuration".
+// A plural clipped form stands for the plural word: "dicts" for "dictionaries".
 func abbreviates(x, y cword) bool {
-	return x.lemmas == nil && len(x.text) >= 3 && len(y.text) >= len(x.text)+3 &&
-		strings.HasPrefix(y.text, x.text) && isLetters(x.text)
+	if x.lemmas != nil {
+		return false
+	}
+	w := x.text
+	if stemPlural(w) != w && stemPlural(y.text) != y.text {
+		w = stemPlural(w)
+	}
+	return len(w) >= 3 && len(y.text) >= len(w)+3 && strings.HasPrefix(y.text, w) && isLetters(w)
 }
 
 func isLetters(s string) bool {
@@ -247,7 +260,9 @@ func swapped(a, b *prompt, spans [][2]int) string {
 	}
 	items := make([]item, 0, len(a.content)+len(a.nums))
 	for i, c := range a.content {
-		items = append(items, item{c.tok, spans[i][0], spans[i][1]})
+		if spans[i][0] >= 0 { // an optional word may have no counterpart
+			items = append(items, item{c.tok, spans[i][0], spans[i][1]})
+		}
 	}
 	for i, t := range a.toks {
 		if t.kind != tNum {

@@ -41,6 +41,14 @@ type tokenizer struct {
 func tokenize(s string) []token {
 	t := tokenizer{s: strings.ToLower(s)}
 	t.scan()
+	// Chat "how 2 <word>" (and "how2") is "how to": "how 2 say hello". A 2
+	// anywhere else stays a number.
+	for i := 1; i+1 < len(t.toks); i++ {
+		if k := t.toks[i]; k.kind == tNum && k.text == "2" && t.toks[i-1].text == "how" &&
+			t.toks[i+1].kind == tWord && t.toks[i+1].sent == k.sent {
+			t.toks[i].text, t.toks[i].kind = "to", tWord
+		}
+	}
 	if t.quote != 0 { // unbalanced quote: forget the span
 		for i := range t.toks {
 			if t.toks[i].quote == t.quote {
@@ -207,6 +215,10 @@ func (t *tokenizer) splitWord(w string) {
 		t.emit(w, tWord) // node.js, arr.length: an identifier, kept whole
 		return
 	}
+	if _, ok := shortForms[w]; ok {
+		t.wordToken(w) // k8s: not a number
+		return
+	}
 	// Split letter runs from digit runs: ww2 -> ww 2, 3pm -> 3 pm, 1st -> 1st.
 	start := 0
 	for k := 1; k <= len(w); k++ {
@@ -246,7 +258,11 @@ func negBase(b string) string {
 
 // wordToken emits one plain word after spelling normalisation.
 func (t *tokenizer) wordToken(w string) {
-	if v, ok := chatSpelling[w]; ok {
+	v, ok := chatSpelling[w]
+	if !ok {
+		v, ok = shortForms[w]
+	}
+	if ok {
 		for _, x := range strings.Fields(v) {
 			if x == "not" {
 				t.emit(x, tNeg)

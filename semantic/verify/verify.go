@@ -16,12 +16,20 @@
 //     WordNet antonyms such as import/export), no two words that swap order
 //     across a role marker (Word to PDF / PDF to Word), no number bound to a
 //     different unit (150 pounds / 150 kilograms);
+//   - question frame: "what command/method/process ..." names the same frame
+//     in both prompts when both name one;
 //   - alignment: every content word of each prompt aligns with one of the
 //     other: same word, same lemma (went = go), or WordNet synonyms,
 //     derivations or pertainyms (regular = regularly). Words missing from the
 //     lexicon must match exactly, or within one edit when at least
-//     Options.MinFuzzyLen long. Function words, chat filler and leading
-//     request verbs ("explain", "tell me") are ignored.
+//     Options.MinFuzzyLen long. Function words, chat filler, copulas ("serves
+//     as") and frame nouns ("What command shows X" = "How do I show X") are
+//     ignored; leading request verbs ("explain", "tell me", "how do I see")
+//     need no counterpart. The task of a how-question ("how do I delete
+//     files") never aligns with a state ("files that were deleted").
+//
+// Chat shorthand and common abbreviations are expanded first ("js" =
+// "javascript", "tbsp" = "tablespoon", "cant" = "can not", "how 2" = "how to").
 //
 // The lexicon is a WordNet 3.0 extract embedded in the binary; no network.
 package verify
@@ -119,6 +127,9 @@ func (v *Verifier) check(a, b *prompt) string {
 	}
 	if a.wh != b.wh {
 		return fmt.Sprintf("question type differs: %s vs %s", whString(a.wh), whString(b.wh))
+	}
+	if a.frame != "" && b.frame != "" && a.frame != b.frame {
+		return fmt.Sprintf("question frame differs: %s vs %s", a.frame, b.frame)
 	}
 	if r := v.opposed(a, b); r != "" {
 		return r

@@ -59,6 +59,28 @@ func TestRules(t *testing.T) {
 		{"chat filler", "Hey there, sorry if this is dumb, but how do I make a variable global in Python?", "How do I make a variable global in Python?", true, ""},
 		{"degree sign", "Convert 72°F to Celsius.", "What is 72 degrees Fahrenheit in Celsius?", true, ""},
 		{"same text", "How do I merge my feature branch into main?", "How do I merge my feature branch into main?", true, ""},
+		{"abbreviation", "js how to check if array is empty", "How do I check whether an array is empty in JavaScript?", true, ""},
+		{"abbreviations differ", "How do I declare a constant in js?", "How do I declare a constant in ts?", false, "counterpart"},
+		{"kitchen abbreviation", "how many tbsp in a cup", "How many tablespoons are in one cup?", true, ""},
+		{"kitchen abbreviations differ", "how many tbsp in a cup", "how many tsp in a cup", false, "counterpart"},
+		{"plural clipped form", "How do I merge two dicts?", "How do I merge two dictionaries?", true, ""},
+		{"alphanumeric abbreviation", "k8s vs docker swarm", "kubernetes vs docker swarm", true, ""},
+		{"chat how 2", "how 2 make pancakes", "How do I make pancakes?", true, ""},
+		{"frame noun", "What command shows every Docker container that is currently running?", "How do I list all running Docker containers?", true, ""},
+		{"frame noun with to", "What's the command to create a branch in git?", "How do I create a branch in git?", true, ""},
+		{"frame nouns differ", "What command lists the files?", "What function lists the files?", false, "frame"},
+		{"frame noun as answer", "What process is listening on port 8080?", "How do I listen on port 8080?", false, "counterpart"},
+		{"request verb needs no counterpart", "How can I view the logs of a Docker container?", "docker container how do i see the logs", true, ""},
+		{"check which", "What's the command to see my installed Node.js version?", "How do I check which version of Node.js is installed?", true, ""},
+		{"check out keeps its verb", "How do I check out a branch?", "How do I list branches?", false, "counterpart"},
+		{"task vs state", "How do I check if a branch is merged?", "How do I merge a branch?", false, "counterpart"},
+		{"task vs participle", "How do I find the deleted files?", "How do I delete the files?", false, "counterpart"},
+		{"listed participle", "How do I list running containers?", "How do I run containers?", false, "counterpart"},
+		{"passive how", "How is the passé composé formed in French?", "Explain how to form the passé composé in French.", true, ""},
+		{"copula serves as", "What is the capital city of Portugal?", "Which city serves as Portugal's capital?", true, ""},
+		{"equal to how many", "How many kilometers are in 26.2 miles?", "26.2 miles is equal to how many kilometers?", true, ""},
+		{"equal is not dropped", "How do I test greater than or equal to in Python?", "How do I test greater than in Python?", false, "counterpart"},
+		{"quote of a filler phrase", "how 2 say thank you in french", "How do you say 'thank you' in French?", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +114,10 @@ func TestTokenize(t *testing.T) {
 		{"a == b, c === d", "a == b c === d"},
 		{"two dozen eggs for one", "2 dozen eggs for"},
 		{"fat-soluble", "fat soluble"},
+		{"js vs py, 2 tbsp", "javascript vs python 2 tablespoon"},
+		{"how2 fix it", "how to fix it"},
+		{"k8s, ww2", "kubernetes ww 2"},
+		{"cant log in", "can not log in"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

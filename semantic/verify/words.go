@@ -55,7 +55,32 @@ var requestVerbs = set(`
 tell explain explains explained describe describes show give list name state define
 clarify outline summarise elaborate calculate compute determine figure find provide share
 recommend suggest let convert translate
+shows tells gives lists displays display see view
 `)
+
+// checkObjects are the words after which a leading "check" asks for
+// information ("check whether X", "check which version"); "check out a
+// branch" and "check the oil" keep their verb.
+var checkObjects = set(`if whether which what who when where why how`)
+
+// frameNouns name the kind of answer a "what/which" question wants when
+// they come before any content word of the sentence: "What command shows
+// the running containers?" asks what "How do I show the running containers?"
+// asks. Two prompts that both name a frame must name the same one.
+// The frame noun must be followed by one of frameLinks or a request verb:
+// "What process is listening on port 80?" asks for a process.
+var frameNouns = set(`command commands method methods function functions process procedure technique approach`)
+
+var frameLinks = set(`to for`)
+
+// howDegree after "how" asks for a degree, not a manner: "how many", "how long".
+var howDegree = set(`many much long far old often big large small tall high fast soon`)
+
+// beForms and stateAdverbs are what stateAt looks back over.
+var (
+	beForms      = set(`be am is are was were been being`)
+	stateAdverbs = set(`currently already still just really also now always ever yet`)
+)
 
 // negationWords flip the meaning of what follows.
 var negationWords = set(`not no never without none nothing nobody nowhere neither nor cannot non`)
@@ -83,6 +108,29 @@ var chatSpelling = map[string]string{
 	"aint": "is not", "mustnt": "must not", "neednt": "need not", "cannot": "can not",
 	"pic": "picture", "pics": "pictures", "info": "information", "pls": "please", "plz": "please",
 	"thx": "thanks", "ty": "thanks", "tho": "though", "thru": "through", "w": "with", "wo": "without",
+	"cuz": "because", "coz": "because", "abt": "about", "ppl": "people", "sth": "something",
+	"smth": "something", "idk": "i do not know", "dunno": "do not know", "wanna": "want to",
+	"gonna": "going to", "gotta": "have to", "lemme": "let me", "gimme": "give me",
+	"tmrw": "tomorrow", "tmr": "tomorrow", "bday": "birthday",
+}
+
+// shortForms expands common written abbreviations that the lexicon lacks or
+// reads in another sense: programming languages and tech terms ("js"), units
+// and kitchen measures ("tbsp", "oz"). Clipped forms that are a prefix of
+// their word ("config", "repo") need no entry: abbreviates handles them.
+// Whole alphanumeric words are looked up before the letter/digit split, so
+// "k8s" is not read as the number 8.
+var shortForms = map[string]string{
+	"js": "javascript", "ts": "typescript", "py": "python", "k8s": "kubernetes",
+	"db": "database", "dbs": "databases", "cmd": "command", "cmds": "commands",
+	"msg": "message", "msgs": "messages", "img": "image", "imgs": "images",
+	"btn": "button", "btns": "buttons", "pkg": "package", "pkgs": "packages",
+	"arr": "array", "arrs": "arrays", "var": "variable", "vars": "variables",
+	"app": "application", "apps": "applications", "pw": "password",
+	"temp": "temperature", "temps": "temperatures", "max": "maximum",
+	"tbsp": "tablespoon", "tbsps": "tablespoons", "tbs": "tablespoons",
+	"tsp": "teaspoon", "tsps": "teaspoons", "oz": "ounce", "qt": "quart", "qts": "quarts",
+	"mph": "miles per hour", "kph": "kilometers per hour", "sq": "square",
 }
 
 // whClass maps question words whose answer type matters: a "who" question
