@@ -83,7 +83,7 @@ type Stats struct {
 	MaxBytes                                             int64
 }
 
-// Cache is the exact cache. It is safe for concurrent use. A Set is visible to the next Get.
+// Cache is the exact cache. It is safe for concurrent use. A Set is visible to Get after Wait.
 type Cache struct {
 	store    *ristretto.Cache[string, *Entry]
 	now      func() time.Time
@@ -137,8 +137,10 @@ func (c *Cache) Get(key string) (*Entry, bool) {
 	return e, true
 }
 
-// Set stores e under e.Key until e.Expires and waits until it is visible. It reports false
-// when the entry is already expired or the store refused it (larger than the budget).
+// Set stores e under e.Key until e.Expires. It does not wait: the entry becomes visible to Get
+// shortly after, or at once after Wait. It reports false when the entry is already expired,
+// larger than the budget, or dropped under contention; the admission policy may still turn it
+// away later (Rejections counts those).
 func (c *Cache) Set(e *Entry) bool {
 	ttl := e.Expires.Sub(c.now())
 	if ttl <= 0 {
@@ -149,13 +151,12 @@ func (c *Cache) Set(e *Entry) bool {
 		c.rejections.Add(1)
 		return false
 	}
-	c.store.Wait()
-	if got, ok := c.store.Get(e.Key); !ok || got != e {
-		return false // the admission policy kept an older or hotter entry
-	}
 	c.stores.Add(1)
 	return true
 }
+
+// Wait blocks until every Set before it is visible to Get (or was turned away).
+func (c *Cache) Wait() { c.store.Wait() }
 
 // Delete removes the entry under key; it reports whether one was there.
 func (c *Cache) Delete(key string) bool {

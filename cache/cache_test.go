@@ -40,6 +40,7 @@ func TestSetGetExpire(t *testing.T) {
 	if !c.Set(entry(clock, "k1", "a", time.Minute)) {
 		t.Fatal("Set refused a small entry")
 	}
+	c.Wait()
 	e, ok := c.Get("k1")
 	if !ok || string(e.Body) != `{"id":"k1"}` {
 		t.Fatalf("Get after Set = %v, %v", e, ok)
@@ -67,6 +68,7 @@ func TestDeleteAndNamespaces(t *testing.T) {
 	for _, k := range []string{"a1", "a2", "b1"} {
 		c.Set(entry(clock, k, k[:1], time.Hour))
 	}
+	c.Wait()
 	if !c.Delete("a1") || c.Delete("a1") {
 		t.Fatal("Delete should report true once")
 	}
@@ -99,6 +101,7 @@ func TestByteBudget(t *testing.T) {
 		e.Body = []byte(strings.Repeat("y", 2048))
 		c.Set(e)
 	}
+	c.Wait()
 	if st := c.Stats(); st.Bytes > 64<<10 {
 		t.Fatalf("cache holds %d bytes, budget %d", st.Bytes, 64<<10)
 	}

@@ -173,6 +173,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	}
 
 	f := newFlight(context.WithoutCancel(r.Context()), h.opts.Timeout)
+	f.expires = h.now().Add(ttl)
 	if store {
 		model := ri.model
 		f.done = func(f *flight) {
@@ -182,13 +183,20 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 				Stored: now, Expires: now.Add(ttl), PromptTokens: p, CompletionTokens: c})
 		}
 	}
-	if semStore {
-		f.after = func(f *flight) { h.storeSemantic(sq, key, f.result, ttl) }
+	// After the clients have their answer: make the exact entry visible (the flight stays
+	// joinable until then), and file the answer by meaning.
+	f.after = func(f *flight) {
+		if store {
+			h.opts.Cache.Wait()
+		}
+		if semStore {
+			h.storeSemantic(sq, key, f.result, ttl)
+		}
 	}
 	leader := true
 	if (store || semStore) && !h.opts.NoCoalesce {
 		mine := f
-		if f, leader = h.flights.join(key, mine); !leader {
+		if f, leader = h.flights.join(key, mine, h.now()); !leader {
 			mine.cancel()
 		}
 	}

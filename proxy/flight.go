@@ -28,6 +28,8 @@ type flight struct {
 	done  func(f *flight) // runs once a clean answer is complete, before waiters see it finished
 	after func(f *flight) // runs once a clean answer is complete, after waiters see it finished
 
+	expires time.Time // when a stored answer of this call expires: joinable until then
+
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -55,14 +57,14 @@ type flightGroup struct {
 }
 
 // join returns the live flight for key, or registers f under key and returns it as the leader.
-func (g *flightGroup) join(key string, f *flight) (*flight, bool) {
+func (g *flightGroup) join(key string, f *flight, now time.Time) (*flight, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if cur, ok := g.m[key]; ok {
 		cur.mu.Lock()
-		// A finished flight is never joined: its clean answer is in the cache by then, and a
-		// failed one must not be handed to a newcomer.
-		alive := !cur.abandoned && !cur.finished
+		// A finished flight is joined only for its clean answer while that is being stored,
+		// and never past the answer's expiry; a failed one is never handed to a newcomer.
+		alive := !cur.abandoned && (!cur.finished || (cur.result != nil && now.Before(cur.expires)))
 		if alive {
 			cur.refs++
 		}
@@ -255,15 +257,20 @@ func (f *flight) finish(result []byte, err error) {
 	if err == nil && result != nil && !abandoned && f.done != nil {
 		f.done(f)
 	}
-	if f.group != nil {
-		f.group.forget(f) // the answer is stored (or failed): newcomers go to the cache
+	clean := err == nil && result != nil && !abandoned
+	if !clean && f.group != nil {
+		f.group.forget(f) // nobody new may join a failed call
 	}
 	f.mu.Lock()
 	f.finished = true
 	f.broadcastLocked()
 	f.mu.Unlock()
-	if err == nil && result != nil && !abandoned && f.after != nil {
+	if clean && f.after != nil {
 		f.after(f)
+	}
+	if f.group != nil {
+		// Only now, once the stored answer is visible in the cache, do newcomers stop joining.
+		f.group.forget(f)
 	}
 }
 

@@ -76,7 +76,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.Upstream.URL = *upstream
 	}
 
-	logger := newLogger(cfg.Log, stderr)
+	logOut := newLogWriter(stderr, 200*time.Millisecond)
+	defer logOut.Close()
+	logger := newLogger(cfg.Log, logOut)
 	app, err := build(ctx, cfg, getenv, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "zest: %v\n", err)

@@ -138,3 +138,17 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestLogWriterFlushes(t *testing.T) {
+	var out syncBuffer
+	lw := newLogWriter(&out, 10*time.Millisecond)
+	io.WriteString(lw, "line one\n")
+	waitFor(t, func() bool { return out.String() == "line one\n" })
+	io.WriteString(lw, "line two\n")
+	if err := lw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "line one\nline two\n" {
+		t.Fatalf("after Close the output is %q", got)
+	}
+}
