@@ -46,7 +46,7 @@ func benchHandler(b *testing.B, upstreamURL string) *Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { tr.CloseIdleConnections(); c.Close() })
+	b.Cleanup(func() { tr.CloseIdleConnections(); h.Wait(context.Background()); c.Close() })
 	return h
 }
 

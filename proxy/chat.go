@@ -202,7 +202,11 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	}
 	if leader {
 		f.model = ri.model
-		go f.run(h, h.upstreamRequest(f.ctx, r, fwd))
+		h.background.Add(1)
+		go func(req *http.Request) {
+			defer h.background.Done()
+			f.run(h, req)
+		}(h.upstreamRequest(f.ctx, r, fwd))
 	} else {
 		ri.cache, ri.layer = "HIT", "coalesced"
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zest-proxy/zest/cache"
@@ -101,6 +102,7 @@ type Handler struct {
 	flights   flightGroup
 
 	countTokens bool
+	background  sync.WaitGroup // upstream calls and their stores, which outlive handlers
 	tracing     bool
 	tracer      trace.Tracer
 	provider    string
@@ -191,6 +193,20 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.rp = h.newReverseProxy()
 	return h, nil
+}
+
+// Wait blocks until every upstream call the handler started has finished and its answer has
+// been stored, or ctx ends. Call it after http.Server.Shutdown and before closing the caches:
+// a call whose clients all left is cancelled, but one still storing its answer runs on.
+func (h *Handler) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { h.background.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // ServeHTTP routes: zest's own endpoints, chat completions, and everything else under /v1/

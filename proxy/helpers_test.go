@@ -144,6 +144,7 @@ func newEnv(t testing.TB, up *upstream, mod func(*Options)) *env {
 		e.srv.CloseClientConnections()
 		e.srv.Close()
 		tr.CloseIdleConnections()
+		h.Wait(context.Background()) // stores still running must finish before the cache closes
 		c.Close()
 	})
 	return e

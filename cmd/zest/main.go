@@ -117,6 +117,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Warn("shutdown did not finish in time", "error", err)
 		return 1
 	}
+	if err := app.wait(shutCtx); err != nil {
+		logger.Warn("answers still being stored at shutdown were dropped", "error", err)
+		return 1
+	}
 	return 0
 }
 

@@ -18,6 +18,7 @@ import (
 // app is a wired zest: the handler and what must be closed after it.
 type app struct {
 	handler http.Handler
+	wait    func(context.Context) error // until background upstream calls and stores are done
 	closers []func()
 }
 
@@ -106,6 +107,7 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 		return nil, fmt.Errorf("upstream.url: %w", err)
 	}
 	a.handler = h
+	a.wait = h.Wait
 	return a, nil
 }
 

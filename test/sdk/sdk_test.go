@@ -65,6 +65,7 @@ func TestOpenAINodeSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer h.Wait(context.Background()) // runs after zest.Close, before c.Close
 	zest := httptest.NewServer(h)
 	defer zest.Close()
 
