@@ -138,6 +138,54 @@ func TestGoals(t *testing.T) {
 	}
 }
 
+// TestGoalsFromMedians checks that verdicts follow the medians of the
+// rounds, not one lucky or unlucky round, and that the measured text shows
+// the per-round range.
+func TestGoalsFromMedians(t *testing.T) {
+	sc := func(name string, p99 time.Duration, rps ...float64) []report.Scenario {
+		var out []report.Scenario
+		for _, r := range rps {
+			out = append(out, report.Scenario{Name: name, Baseline: "direct", Open: &report.Phase{P99: report.Dur(p99)}, MaxRPS: r})
+		}
+		return out
+	}
+	// zest-hit beats nginx-hit in rounds 1 and 3, loses in round 2 (a noisy spell).
+	rep := &report.Run{Rate: 500, Scenarios: []report.Scenario{
+		report.Aggregate(sc("zest-hit", time.Millisecond, 10000, 4000, 9500)),
+		report.Aggregate(sc("nginx-hit", time.Millisecond, 9000, 9000, 9000)),
+	}}
+	compare(rep)
+	gs := goals(rep)
+	var g report.Goal
+	for _, x := range gs {
+		if x.Name == "zest exact hit throughput vs nginx proxy_cache hit" {
+			g = x
+		}
+	}
+	if g.Met != "yes" {
+		t.Errorf("met %q: the median (9500 vs 9000) meets the goal: %s", g.Met, g.Measured)
+	}
+	for _, want := range []string{"1.06× (9500 vs 9000 req/s", "per round 0.44× to 1.11×"} {
+		if !strings.Contains(g.Measured, want) {
+			t.Errorf("measured %q lacks %q", g.Measured, want)
+		}
+	}
+	if rep.Scenarios[0].RPSRatio != 0 {
+		t.Errorf("zest-hit's baseline is direct, absent here; ratio %v", rep.Scenarios[0].RPSRatio)
+	}
+}
+
+func TestSmokeCheckPerRound(t *testing.T) {
+	ok := report.Scenario{Name: "direct", Open: &report.Phase{Status: map[int]uint64{200: 10}}}
+	bad := report.Scenario{Name: "direct", Open: &report.Phase{Status: map[int]uint64{502: 10}}}
+	if c := smokeCheck(&report.Run{Scenarios: []report.Scenario{report.Aggregate([]report.Scenario{ok, ok})}}); c != 0 {
+		t.Errorf("all rounds answered, code %d", c)
+	}
+	if c := smokeCheck(&report.Run{Scenarios: []report.Scenario{report.Aggregate([]report.Scenario{ok, bad})}}); c != 1 {
+		t.Errorf("round 2 got no 2xx, code %d, want 1", c)
+	}
+}
+
 func TestNginxConf(t *testing.T) {
 	c := nginxConf("/tmp/x", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3")
 	for _, want := range []string{"listen 127.0.0.1:2;", "listen 127.0.0.1:3;", "server 127.0.0.1:1;",
@@ -151,16 +199,20 @@ func TestNginxConf(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
-		args    []string
-		wantErr bool
+		args       []string
+		wantErr    bool
+		wantRounds int
 	}{
-		{nil, false},
-		{[]string{"-smoke"}, false},
-		{[]string{"-scenarios", "direct,zest-hit"}, false},
-		{[]string{"-scenarios", "nope"}, true},
-		{[]string{"-rate", "0"}, true},
-		{[]string{"-sweep", "1,x"}, true},
-		{[]string{"extra"}, true},
+		{nil, false, 3},
+		{[]string{"-smoke"}, false, 1},
+		{[]string{"-smoke", "-rounds", "2"}, false, 2},
+		{[]string{"-rounds", "5"}, false, 5},
+		{[]string{"-rounds", "0"}, true, 0},
+		{[]string{"-scenarios", "direct,zest-hit"}, false, 3},
+		{[]string{"-scenarios", "nope"}, true, 0},
+		{[]string{"-rate", "0"}, true, 0},
+		{[]string{"-sweep", "1,x"}, true, 0},
+		{[]string{"extra"}, true, 0},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -168,8 +220,14 @@ func TestParseFlags(t *testing.T) {
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, wantErr %v", err, tc.wantErr)
 			}
-			if err == nil && o.sweep[len(o.sweep)-1] != o.conns {
+			if err != nil {
+				return
+			}
+			if o.sweep[len(o.sweep)-1] != o.conns {
 				t.Errorf("sweep %v must end at -conns %d", o.sweep, o.conns)
+			}
+			if o.rounds != tc.wantRounds {
+				t.Errorf("rounds %d, want %d", o.rounds, tc.wantRounds)
 			}
 		})
 	}

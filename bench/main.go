@@ -2,7 +2,7 @@
 // work, on one machine, and writes a Markdown report with SVG charts and a
 // JSON file:
 //
-//	go run ./bench                 # full run, ~2-3 minutes
+//	go run ./bench                 # full run, 3 interleaved rounds, ~4 minutes
 //	go run ./bench -smoke          # a few seconds, used by CI
 //	go run ./bench -scenarios direct,zest-hit -duration 10s
 //
@@ -10,7 +10,9 @@
 // directory and runs them as child processes on loopback ports; nginx
 // scenarios run when nginx is installed. With -pin (the default on machines
 // with 2+ CPUs and taskset), the servers run on the last CPU and the driver on
-// the others. See bench/README.md.
+// the others. Every scenario runs -rounds times, interleaved (round 1 of every
+// scenario, then round 2, ...), and the report shows the medians with the
+// min–max spread. See bench/README.md.
 package main
 
 import (
@@ -31,6 +33,7 @@ import (
 // options are the command-line settings.
 type options struct {
 	duration  time.Duration
+	rounds    int
 	rate      float64
 	openConns int
 	conns     int
@@ -68,7 +71,8 @@ func parseFlags(args []string) (*options, error) {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		canPin = false
 	}
-	fs.DurationVar(&o.duration, "duration", 4*time.Second, "open-loop duration per scenario (closed-loop points take a quarter each)")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "open-loop duration per scenario and round (closed-loop points take a quarter each; the rate-limit scenario at least 4s)")
+	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per scenario; the report shows medians and min–max (default 1 with -smoke)")
 	fs.Float64Var(&o.rate, "rate", 500, "open-loop arrival rate, requests per second")
 	fs.IntVar(&o.openConns, "open-conns", 16, "connections available to the open-loop phase")
 	fs.IntVar(&o.conns, "conns", 50, "closed-loop concurrency of the headline throughput")
@@ -85,11 +89,16 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.smoke {
 		o.duration, o.rate, o.openConns, o.conns, *sweep = 400*time.Millisecond, 200, 4, 8, ""
+		if !set["rounds"] {
+			o.rounds = 1
+		}
 	}
-	if o.duration <= 0 || o.rate <= 0 || o.conns <= 0 || o.openConns <= 0 {
-		return nil, fmt.Errorf("-duration, -rate, -conns and -open-conns must be positive")
+	if o.duration <= 0 || o.rate <= 0 || o.conns <= 0 || o.openConns <= 0 || o.rounds <= 0 {
+		return nil, fmt.Errorf("-duration, -rate, -conns, -open-conns and -rounds must be positive")
 	}
 	for _, f := range strings.Split(*sweep, ",") {
 		if f = strings.TrimSpace(f); f == "" {

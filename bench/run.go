@@ -33,6 +33,7 @@ type env struct {
 }
 
 func run(ctx context.Context, o *options) (int, error) {
+	began := time.Now()
 	root, err := moduleRoot()
 	if err != nil {
 		return 1, err
@@ -45,7 +46,7 @@ func run(ctx context.Context, o *options) (int, error) {
 	e := &env{o: o, dir: dir}
 	rep := &report.Run{
 		Started: time.Now(), Rate: o.rate, OpenConns: o.openConns, Conns: o.conns,
-		Duration: o.duration.String(), Smoke: o.smoke, Pinned: "no",
+		Duration: o.duration.String(), Rounds: o.rounds, Smoke: o.smoke, Pinned: "no",
 		Host: fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()),
 	}
 	if o.pin {
@@ -124,14 +125,25 @@ func run(ctx context.Context, o *options) (int, error) {
 		}
 	}
 
-	for i, s := range list {
-		status(fmt.Sprintf("[%d/%d] %s — %s", i+1, len(list), s.name, s.title))
-		r := e.runScenario(ctx, &s)
-		rep.Scenarios = append(rep.Scenarios, r)
-		if ctx.Err() != nil {
-			return 1, fmt.Errorf("interrupted: %w", ctx.Err())
+	// Rounds are interleaved: round 1 of every scenario, then round 2, so a
+	// slow spell of the shared machine hits one round of many scenarios
+	// rather than every round of one.
+	rounds := make([][]report.Scenario, len(list))
+	for round := range o.rounds {
+		roundStart := time.Now()
+		for i, s := range list {
+			status(fmt.Sprintf("round %d/%d [%d/%d] %s — %s", round+1, o.rounds, i+1, len(list), s.name, s.title))
+			rounds[i] = append(rounds[i], e.runScenario(ctx, &s))
+			if ctx.Err() != nil {
+				return 1, fmt.Errorf("interrupted: %w", ctx.Err())
+			}
 		}
+		status(fmt.Sprintf("round %d/%d took %s", round+1, o.rounds, time.Since(roundStart).Round(100*time.Millisecond)))
 	}
+	for _, r := range rounds {
+		rep.Scenarios = append(rep.Scenarios, report.Aggregate(r))
+	}
+	rep.Elapsed = time.Since(began).Round(time.Second).String()
 	compare(rep)
 	rep.Goals = goals(rep)
 	rep.Notes = append(rep.Notes,
@@ -145,8 +157,15 @@ func run(ctx context.Context, o *options) (int, error) {
 	report.GoalsTable(os.Stdout, rep)
 	fmt.Println()
 	report.SummaryTable(os.Stdout, rep)
-	fmt.Printf("\nreport: %s\n", filepath.Join(o.out, "report.md"))
+	fmt.Printf("\nwall time %s (%s)\nreport: %s\n", rep.Elapsed, roundsNote(o.rounds), filepath.Join(o.out, "report.md"))
 	return smokeCheck(rep), nil
+}
+
+func roundsNote(n int) string {
+	if n == 1 {
+		return "one round"
+	}
+	return fmt.Sprintf("medians of %d interleaved rounds", n)
 }
 
 func status(msg string) { fmt.Fprintf(os.Stderr, "bench: %s\n", msg) }
@@ -169,22 +188,30 @@ func (e *env) startNginx(ctx context.Context) {
 	}
 }
 
-// smokeCheck returns 1 when a scenario that ran got no successful answer.
+// smokeCheck returns 1 when a scenario got no successful answer in a round
+// it ran.
 func smokeCheck(rep *report.Run) int {
 	code := 0
-	for _, s := range rep.Scenarios {
-		if s.Skipped != "" || s.Open == nil {
-			continue
+	for _, agg := range rep.Scenarios {
+		rounds := agg.Rounds
+		if len(rounds) == 0 {
+			rounds = []report.Scenario{agg}
 		}
-		ok := uint64(0)
-		for st, n := range s.Open.Status {
-			if st >= 200 && st < 300 {
-				ok += n
+		for k, s := range rounds {
+			if s.Skipped != "" || s.Open == nil {
+				continue
 			}
-		}
-		if ok == 0 {
-			fmt.Fprintf(os.Stderr, "bench: scenario %s got no 2xx answer (statuses %v, first error %q)\n", s.Name, s.Open.Status, s.Open.FirstError)
-			code = 1
+			ok := uint64(0)
+			for st, n := range s.Open.Status {
+				if st >= 200 && st < 300 {
+					ok += n
+				}
+			}
+			if ok == 0 {
+				fmt.Fprintf(os.Stderr, "bench: scenario %s round %d got no 2xx answer (statuses %v, first error %q)\n",
+					s.Name, k+1, s.Open.Status, s.Open.FirstError)
+				code = 1
+			}
 		}
 	}
 	return code

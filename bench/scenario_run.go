@@ -15,6 +15,11 @@ import (
 // "unique prompt" is never repeated across warm-up, open and closed loops.
 const phaseStride = 1 << 24
 
+// limitMinDuration is the shortest open loop of the rate-limit scenario
+// outside -smoke: long enough for whole seconds of steady state after the
+// initial bucket drains.
+const limitMinDuration = 4 * time.Second
+
 // runScenario runs one scenario's warm-up, open loop and closed loop(s).
 func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 	out := report.Scenario{Name: s.name, Title: s.title, Baseline: s.baseline, Stream: s.stream}
@@ -87,9 +92,13 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 	if s.rate > 0 && !o.smoke {
 		rate = s.rate
 	}
+	openFor := o.duration
+	if s.limitRPM > 0 && !o.smoke {
+		openFor = max(openFor, limitMinDuration)
+	}
 	res, err := load.Run(ctx, load.Config{
-		Gen: s.gen(addr, 0), NewDoer: newDoer, Rate: rate, Conns: o.openConns, Duration: o.duration,
-		Progress: progress(s.name, "open", o.duration),
+		Gen: s.gen(addr, 0), NewDoer: newDoer, Rate: rate, Conns: o.openConns, Duration: openFor,
+		Progress: progress(s.name, "open", openFor),
 	})
 	if err != nil {
 		out.Skipped = err.Error()
@@ -103,7 +112,7 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 		out.UpstreamSaved = 1 - float64(out.UpstreamCalls)/float64(res.Requests)
 	}
 	if s.limitRPM > 0 {
-		out.Limit = limitOf(out.Open, s.limitRPM, rate, max(o.duration, res.Elapsed), res.RetryAfter)
+		out.Limit = limitOf(out.Open, s.limitRPM, rate, max(openFor, res.Elapsed), res.RetryAfter)
 	}
 	requests := res.Requests
 

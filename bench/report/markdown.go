@@ -66,12 +66,25 @@ func cacheSummary(p *Phase) string {
 
 // SummaryTable writes the one table a reader looks at first.
 func SummaryTable(w io.Writer, r *Run) {
-	fmt.Fprintf(w, "| scenario | p50 | p99 | p99.9 | added p99 | req/s @%d conns | × baseline | cache | proxy CPU/req | proxy peak RSS |\n", r.Conns)
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+	fmt.Fprintf(w, "| scenario | p50 | p99 | p99 min–max | p99.9 | added p99 | req/s @%d conns | req/s min–max | × baseline | cache | proxy CPU/req | proxy peak RSS |\n", r.Conns)
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
 	for _, s := range r.Scenarios {
 		if s.Skipped != "" {
-			fmt.Fprintf(w, "| %s | skipped: %s | | | | | | | | |\n", s.Name, s.Skipped)
+			fmt.Fprintf(w, "| %s | skipped: %s | | | | | | | | | | |\n", s.Name, s.Skipped)
 			continue
+		}
+		p99Range, rpsRange := "–", "–"
+		if sp := s.Spread; sp != nil && sp.Rounds > 1 {
+			lo, hi := sp.P99Min, sp.P99Max
+			if s.Stream {
+				lo, hi = sp.TTFTP99Min, sp.TTFTP99Max
+			}
+			if hi > 0 {
+				p99Range = lo.String() + "–" + hi.String()
+			}
+			if sp.RPSMax > 0 {
+				rpsRange = rps(sp.RPSMin) + "–" + rps(sp.RPSMax)
+			}
 		}
 		p := s.Open
 		var p50, p99, p999, added string
@@ -98,8 +111,8 @@ func SummaryTable(w io.Writer, r *Run) {
 		if s.ProxyCPUPerReq > 0 {
 			cpu = s.ProxyCPUPerReq.String()
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			s.Name, p50, p99, p999, added, rps(s.MaxRPS), ratio, cacheSummary(p), cpu, bytesIEC(s.ProxyPeakRSS))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			s.Name, p50, p99, p99Range, p999, added, rps(s.MaxRPS), rpsRange, ratio, cacheSummary(p), cpu, bytesIEC(s.ProxyPeakRSS))
 	}
 }
 
@@ -123,11 +136,18 @@ func WriteMarkdown(w io.Writer, r *Run) {
 	if r.Smoke {
 		mode = " **Smoke run: numbers are not meaningful.**"
 	}
-	fmt.Fprintf(w, "%s; pinning: %s; open loop at %s req/s over %d connections for %s per scenario, "+
-		"closed loop at %d connections.%s\n\n", r.Host, r.Pinned, rps(r.Rate), r.OpenConns, r.Duration, r.Conns, mode)
+	fmt.Fprintf(w, "%s; pinning: %s; open loop at %s req/s over %d connections for %s per scenario and round, "+
+		"closed loop at %d connections; %s; wall time %s.%s\n\n", r.Host, r.Pinned, rps(r.Rate), r.OpenConns, r.Duration, r.Conns,
+		roundsText(r.Rounds), r.Elapsed, mode)
 	fmt.Fprintln(w, "Latency is measured from each request's *scheduled* send time (no coordinated omission), "+
 		"so queueing inside the target counts. Compare rows only as ratios within this run: absolute numbers "+
 		"move ±20% between runs on shared machines.")
+	if r.Rounds > 1 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Every number is the median of %d interleaved rounds (round 1 of every scenario, then round 2, …; "+
+			"fresh zest per scenario and round); the min–max columns show the spread across rounds, "+
+			"and ratios and goal verdicts are taken from the medians.\n", r.Rounds)
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "## Goals")
 	fmt.Fprintln(w)
@@ -170,8 +190,12 @@ func writeScenario(w io.Writer, s *Scenario) {
 		return
 	}
 	if p := s.Open; p != nil {
-		fmt.Fprintf(w, "- open loop: %s req/s offered, %s achieved, %d requests, %d errors; statuses %v\n",
-			rps(p.OfferedRPS), rps(p.AchievedRPS), p.Requests, p.Errors, p.Status)
+		over := ""
+		if len(s.Rounds) > 1 {
+			over = fmt.Sprintf(" (counts summed over %d rounds)", len(s.Rounds))
+		}
+		fmt.Fprintf(w, "- open loop: %s req/s offered, %s achieved, %d requests, %d errors; statuses %v%s\n",
+			rps(p.OfferedRPS), rps(p.AchievedRPS), p.Requests, p.Errors, p.Status, over)
 		fmt.Fprintf(w, "- latency p50 %s, p90 %s, p99 %s, p99.9 %s, max %s (service time p99 %s)\n",
 			p.P50, p.P90, p.P99, p.P999, p.Max, p.ServiceP99)
 		if s.Stream {
@@ -188,7 +212,11 @@ func writeScenario(w io.Writer, s *Scenario) {
 	if len(s.Sweep) > 0 {
 		var parts []string
 		for _, pt := range s.Sweep {
-			parts = append(parts, fmt.Sprintf("%d conns: %s req/s (p99 %s)", pt.Conns, rps(pt.RPS), pt.P99))
+			rng := ""
+			if pt.RPSMax > 0 {
+				rng = fmt.Sprintf(" [%s–%s]", rps(pt.RPSMin), rps(pt.RPSMax))
+			}
+			parts = append(parts, fmt.Sprintf("%d conns: %s req/s%s (p99 %s)", pt.Conns, rps(pt.RPS), rng, pt.P99))
 		}
 		fmt.Fprintf(w, "- closed loop: %s\n", strings.Join(parts, "; "))
 	}
@@ -201,8 +229,41 @@ func writeScenario(w io.Writer, s *Scenario) {
 	if s.ProxyCPUPerReq > 0 || s.ProxyPeakRSS > 0 {
 		fmt.Fprintf(w, "- proxy process: %s CPU per request, peak RSS %s\n", s.ProxyCPUPerReq, bytesIEC(s.ProxyPeakRSS))
 	}
+	if len(s.Rounds) > 1 {
+		fmt.Fprintf(w, "- per round: %s\n", roundsLine(s))
+	}
 	for _, n := range s.Notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
 	fmt.Fprintln(w)
+}
+
+func roundsText(n int) string {
+	if n <= 1 {
+		return "one round"
+	}
+	return fmt.Sprintf("medians of %d interleaved rounds", n)
+}
+
+// roundsLine lists each round's p99 (or TTFT p99) and closed-loop req/s.
+func roundsLine(s *Scenario) string {
+	var parts []string
+	for i, r := range s.Rounds {
+		if r.Skipped != "" || r.Open == nil {
+			parts = append(parts, fmt.Sprintf("%d: skipped", i+1))
+			continue
+		}
+		p99 := "p99 " + r.Open.P99.String()
+		if s.Stream {
+			p99 = "TTFT p99 " + r.Open.TTFTP99.String()
+		}
+		if r.MaxRPS > 0 {
+			p99 += ", " + rps(r.MaxRPS) + " req/s"
+		}
+		if r.Limit != nil {
+			p99 += fmt.Sprintf(", admitted %d, steady %.1f/s", r.Limit.Admitted, r.Limit.SteadyRPS)
+		}
+		parts = append(parts, fmt.Sprintf("%d: %s", i+1, p99))
+	}
+	return strings.Join(parts, "; ")
 }

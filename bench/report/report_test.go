@@ -24,12 +24,15 @@ func sampleRun() *Run {
 	ok := []uint64{1200, 20, 20, 21}
 	return &Run{
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Host: "linux/amd64, 2 CPUs", Pinned: "mock+proxy on CPU 1",
-		Rate: 500, OpenConns: 16, Conns: 50, Duration: "4s",
+		Rate: 500, OpenConns: 16, Conns: 50, Duration: "4s", Rounds: 3, Elapsed: "4m10s",
 		Scenarios: []Scenario{
 			{Name: "direct", Title: "direct to the mock", Baseline: "direct", Open: open(70*time.Microsecond, 260*time.Microsecond), Sweep: sweep, MaxRPS: 30000},
 			{Name: "zest-hit", Title: "exact hit", Baseline: "direct", Open: open(50*time.Microsecond, 160*time.Microsecond), Sweep: sweep, MaxRPS: 29000,
-				RPSRatio: 0.97, AddedP99: Dur(-100 * time.Microsecond), ProxyCPUPerReq: Dur(12 * time.Microsecond), ProxyPeakRSS: 30 << 20, HitRate: 0.995},
-			{Name: "zest-stream-miss", Title: "streamed miss", Baseline: "direct-stream", Stream: true, Open: stream, AddedTTFTP99: Dur(300 * time.Microsecond)},
+				RPSRatio: 0.97, AddedP99: Dur(-100 * time.Microsecond), ProxyCPUPerReq: Dur(12 * time.Microsecond), ProxyPeakRSS: 30 << 20, HitRate: 0.995,
+				Spread: &Spread{Rounds: 3, RPSMin: 26000, RPSMax: 31000, P99Min: Dur(140 * time.Microsecond), P99Max: Dur(250 * time.Microsecond)}},
+			{Name: "zest-stream-miss", Title: "streamed miss", Baseline: "direct-stream", Stream: true, Open: stream, AddedTTFTP99: Dur(300 * time.Microsecond),
+				Spread: &Spread{Rounds: 3, P99Min: Dur(900 * time.Microsecond), P99Max: Dur(3 * time.Millisecond),
+					TTFTP99Min: Dur(700 * time.Microsecond), TTFTP99Max: Dur(900 * time.Microsecond)}},
 			{Name: "nginx-hit", Title: "nginx proxy_cache hit", Skipped: "nginx not installed"},
 			{Name: "ratelimit", Title: "limiter <overload> & more", Open: &Phase{OKPerSecond: ok, Requests: 4000},
 				Limit: &Limit{ConfiguredRPM: 1200, ConfiguredRPS: 20, OfferedRPS: 1000, Admitted: 1261, Expected: 1280, SteadyRPS: 20.3}},
@@ -80,9 +83,10 @@ func TestWrite(t *testing.T) {
 			case ".md":
 				md := string(b)
 				for _, want := range []string{
-					"| zest-hit | 50µs | 160µs | 320µs | -100µs | 29,000 | 0.97 | HIT+exact 100%, MISS 0% | 12µs | 30.0 MiB |",
-					"| direct | 70µs | 260µs | 520µs |  | 30,000 | 1.00 |",
-					"TTFT 150µs", "TTFT +300µs",
+					"| zest-hit | 50µs | 160µs | 140µs–250µs | 320µs | -100µs | 29,000 | 26,000–31,000 | 0.97 | HIT+exact 100%, MISS 0% | 12µs | 30.0 MiB |",
+					"| direct | 70µs | 260µs | – | 520µs |  | 30,000 | – | 1.00 |",
+					"| zest-stream-miss | TTFT 150µs | TTFT 800µs | 700µs–900µs | TTFT 2.00ms | TTFT +300µs |",
+					"median of 3 interleaved rounds", "wall time 4m10s",
 					"| nginx-hit | skipped: nginx not installed",
 					"| exact hit vs nginx | ≥ 1.0× | 0.97× | ❌ |",
 					"| miss p99 | ≤ 150µs | +40µs | ✅ |",

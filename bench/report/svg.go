@@ -59,8 +59,9 @@ func niceLogTicks(lo, hi float64) []float64 {
 // log axis; stream scenarios show time to first token.
 func LatencyChart(w io.Writer, r *Run) error {
 	type row struct {
-		name string
-		v    [3]float64
+		name   string
+		v      [3]float64
+		lo, hi float64 // p99 range over rounds, 0 = none
 	}
 	var rows []row
 	lo, hi := math.Inf(1), 0.0
@@ -70,12 +71,19 @@ func LatencyChart(w io.Writer, r *Run) error {
 			continue
 		}
 		rw := row{name: s.Name, v: [3]float64{float64(p.P50), float64(p.P99), float64(p.P999)}}
+		if sp := s.Spread; sp != nil && sp.Rounds > 1 {
+			rw.lo, rw.hi = float64(sp.P99Min), float64(sp.P99Max)
+		}
 		if s.Stream && p.TTFTP50 > 0 {
 			rw.name += " (TTFT)"
 			rw.v = [3]float64{float64(p.TTFTP50), float64(p.TTFTP99), float64(p.TTFTP999)}
+			rw.lo, rw.hi = 0, 0
+			if sp := s.Spread; sp != nil && sp.Rounds > 1 {
+				rw.lo, rw.hi = float64(sp.TTFTP99Min), float64(sp.TTFTP99Max)
+			}
 		}
 		rows = append(rows, rw)
-		lo, hi = math.Min(lo, rw.v[0]), math.Max(hi, rw.v[2])
+		lo, hi = math.Min(lo, rw.v[0]), math.Max(hi, math.Max(rw.v[2], rw.hi))
 	}
 	if len(rows) == 0 {
 		lo, hi = 1e3, 1e6
@@ -91,7 +99,11 @@ func LatencyChart(w io.Writer, r *Run) error {
 	}
 	var s svg
 	s.open(int(width), int(height))
-	s.text(width/2, 22, "middle", "Latency percentiles per scenario (log scale, from scheduled send time)", `font-size="14" font-weight="bold"`)
+	title := "Latency percentiles per scenario (log scale, from scheduled send time)"
+	if r.Rounds > 1 {
+		title = fmt.Sprintf("Latency percentiles, medians of %d rounds; whisker: p99 min–max (log scale)", r.Rounds)
+	}
+	s.text(width/2, 22, "middle", title, `font-size="14" font-weight="bold"`)
 	labels := []string{"p50", "p99", "p99.9"}
 	colors := []string{"#4e79a7", "#f28e2b", "#e15759"}
 	for i, l := range labels {
@@ -109,7 +121,13 @@ func LatencyChart(w io.Writer, r *Run) error {
 		for i, v := range rw.v {
 			s.rect(left, y+float64(i)*bar, x(v)-left, bar-1, colors[i], fmt.Sprintf("%s %s: %s", rw.name, labels[i], Dur(v)))
 		}
-		s.text(x(rw.v[2])+4, y+2*bar+7, "start", Dur(rw.v[2]).String(), `fill="#555" font-size="10"`)
+		if rw.hi > 0 {
+			wy := y + 1.5*bar - 0.5
+			s.line(x(rw.lo), wy, x(rw.hi), wy, `stroke="#222" stroke-width="1.5"`)
+			s.line(x(rw.lo), wy-3, x(rw.lo), wy+3, `stroke="#222" stroke-width="1.5"`)
+			s.line(x(rw.hi), wy-3, x(rw.hi), wy+3, `stroke="#222" stroke-width="1.5"`)
+		}
+		s.text(math.Max(x(rw.v[2]), x(rw.hi))+4, y+2*bar+7, "start", Dur(rw.v[2]).String(), `fill="#555" font-size="10"`)
 		y += 3*bar + 12
 	}
 	s.line(left, top-4, left, bottom, `stroke="#333"`)
@@ -136,7 +154,7 @@ func ThroughputChart(w io.Writer, r *Run) error {
 		}
 		series = append(series, s)
 		for _, p := range s.Sweep {
-			maxRPS = math.Max(maxRPS, p.RPS)
+			maxRPS = math.Max(maxRPS, math.Max(p.RPS, p.RPSMax))
 			maxConns = max(maxConns, p.Conns)
 		}
 	}
@@ -160,7 +178,11 @@ func ThroughputChart(w io.Writer, r *Run) error {
 	ly := func(v float64) float64 { return topM + plotH*(1-v/top) }
 	var s svg
 	s.open(int(width), int(height))
-	s.text(width/2-right/2, 22, "middle", "Closed-loop throughput vs concurrency (req/s)", `font-size="14" font-weight="bold"`)
+	title := "Closed-loop throughput vs concurrency (req/s)"
+	if r.Rounds > 1 {
+		title = fmt.Sprintf("Closed-loop req/s vs concurrency, medians of %d rounds (bars: min–max)", r.Rounds)
+	}
+	s.text(width/2-right/2, 22, "middle", title, `font-size="14" font-weight="bold"`)
 	for v := 0.0; v <= top*1.0001; v += step {
 		s.line(left, ly(v), left+plotW, ly(v), `stroke="#ddd"`)
 		label := rps(v)
@@ -187,6 +209,9 @@ func ThroughputChart(w io.Writer, r *Run) error {
 		}
 		fmt.Fprintf(&s.b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", strings.Join(pts, " "), c)
 		for _, p := range sc.Sweep {
+			if p.RPSMax > 0 {
+				s.line(lx(p.Conns), ly(p.RPSMin), lx(p.Conns), ly(p.RPSMax), fmt.Sprintf(`stroke="%s" stroke-width="1" opacity="0.6"`, c))
+			}
 			fmt.Fprintf(&s.b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s</title></circle>`+"\n",
 				lx(p.Conns), ly(p.RPS), c, html.EscapeString(fmt.Sprintf("%s @%d: %s req/s", sc.Name, p.Conns, rps(p.RPS))))
 		}
@@ -212,7 +237,11 @@ func RateLimitChart(w io.Writer, r *Run) error {
 	const width, height, left, topM, bottomM = 600.0, 300.0, 60.0, 40.0, 40.0
 	var s svg
 	s.open(int(width), int(height))
-	s.text(width/2, 22, "middle", "Rate limiter: 2xx responses per second vs configured rate", `font-size="14" font-weight="bold"`)
+	title := "Rate limiter: 2xx responses per second vs configured rate"
+	if r.Rounds > 1 {
+		title += " (median round)"
+	}
+	s.text(width/2, 22, "middle", title, `font-size="14" font-weight="bold"`)
 	if sc == nil || len(sc.Open.OKPerSecond) == 0 {
 		s.text(width/2, height/2, "middle", "no data", "")
 		return s.close(w)

@@ -12,7 +12,9 @@ type Run struct {
 	Rate      float64    `json:"rate"`       // open-loop arrival rate, req/s
 	OpenConns int        `json:"open_conns"` // connections in the open-loop phase
 	Conns     int        `json:"conns"`      // closed-loop concurrency of the headline throughput
-	Duration  string     `json:"duration"`   // open-loop duration per scenario
+	Duration  string     `json:"duration"`   // open-loop duration per scenario and round
+	Rounds    int        `json:"rounds"`     // interleaved rounds each scenario ran; numbers are medians over them
+	Elapsed   string     `json:"elapsed"`    // wall time of the whole run, builds included
 	Smoke     bool       `json:"smoke"`
 	Notes     []string   `json:"notes,omitempty"`
 	Scenarios []Scenario `json:"scenarios"`
@@ -51,6 +53,13 @@ type Scenario struct {
 	Limit *Limit `json:"limit,omitempty"`
 
 	Notes []string `json:"notes,omitempty"`
+
+	// Spread is the min–max of the headline numbers over the rounds; nil
+	// for a single, unaggregated round.
+	Spread *Spread `json:"spread,omitempty"`
+	// Rounds holds each round's own numbers (without ratios) when the
+	// scenario ran more than one round; the fields above are then medians.
+	Rounds []Scenario `json:"rounds,omitempty"`
 }
 
 // Phase is one open-loop measurement.
@@ -81,6 +90,9 @@ type SweepPoint struct {
 	P50    Dur     `json:"p50_ns"`
 	P99    Dur     `json:"p99_ns"`
 	Errors uint64  `json:"errors"`
+	// RPSMin and RPSMax are the range over rounds (0 for a single round).
+	RPSMin float64 `json:"rps_min,omitempty"`
+	RPSMax float64 `json:"rps_max,omitempty"`
 }
 
 // Limit is what the rate-limit scenario found.
