@@ -16,6 +16,14 @@ type Verifier interface {
 	Same(query, stored string) bool
 }
 
+// Signer is implemented by a Verifier that can sum up what two prompts must share to be the
+// Same (say, their numbers). The cache then keeps prompts with different signatures in different
+// partitions, so a lookup never scans entries the verifier would refuse. Invariant required:
+// Same(a, b) implies Signature(a) == Signature(b).
+type Signer interface {
+	Signature(prompt string) string
+}
+
 // VerifierFunc adapts a function to the Verifier interface.
 type VerifierFunc func(query, stored string) bool
 
@@ -100,6 +108,7 @@ type Hit struct {
 type Cache struct {
 	emb          Embedder
 	verifier     Verifier
+	signer       Signer // the verifier, when it signs prompts
 	threshold    float32
 	maxEntries   int
 	topK         int
@@ -169,6 +178,9 @@ func New(opts Options) (*Cache, error) {
 		log:          opts.Logger,
 		kind:         opts.Index,
 	}
+	if sg, ok := opts.Verifier.(Signer); ok {
+		c.signer = sg
+	}
 	if c.threshold == 0 {
 		c.threshold = DefaultThreshold
 	}
@@ -202,6 +214,15 @@ func (c *Cache) reset() {
 // no choice of the two strings can make one tenant's key equal another's.
 func partKey(ns, part string) string {
 	return strconv.Itoa(len(ns)) + ":" + ns + part
+}
+
+// keyOf is the index key of q: its namespace and partition, and the verifier's signature of
+// the prompt when it has one.
+func (c *Cache) keyOf(q Query) string {
+	if c.signer != nil {
+		return partKey(q.Namespace, q.Partition+"\x00#"+c.signer.Signature(q.Prompt))
+	}
+	return partKey(q.Namespace, q.Partition)
 }
 
 // embed embeds one prompt under the embed deadline. ok is false for a prompt

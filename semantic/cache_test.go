@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -364,4 +366,40 @@ func TestConcurrentUse(t *testing.T) {
 			t.Errorf("%d entries, cap 50", st.Entries)
 		}
 	})
+}
+
+// signingVerifier accepts everything and signs a prompt by its last word.
+type signingVerifier struct{ calls atomic.Int64 }
+
+func (v *signingVerifier) Same(a, b string) bool { v.calls.Add(1); return true }
+func (v *signingVerifier) Signature(p string) string {
+	f := strings.Fields(p)
+	return f[len(f)-1]
+}
+
+// TestSignerPartitions: prompts whose verifier signatures differ are never compared, even with
+// identical embeddings; equal signatures are.
+func TestSignerPartitions(t *testing.T) {
+	v := &signingVerifier{}
+	emb := vecEmbedder{"rate 1": unit2(1), "rate 2": unit2(1), "price 1": unit2(1)}
+	c, err := New(Options{Embedder: emb, Verifier: v, Threshold: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	q := Query{Namespace: "n", Partition: "p", Prompt: "rate 1"}
+	if err := c.Store(ctx, q, "id1", []byte("one"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	q.Prompt = "rate 2"
+	if _, ok, err := c.Lookup(ctx, q); err != nil || ok {
+		t.Fatalf("a prompt with another signature was served: ok=%v err=%v", ok, err)
+	}
+	if n := v.calls.Load(); n != 0 {
+		t.Fatalf("the verifier compared %d prompts across signatures", n)
+	}
+	q.Prompt = "price 1"
+	if h, ok, err := c.Lookup(ctx, q); err != nil || !ok || string(h.Value) != "one" {
+		t.Fatalf("same signature, same vector: hit=%v ok=%v err=%v", h, ok, err)
+	}
 }

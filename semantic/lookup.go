@@ -24,7 +24,7 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 	c.stats.lookups.Add(1)
 	now := c.now()
 	c.sweepIfDue(now)
-	key := partKey(q.Namespace, q.Partition)
+	key := c.keyOf(q)
 
 	c.mu.RLock()
 	_, ok := c.parts[key]

@@ -37,6 +37,7 @@ package verify
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // Options configures a Verifier. The zero value is the tuned default.
@@ -99,6 +100,14 @@ func (v *Verifier) Explain(a, b string) (bool, string) {
 		return false, reason
 	}
 	return true, ""
+}
+
+// Signature is what two prompts must share to be the Same: their number tokens (number words
+// read as digits), sorted. Same(a, b) implies Signature(a) == Signature(b), so a cache may keep
+// prompts with different signatures apart and never compare them.
+func (v *Verifier) Signature(s string) string {
+	p := v.prepare(s)
+	return strings.Join(p.nums, " ")
 }
 
 // maxContent bounds the rule work (alignment and the swap check are

@@ -235,3 +235,37 @@ func BenchmarkSame(b *testing.B) {
 		v.Same(p[0], p[1])
 	}
 }
+
+// TestSignatureFollowsSame checks the invariant a cache relies on to partition by Signature:
+// two prompts the verifier calls the Same always have equal signatures.
+func TestSignatureFollowsSame(t *testing.T) {
+	v := newVerifier(t)
+	cases := [][2]string{
+		{"How many cups are in two quarts?", "How many cups are in 2 quarts?"},
+		{"Convert 6 feet to centimeters.", "How many centimeters are in 6 feet?"},
+		{"how 2 say thank you in french", "How do you say 'thank you' in French?"},
+		{"What is 15 percent of 80?", "whats 15% of 80"},
+		{"Add one cup of flour", "Add a cup of flour"},
+	}
+	if path := devSetPath(t); path != "" {
+		for _, p := range loadPairs(t) {
+			cases = append(cases, [2]string{p.A, p.B})
+		}
+	}
+	same := 0
+	for _, c := range cases {
+		if !v.Same(c[0], c[1]) {
+			continue
+		}
+		same++
+		if sa, sb := v.Signature(c[0]), v.Signature(c[1]); sa != sb {
+			t.Errorf("Same(%q, %q) but signatures %q != %q", c[0], c[1], sa, sb)
+		}
+	}
+	if same < 3 {
+		t.Fatalf("only %d accepted pairs: the invariant was barely checked", same)
+	}
+	if v.Signature("Convert 6 feet to centimeters.") == v.Signature("Convert 7 feet to centimeters.") {
+		t.Error("prompts with different numbers share a signature")
+	}
+}
