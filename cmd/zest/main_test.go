@@ -152,3 +152,89 @@ func TestLogWriterFlushes(t *testing.T) {
 		t.Fatalf("after Close the output is %q", got)
 	}
 }
+
+// TestWiredFromConfig runs zest from a config file with limits, prices and the admin token, and
+// checks what each piece of wiring shows a client: rate-limit headers, a HIT, the money saved on
+// /metrics, and the admin API.
+func TestWiredFromConfig(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini",`+
+			`"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],`+
+			`"usage":{"prompt_tokens":1000000,"completion_tokens":1000000,"total_tokens":2000000}}`)
+	}))
+	defer upstream.Close()
+	cfg := writeConfig(t, `
+listen = "127.0.0.1:0"
+[upstream]
+url = "`+upstream.URL+`/v1"
+[semantic]
+enabled = false
+[ratelimit]
+requests_per_minute = 60
+[telemetry.prices]
+"gpt-4o-mini" = { input = 0.15, output = 0.6 }
+`)
+	env := func(k string) string {
+		if k == "ZEST_ADMIN_TOKEN" {
+			return "admin-secret"
+		}
+		return ""
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"-config", cfg}, env, &out, &errb) }()
+	addr := waitForAddr(t, &errb)
+
+	chat := func() *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, addr+"/v1/chat/completions",
+			strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer sk-client")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	first, second := chat(), chat()
+	if first.Header.Get("X-Cache-Status") != "MISS" || second.Header.Get("X-Cache-Status") != "HIT" {
+		t.Fatalf("cache statuses %q then %q", first.Header.Get("X-Cache-Status"), second.Header.Get("X-Cache-Status"))
+	}
+	if got := second.Header.Get("x-ratelimit-limit-requests"); got != "60" {
+		t.Errorf("x-ratelimit-limit-requests = %q, want 60", got)
+	}
+	if got := second.Header.Get("x-ratelimit-remaining-requests"); got != "58" {
+		t.Errorf("x-ratelimit-remaining-requests = %q, want 58 (the hit counts)", got)
+	}
+
+	resp, err := http.Get(addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// One hit saved 1M input and 1M output tokens: 0.15 + 0.6 dollars.
+	if !strings.Contains(string(metrics), `zest_cost_saved_usd_total{model="gpt-4o-mini"} 0.75`) {
+		t.Errorf("/metrics lacks the money saved:\n%s", metrics)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, addr+"/admin/stats", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("admin without a token: %v %v", resp.StatusCode, err)
+	}
+	req.Header.Set("Authorization", "Bearer admin-secret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("admin with the token: %v %v", resp.StatusCode, err)
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if strings.Contains(errb.String(), "sk-client") || strings.Contains(errb.String(), "admin-secret") {
+		t.Error("a secret reached the log")
+	}
+}
