@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"sync"
 
@@ -122,6 +121,3 @@ func jsonString(raw []byte) string {
 	json.Unmarshal(raw, &s)
 	return s
 }
-
-// drain discards the rest of a reader, bounded, so a connection can be reused.
-func drain(r io.Reader) { io.CopyN(io.Discard, r, 64<<10) }

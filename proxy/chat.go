@@ -94,7 +94,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	var est int
 	if lim != nil {
 		limID = h.limitIdentity(r, req, keyHash)
-		est = h.estimate(req, nil, false)
+		est = h.estimate(req)
 		ri.reserved = est
 	}
 	// hitAllowed counts a hit against the limits; false means a 429 was written.

@@ -3,9 +3,9 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -310,10 +310,10 @@ func (f *flight) wait(ctx context.Context, cond func(s snapshot) bool) (snapshot
 // readBufs recycles the 32 KiB buffers upstream bodies are read through.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-var errStreamCut = errors.New("upstream stream ended before completion")
-
+// isEventStream reports a text/event-stream Content-Type (parameters and case aside).
 func isEventStream(ct string) bool {
-	return len(ct) >= 17 && (ct[:17] == "text/event-stream" || bytes.EqualFold([]byte(ct[:17]), []byte("text/event-stream")))
+	const sse = "text/event-stream"
+	return len(ct) >= len(sse) && strings.EqualFold(ct[:len(sse)], sse)
 }
 
 // looksLikeCompletion is the check a plain 200 answer passes before it is stored: valid JSON

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -57,7 +58,7 @@ func (h *Handler) newReverseProxy() *httputil.ReverseProxy {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			e := upstreamError(r.Context(), err)
 			h.logger.LogAttrs(r.Context(), levelFor(e.Status), "upstream error",
-				slogStr("path", r.URL.Path), slogInt("status", e.Status), slogStr("error", errText(err)))
+				slog.String("path", r.URL.Path), slog.Int("status", e.Status), slog.String("error", errText(err)))
 			if e.Status == statusClientClosed {
 				return
 			}

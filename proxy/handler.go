@@ -279,6 +279,3 @@ func levelFor(status int) slog.Level {
 	}
 	return slog.LevelInfo
 }
-
-func slogStr(k, v string) slog.Attr     { return slog.String(k, v) }
-func slogInt(k string, v int) slog.Attr { return slog.Int(k, v) }

@@ -40,13 +40,11 @@ func rejectLimited(w http.ResponseWriter, d ratelimit.Decision) {
 
 // estimate is the request's token reservation: prompt tokens counted offline plus its output cap.
 // It is computed only when a token limit is configured.
-func (h *Handler) estimate(req *cache.Request, ms []chatMessage, parsed bool) int {
+func (h *Handler) estimate(req *cache.Request) int {
 	if !h.countTokens {
 		return 0
 	}
-	if !parsed {
-		ms = parseMessages(req.Messages.Value)
-	}
+	ms := parseMessages(req.Messages.Value)
 	return ratelimit.EstimateTokens(jsonString(req.Model.Value), promptTexts(ms), maxOutput(req, h.opts.DefaultMaxTokens))
 }
 

@@ -168,11 +168,10 @@ func copyHeader(dst, src http.Header) {
 	}
 }
 
-// writeHit answers from a stored entry: the JSON as stored, or its SSE replay (memoised per
-// include_usage) for a streaming client.
+// writeHit answers from a stored entry: the JSON as stored, or its SSE replay (memoised on the
+// entry per include_usage) for a streaming client.
 func (h *Handler) writeHit(w http.ResponseWriter, e *cache.Entry, stream, includeUsage bool, setHeaders func(http.Header)) error {
 	body := e.Body
-	ct := "application/json"
 	if stream {
 		slot := 0
 		if includeUsage {
@@ -185,12 +184,22 @@ func (h *Handler) writeHit(w http.ResponseWriter, e *cache.Entry, stream, includ
 		if err != nil {
 			return err
 		}
+	}
+	h.writeCached(w, body, stream, "exact", e.Key, e.Stored, setHeaders)
+	return nil
+}
+
+// writeCached writes a cache hit already rendered for the client (JSON, or SSE when stream) with
+// the hit headers: X-Cache-Status, X-Cache-Type (layer), X-Cache-Key, Age, then setHeaders'.
+func (h *Handler) writeCached(w http.ResponseWriter, body []byte, stream bool, layer, key string, stored time.Time, setHeaders func(http.Header)) {
+	ct := "application/json"
+	if stream {
 		ct = "text/event-stream; charset=utf-8"
 	}
 	hdr := w.Header()
 	// One backing array for the six header values: a hit allocates as little as it can.
-	vals := [...]string{ct, "HIT", "exact", e.Key,
-		strconv.FormatInt(int64(h.now().Sub(e.Stored)/time.Second), 10), strconv.Itoa(len(body))}
+	vals := [...]string{ct, "HIT", layer, key,
+		strconv.FormatInt(int64(h.now().Sub(stored)/time.Second), 10), strconv.Itoa(len(body))}
 	vs := vals[:]
 	hdr["Content-Type"] = vs[0:1:1]
 	hdr["X-Cache-Status"] = vs[1:2:2]
@@ -203,7 +212,6 @@ func (h *Handler) writeHit(w http.ResponseWriter, e *cache.Entry, stream, includ
 	hdr["Content-Length"] = vs[5:6:6]
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
-	return nil
 }
 
 // stripNullUsage removes a `"usage":null` member from an SSE chunk: the upstream adds it to every

@@ -85,7 +85,7 @@ func (h *Handler) lookupSemantic(ctx context.Context, sq *semQuery) (semantic.Hi
 		m.SemanticLookups.Inc()
 	}
 	hit, ok, err := h.opts.Semantic.Lookup(ctx, sq.q)
-	sq.q.Vector = hit.Vector
+	sq.q.Vector, sq.q.Signature = hit.Vector, hit.Signature
 	if err != nil {
 		h.sem.errors.Add(1)
 		if m != nil {
@@ -158,27 +158,14 @@ func hasToolCalls(completion []byte) bool {
 // writeSemanticHit answers from a semantic hit, as JSON or replayed as SSE.
 func (h *Handler) writeSemanticHit(w http.ResponseWriter, hit semantic.Hit, stream, includeUsage bool, setHeaders func(http.Header)) error {
 	body := hit.Value
-	ct := "application/json"
 	if stream {
 		var err error
 		body, err = sse.AppendReplay(nil, hit.Value, sse.ReplayOptions{IncludeUsage: includeUsage})
 		if err != nil {
 			return err
 		}
-		ct = "text/event-stream; charset=utf-8"
 	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", ct)
-	hdr.Set("X-Cache-Status", "HIT")
-	hdr.Set("X-Cache-Type", "semantic")
-	hdr.Set("X-Cache-Similarity", strconv.FormatFloat(float64(hit.Similarity), 'f', 4, 32))
-	hdr.Set("X-Cache-Key", hit.ID)
-	hdr.Set("Age", strconv.FormatInt(int64(h.now().Sub(hit.Stored)/time.Second), 10))
-	if setHeaders != nil {
-		setHeaders(hdr)
-	}
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	w.Header().Set("X-Cache-Similarity", strconv.FormatFloat(float64(hit.Similarity), 'f', 4, 32))
+	h.writeCached(w, body, stream, "semantic", hit.ID, hit.Stored, setHeaders)
 	return nil
 }

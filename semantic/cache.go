@@ -82,6 +82,9 @@ type Query struct {
 	// Vector, when set, is Prompt's embedding as a Lookup returned it (Hit.Vector),
 	// so a Store after a missed Lookup does not embed the prompt again.
 	Vector []float32
+	// Signature, when set, is the verifier's signature of Prompt as a Lookup
+	// returned it (Hit.Signature), so a Store does not compute it again.
+	Signature string
 }
 
 // Hit is a cached answer found by Lookup. Value is shared with the cache and
@@ -89,7 +92,9 @@ type Query struct {
 type Hit struct {
 	// Vector is the query's embedding whenever Lookup computed it, on a miss too
 	// (pass it on in Query.Vector). Nil when Lookup did not embed.
-	Vector     []float32
+	Vector []float32
+	// Signature is the verifier's signature of the query's prompt ("" without a Signer).
+	Signature  string
 	ID         string
 	Value      []byte
 	Similarity float32
@@ -218,11 +223,16 @@ func partKey(ns, part string) string {
 
 // keyOf is the index key of q: its namespace and partition, and the verifier's signature of
 // the prompt when it has one.
-func (c *Cache) keyOf(q Query) string {
-	if c.signer != nil {
-		return partKey(q.Namespace, q.Partition+"\x00#"+c.signer.Signature(q.Prompt))
+// It returns the signature it used.
+func (c *Cache) keyOf(q Query) (key, sig string) {
+	if c.signer == nil {
+		return partKey(q.Namespace, q.Partition), ""
 	}
-	return partKey(q.Namespace, q.Partition)
+	sig = q.Signature
+	if sig == "" {
+		sig = c.signer.Signature(q.Prompt)
+	}
+	return partKey(q.Namespace, q.Partition+"\x00#"+sig), sig
 }
 
 // embed embeds one prompt under the embed deadline. ok is false for a prompt

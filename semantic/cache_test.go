@@ -369,10 +369,11 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 // signingVerifier accepts everything and signs a prompt by its last word.
-type signingVerifier struct{ calls atomic.Int64 }
+type signingVerifier struct{ calls, signs atomic.Int64 }
 
 func (v *signingVerifier) Same(a, b string) bool { v.calls.Add(1); return true }
 func (v *signingVerifier) Signature(p string) string {
+	v.signs.Add(1)
 	f := strings.Fields(p)
 	return f[len(f)-1]
 }
@@ -401,5 +402,24 @@ func TestSignerPartitions(t *testing.T) {
 	q.Prompt = "price 1"
 	if h, ok, err := c.Lookup(ctx, q); err != nil || !ok || string(h.Value) != "one" {
 		t.Fatalf("same signature, same vector: hit=%v ok=%v err=%v", h, ok, err)
+	}
+
+	// A Store after a missed Lookup reuses the signature (and vector) the Lookup computed.
+	q.Prompt = "rate 2"
+	miss, ok, err := c.Lookup(ctx, q)
+	if err != nil || ok || miss.Signature != "2" {
+		t.Fatalf("miss = %+v, %v, %v; want signature 2", miss, ok, err)
+	}
+	before := v.signs.Load()
+	q.Vector, q.Signature = miss.Vector, miss.Signature
+	if err := c.Store(ctx, q, "id2", []byte("two"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := v.signs.Load() - before; n != 0 {
+		t.Errorf("Store signed the prompt again (%d calls)", n)
+	}
+	q.Vector, q.Signature = nil, ""
+	if h, ok, err := c.Lookup(ctx, q); err != nil || !ok || string(h.Value) != "two" {
+		t.Fatalf("stored under the reused signature: hit=%v ok=%v err=%v", h, ok, err)
 	}
 }

@@ -16,7 +16,8 @@ type candidate struct {
 // Lookup embeds q.Prompt and returns the most similar live entry of q's
 // namespace and partition whose similarity reaches the threshold and that the
 // Verifier accepts (candidates are tried best first, at most TopK). A miss is
-// (Hit{}, false, nil). An embedder or index failure, including the embed
+// (Hit{}, false, nil), except that Hit.Vector and Hit.Signature carry what
+// Lookup computed, for the Store that follows. An embedder or index failure, including the embed
 // deadline passing, is returned as an error and counted; the caller should
 // then fall through to the upstream. Lookup does not embed at all when the
 // partition holds no entries.
@@ -24,22 +25,23 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 	c.stats.lookups.Add(1)
 	now := c.now()
 	c.sweepIfDue(now)
-	key := c.keyOf(q)
+	key, sig := c.keyOf(q)
+	miss := Hit{Signature: sig}
 
 	c.mu.RLock()
 	_, ok := c.parts[key]
 	c.mu.RUnlock()
 	if !ok {
 		c.stats.misses.Add(1)
-		return Hit{}, false, nil
+		return miss, false, nil
 	}
 
 	vec, ok, err := c.embed(ctx, q.Prompt, q.Vector)
 	if err != nil || !ok {
 		c.stats.misses.Add(1)
-		return Hit{}, false, err
+		return miss, false, err
 	}
-	miss := Hit{Vector: vec}
+	miss.Vector = vec
 
 	threshold := c.thresholdOf(q)
 	var buf [8]candidate
@@ -59,7 +61,7 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 			continue
 		}
 		c.stats.hits.Add(1)
-		return Hit{Vector: vec, ID: cd.e.id, Value: cd.e.value, Similarity: cd.sim, Stored: cd.e.stored, Prompt: cd.e.prompt}, true, nil
+		return Hit{Vector: vec, Signature: sig, ID: cd.e.id, Value: cd.e.value, Similarity: cd.sim, Stored: cd.e.stored, Prompt: cd.e.prompt}, true, nil
 	}
 	c.stats.misses.Add(1)
 	return miss, false, nil

@@ -33,7 +33,7 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 		stored:  now,
 		expires: now.Add(ttl),
 	}
-	key := c.keyOf(q)
+	key, _ := c.keyOf(q)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
