@@ -16,14 +16,14 @@ import (
 )
 
 // Key returns the exact-cache key of a request: the hex SHA-256 over the namespace, the
-// upstream base URL, the request path and the canonical body (see ParseRequest).
-func Key(namespace, upstream, path string, canonical []byte) string {
+// target (what besides the body selects the answer: method, upstream URL with path and query,
+// headers that change the answer; see the proxy's cacheKey) and the canonical body (see
+// ParseRequest).
+func Key(namespace, target string, canonical []byte) string {
 	bp := keyBufs.Get().(*[]byte)
 	b := append((*bp)[:0], namespace...)
 	b = append(b, 0)
-	b = append(b, upstream...)
-	b = append(b, 0)
-	b = append(b, path...)
+	b = append(b, target...)
 	b = append(b, 0)
 	b = append(b, canonical...)
 	sum := sha256.Sum256(b)
@@ -83,11 +83,20 @@ type Stats struct {
 	MaxBytes                                             int64
 }
 
-// Cache is the exact cache. It is safe for concurrent use. A Set is visible to Get after Wait.
+// Cache is the exact cache. It is safe for concurrent use.
+//
+// Invariant: an entry is visible to Get as soon as Set returns. ristretto applies its writes
+// asynchronously, so Set also keeps the entry in a small pending table that Get consults until
+// Wait has seen ristretto apply it; the table holds at most the entries stored since the last
+// Wait (the proxy calls Wait after every store, off the client's path).
 type Cache struct {
 	store    *ristretto.Cache[string, *Entry]
 	now      func() time.Time
 	maxBytes int64
+
+	pmu      sync.RWMutex
+	pending  map[string]*Entry
+	npending atomic.Int64 // len(pending), read without the lock on the hit path
 
 	hits, misses, stores, evictions, rejections, deletes atomic.Uint64
 }
@@ -106,7 +115,7 @@ func New(opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Cache{now: opts.Now, maxBytes: opts.MaxBytes}
+	c := &Cache{now: opts.Now, maxBytes: opts.MaxBytes, pending: map[string]*Entry{}}
 	// About ten counters per item the budget holds at ~2 KiB an answer, within sane bounds.
 	counters := opts.MaxBytes / 2048 * 10
 	counters = max(counters, 1e4)
@@ -128,7 +137,16 @@ func New(opts Options) (*Cache, error) {
 
 // Get returns the live entry stored under key.
 func (c *Cache) Get(key string) (*Entry, bool) {
-	e, ok := c.store.Get(key)
+	var e *Entry
+	ok := false
+	if c.npending.Load() > 0 {
+		c.pmu.RLock()
+		e, ok = c.pending[key]
+		c.pmu.RUnlock()
+	}
+	if !ok {
+		e, ok = c.store.Get(key)
+	}
 	if !ok || !c.now().Before(e.Expires) {
 		c.misses.Add(1)
 		return nil, false
@@ -137,30 +155,78 @@ func (c *Cache) Get(key string) (*Entry, bool) {
 	return e, true
 }
 
-// Set stores e under e.Key until e.Expires. It does not wait: the entry becomes visible to Get
-// shortly after, or at once after Wait. It reports false when the entry is already expired,
-// larger than the budget, or dropped under contention; the admission policy may still turn it
-// away later (Rejections counts those).
+// Set stores e under e.Key until e.Expires; e is visible to Get when Set returns. It does
+// not wait for the store's own bookkeeping (Wait does). It reports false when the entry is
+// already expired or larger than the budget; when the cache is full, the admission policy
+// may still turn it away at the next Wait (Rejections counts those).
 func (c *Cache) Set(e *Entry) bool {
 	ttl := e.Expires.Sub(c.now())
 	if ttl <= 0 {
 		return false
 	}
-	cost := int64(len(e.Body)+len(e.Key)+len(e.Namespace)+len(e.Model)) + entryOverhead
-	if cost > c.maxBytes || !c.store.SetWithTTL(e.Key, e, cost, ttl) {
+	cost := Cost(e)
+	if cost > c.maxBytes {
 		c.rejections.Add(1)
 		return false
+	}
+	c.pmu.Lock()
+	if _, ok := c.pending[e.Key]; !ok {
+		c.npending.Add(1)
+	}
+	c.pending[e.Key] = e
+	c.pmu.Unlock()
+	if !c.store.SetWithTTL(e.Key, e, cost, ttl) {
+		// Dropped because ristretto's write buffer was full: let it drain, then once more.
+		c.store.Wait()
+		if !c.store.SetWithTTL(e.Key, e, cost, ttl) {
+			c.unpend(e.Key, e)
+			c.rejections.Add(1)
+			return false
+		}
 	}
 	c.stores.Add(1)
 	return true
 }
 
-// Wait blocks until every Set before it is visible to Get (or was turned away).
-func (c *Cache) Wait() { c.store.Wait() }
+// Cost is what an entry is charged against MaxBytes: its body, key, namespace and model, and
+// a fixed per-entry overhead.
+func Cost(e *Entry) int64 {
+	return int64(len(e.Body)+len(e.Key)+len(e.Namespace)+len(e.Model)) + entryOverhead
+}
+
+// Wait blocks until every Set before it has been applied by the store (or turned away by its
+// admission policy), and empties the pending table of those entries.
+func (c *Cache) Wait() {
+	if c.npending.Load() == 0 {
+		c.store.Wait()
+		return
+	}
+	c.pmu.RLock()
+	settled := make(map[string]*Entry, len(c.pending))
+	for k, e := range c.pending {
+		settled[k] = e
+	}
+	c.pmu.RUnlock()
+	c.store.Wait()
+	for k, e := range settled {
+		c.unpend(k, e)
+	}
+}
+
+// unpend drops key from the pending table if it still holds e.
+func (c *Cache) unpend(key string, e *Entry) {
+	c.pmu.Lock()
+	if cur, ok := c.pending[key]; ok && (e == nil || cur == e) {
+		delete(c.pending, key)
+		c.npending.Add(-1)
+	}
+	c.pmu.Unlock()
+}
 
 // Delete removes the entry under key; it reports whether one was there.
 func (c *Cache) Delete(key string) bool {
-	_, ok := c.store.Get(key)
+	_, ok := c.Get(key)
+	c.unpend(key, nil)
 	c.store.Del(key)
 	if ok {
 		c.deletes.Add(1)
@@ -171,6 +237,7 @@ func (c *Cache) Delete(key string) bool {
 // DeleteNamespace removes every entry of one namespace and returns how many it removed.
 func (c *Cache) DeleteNamespace(ns string) int {
 	var keys []string
+	c.Wait()
 	c.store.IterValues(func(e *Entry) bool {
 		if e.Namespace == ns {
 			keys = append(keys, e.Key)
@@ -178,6 +245,7 @@ func (c *Cache) DeleteNamespace(ns string) int {
 		return false
 	})
 	for _, k := range keys {
+		c.unpend(k, nil)
 		c.store.Del(k)
 	}
 	c.deletes.Add(uint64(len(keys)))
@@ -186,6 +254,7 @@ func (c *Cache) DeleteNamespace(ns string) int {
 
 // Clear removes every entry and returns how many there were.
 func (c *Cache) Clear() int {
+	c.Wait()
 	n := c.Len()
 	c.store.Clear()
 	c.deletes.Add(uint64(n))

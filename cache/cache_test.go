@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -119,5 +120,43 @@ func TestRenderingMemoised(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Fatalf("build called %d times, want 1", calls)
+	}
+}
+
+// TestSetVisibleAtOnce: an entry is visible to Get as soon as Set returns, without Wait, and
+// stays visible after the store applies it; Delete and Clear reach pending entries too.
+func TestSetVisibleAtOnce(t *testing.T) {
+	c, err := New(Options{MaxBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exp := time.Now().Add(time.Hour)
+	for i := range 2000 {
+		k := fmt.Sprintf("k%d", i)
+		if !c.Set(&Entry{Key: k, Body: []byte("answer"), Expires: exp}) {
+			t.Fatalf("Set %s refused", k)
+		}
+		if _, ok := c.Get(k); !ok {
+			t.Fatalf("entry %s not visible right after Set", k)
+		}
+	}
+	c.Wait()
+	for i := range 2000 {
+		if _, ok := c.Get(fmt.Sprintf("k%d", i)); !ok {
+			t.Fatalf("entry k%d lost after Wait", i)
+		}
+	}
+	c.Set(&Entry{Key: "gone", Body: []byte("x"), Expires: exp})
+	if !c.Delete("gone") {
+		t.Error("Delete of a pending entry reported nothing there")
+	}
+	if _, ok := c.Get("gone"); ok {
+		t.Error("a deleted pending entry is still served")
+	}
+	c.Set(&Entry{Key: "cleared", Body: []byte("x"), Expires: exp})
+	c.Clear()
+	if _, ok := c.Get("cleared"); ok {
+		t.Error("a pending entry survived Clear")
 	}
 }

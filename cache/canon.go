@@ -28,6 +28,10 @@ type Request struct {
 
 	CacheControl, Stream, StreamOptions, User, Model, Messages Field
 	MaxTokens, MaxCompletionTokens, N                          Field
+	// EarlierCacheControl are the top-level cache_control members before the last one, when
+	// the body repeats it (the last one wins, as in most JSON decoders); all are removed
+	// before the body goes upstream.
+	EarlierCacheControl []Field
 
 	keys []member // scratch kept between uses of a recycled Request
 	tmp  []byte
@@ -35,7 +39,8 @@ type Request struct {
 
 // Reset clears r for another ParseRequest, keeping its buffers.
 func (r *Request) Reset() {
-	*r = Request{Canonical: r.Canonical[:0], keys: r.keys[:0], tmp: r.tmp[:0]}
+	*r = Request{Canonical: r.Canonical[:0], keys: r.keys[:0], tmp: r.tmp[:0],
+		EarlierCacheControl: r.EarlierCacheControl[:0]}
 }
 
 // excluded names the top-level members that do not change the answer and stay out of the key.
@@ -256,6 +261,9 @@ func (c *canon) sortMembers(from, mark int) {
 func (r *Request) record(key []byte, f Field) {
 	switch string(key) {
 	case "cache_control":
+		if r.CacheControl.Present {
+			r.EarlierCacheControl = append(r.EarlierCacheControl, r.CacheControl)
+		}
 		r.CacheControl = f
 	case "stream":
 		r.Stream = f

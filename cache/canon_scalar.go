@@ -93,7 +93,14 @@ func unescape(dst, raw []byte) ([]byte, error) {
 			if !ok {
 				return dst, errors.New("bad \\u escape")
 			}
-			dst = utf8.AppendRune(dst, r)
+			if r >= 0xD800 && r < 0xE000 {
+				// A lone surrogate: the upstream sees it as written, so it must not collapse
+				// into U+FFFD. Keep it as its generalised UTF-8 form (never valid UTF-8), which
+				// appendEscaped writes back as an escape.
+				dst = append(dst, 0xED, 0x80|byte(r>>6&0x3F), 0x80|byte(r&0x3F))
+			} else {
+				dst = utf8.AppendRune(dst, r)
+			}
 			i += n
 			continue
 		default:
@@ -121,19 +128,24 @@ func readU(s []byte) (rune, int, bool) {
 		if lo, ok := hex4(s[6:]); ok && lo >= 0xDC00 && lo < 0xE000 {
 			return (r-0xD800)<<10 + (lo - 0xDC00) + 0x10000, 12, true
 		}
-		return utf8.RuneError, 6, true
-	}
-	if r >= 0xDC00 && r < 0xE000 {
-		return utf8.RuneError, 6, true
+		return r, 6, true // lone high surrogate
 	}
 	return r, 6, true
 }
 
 const hexDigits = "0123456789abcdef"
 
-// appendEscaped appends text as the inside of a JSON string with the fewest escapes.
+// appendEscaped appends text as the inside of a JSON string with the fewest escapes. A lone
+// surrogate kept by unescape (bytes ED A0..BF xx) is written as its \uXXXX escape.
 func appendEscaped(dst, text []byte) []byte {
-	for _, b := range text {
+	for i := 0; i < len(text); i++ {
+		b := text[i]
+		if b == 0xED && i+2 < len(text) && text[i+1] >= 0xA0 && text[i+1] <= 0xBF {
+			r := rune(0xD)<<12 | rune(text[i+1]&0x3F)<<6 | rune(text[i+2]&0x3F)
+			dst = append(dst, '\\', 'u', hexDigits[r>>12], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
+			i += 2
+			continue
+		}
 		switch {
 		case b == '"' || b == '\\':
 			dst = append(dst, '\\', b)

@@ -102,15 +102,52 @@ func TestParseRequestRejects(t *testing.T) {
 	}
 }
 
+// TestLoneSurrogatesDistinct: strings the upstream sees as different never share a
+// canonical form, while spellings of one string still do.
+func TestLoneSurrogatesDistinct(t *testing.T) {
+	canon := func(s string) string {
+		var r Request
+		if err := ParseRequest([]byte(`{"c":"`+s+`"}`), &r); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		return string(r.Canonical)
+	}
+	seen := map[string]string{}
+	for _, s := range []string{`\ud800`, `\udc00`, `\ufffd`, `\ud800\udc00`, `a\udbff`} {
+		c := canon(s)
+		if other, dup := seen[c]; dup {
+			t.Errorf("%s and %s share the canonical form %q", s, other, c)
+		}
+		seen[c] = s
+	}
+	if canon(`\ud800`) != canon(`\uD800`) || canon(`\ud83d\ude00`) != canon("\U0001F600") {
+		t.Error("two spellings of one string differ")
+	}
+}
+
+// TestRepeatedCacheControl: every top-level cache_control is recorded, the last one wins.
+func TestRepeatedCacheControl(t *testing.T) {
+	var r Request
+	body := `{"cache_control":{"type":"a"},"m":1,"cache_control":{"type":"b"}}`
+	if err := ParseRequest([]byte(body), &r); err != nil {
+		t.Fatal(err)
+	}
+	if string(r.CacheControl.Value) != `{"type":"b"}` || len(r.EarlierCacheControl) != 1 ||
+		string(r.EarlierCacheControl[0].Value) != `{"type":"a"}` {
+		t.Errorf("last %s, earlier %v", r.CacheControl.Value, r.EarlierCacheControl)
+	}
+}
+
 func TestKeySeparatesInputs(t *testing.T) {
 	c := []byte(`{"a":1}`)
 	keys := map[string]string{
-		"base":      Key("ns", "http://u/v1", "/chat/completions", c),
-		"namespace": Key("ns2", "http://u/v1", "/chat/completions", c),
-		"upstream":  Key("ns", "http://v/v1", "/chat/completions", c),
-		"path":      Key("ns", "http://u/v1", "/completions", c),
-		"body":      Key("ns", "http://u/v1", "/chat/completions", []byte(`{"a":2}`)),
-		"shifted":   Key("n", "s\x00http://u/v1", "/chat/completions", c),
+		"base":      Key("ns", "POST http://u/v1/chat/completions", c),
+		"namespace": Key("ns2", "POST http://u/v1/chat/completions", c),
+		"upstream":  Key("ns", "POST http://v/v1/chat/completions", c),
+		"path":      Key("ns", "POST http://u/v1/completions", c),
+		"query":     Key("ns", "POST http://u/v1/chat/completions?api-version=2", c),
+		"body":      Key("ns", "POST http://u/v1/chat/completions", []byte(`{"a":2}`)),
+		"shifted":   Key("n", "s\x00POST http://u/v1/chat/completions", c),
 	}
 	seen := map[string]string{}
 	for name, k := range keys {
@@ -240,8 +277,8 @@ func FuzzCanonical(f *testing.F) {
 		if err := ParseRequest(buf.Bytes(), &r2); err != nil {
 			t.Fatalf("reformatted body rejected: %v\n%s", err, buf.Bytes())
 		}
-		k1 := Key("ns", "u", "/p", r.Canonical)
-		k2 := Key("ns", "u", "/p", r2.Canonical)
+		k1 := Key("ns", "POST u/p", r.Canonical)
+		k2 := Key("ns", "POST u/p", r2.Canonical)
 		if k1 != k2 {
 			t.Fatalf("equal bodies, different keys:\n%s\n%s\ncanon1 %s\ncanon2 %s", body, buf.Bytes(), r.Canonical, r2.Canonical)
 		}

@@ -3,8 +3,14 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/zest-proxy/zest/cache"
 )
@@ -15,6 +21,7 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // The caller returns the buffer with putBuf when it no longer needs the bytes.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) (*bytes.Buffer, *apiError) {
 	if r.ContentLength > limit {
+		drainBody(w, r, r.Body)
 		return nil, tooLarge(limit)
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
@@ -26,12 +33,39 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (*bytes.Buffe
 	if err != nil {
 		putBuf(buf)
 		if isMaxBytes(err) {
+			drainBody(w, r, r.Body)
 			return nil, tooLarge(limit)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, &apiError{Status: http.StatusRequestTimeout, Type: "invalid_request_error", Code: "request_timeout",
+				Message: "The request body did not arrive in time."}
 		}
 		return nil, &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error",
 			Message: "Could not read the request body: " + err.Error()}
 	}
 	return buf, nil
+}
+
+// Lingering close after a 413, as nginx does: a client that writes its whole body before it
+// reads (Python's http.client, curl without Expect) would otherwise meet a connection reset
+// instead of the answer. At most drainLimit bytes are read, for at most drainTime.
+const (
+	drainLimit = 16 << 20
+	drainTime  = 5 * time.Second
+)
+
+// drainBody reads and discards what is left of a refused request body, within the bounds
+// above. A client waiting for "100 Continue" has sent nothing and is not asked to.
+func drainBody(w http.ResponseWriter, r *http.Request, raw io.Reader) {
+	if raw == nil || raw == http.NoBody || strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return
+	}
+	if r.ContentLength > drainLimit+(32<<20) {
+		return // far too much to read: the connection is closed on it
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainTime))
+	io.CopyN(io.Discard, raw, drainLimit)
 }
 
 func putBuf(b *bytes.Buffer) {
@@ -42,57 +76,62 @@ func putBuf(b *bytes.Buffer) {
 
 var reqPool = sync.Pool{New: func() any { return new(cache.Request) }}
 
-// upstreamBody is the body to send upstream: the top-level cache_control removed (unless it was
-// another vendor's hint to pass on), and stream_options.include_usage switched on when the
+// upstreamBody is the body to send upstream: every top-level cache_control removed (unless it
+// was another vendor's hint to pass on), and stream_options.include_usage switched on when the
 // client streams without it (zest needs the usage to store a complete answer and to settle
 // token limits; the usage chunk is not shown to a client that did not ask for it).
 // It returns a fresh slice and whether include_usage was forced.
 func upstreamBody(body []byte, req *cache.Request, removeCC, forceUsage bool) ([]byte, bool) {
-	out := body
-	cc := req.CacheControl
-	if !removeCC {
-		cc.Present = false
+	// Edits are applied from the end of the body backwards, so earlier offsets stay valid.
+	type edit struct {
+		f       cache.Field
+		replace []byte // nil: remove the member
+	}
+	var edits [4]edit
+	es := edits[:0]
+	if removeCC {
+		for _, f := range req.EarlierCacheControl {
+			es = append(es, edit{f: f})
+		}
+		if req.CacheControl.Present {
+			es = append(es, edit{f: req.CacheControl})
+		}
 	}
 	so := req.StreamOptions
 	forced := false
-	switch {
-	case forceUsage && so.Present:
-		// Replace the value of stream_options. Apply the later edit first so the earlier
-		// edit's offsets stay valid.
+	if forceUsage && so.Present {
 		var m map[string]json.RawMessage
-		if json.Unmarshal(so.Value, &m) != nil {
-			break // not an object: the upstream will judge it
+		if json.Unmarshal(so.Value, &m) == nil { // not an object: the upstream will judge it
+			if m == nil {
+				m = map[string]json.RawMessage{} // "stream_options": null
+			}
+			m["include_usage"] = json.RawMessage("true")
+			nv, _ := json.Marshal(m)
+			es = append(es, edit{f: cache.Field{Present: true, Start: so.End - len(so.Value), End: so.End}, replace: nv})
+			forced = true
 		}
-		if m == nil {
-			m = map[string]json.RawMessage{} // "stream_options": null
-		}
-		m["include_usage"] = json.RawMessage("true")
-		nv, _ := json.Marshal(m)
-		valStart := so.End - len(so.Value)
-		replace := func(b []byte) []byte {
-			n := make([]byte, 0, len(b)+len(nv))
-			n = append(n, b[:valStart]...)
-			n = append(n, nv...)
-			return append(n, b[so.End:]...)
-		}
-		if cc.Present && cc.Start > so.Start {
-			out = replace(cache.Without(out, cc))
-		} else {
-			out = cache.Without(replace(out), cc)
-		}
-		return out, true
-	case forceUsage:
-		forced = true
 	}
-	out = cache.Without(out, cc)
-	if forced {
+	slices.SortFunc(es, func(a, b edit) int { return b.f.Start - a.f.Start })
+	out := body
+	for _, e := range es {
+		if e.replace == nil {
+			out = cache.Without(out, e.f)
+			continue
+		}
+		n := make([]byte, 0, len(out)+len(e.replace))
+		n = append(n, out[:e.f.Start]...)
+		n = append(n, e.replace...)
+		out = append(n, out[e.f.End:]...)
+	}
+	if forceUsage && !so.Present {
+		forced = true
 		i := bytes.IndexByte(out, '{')
 		n := make([]byte, 0, len(out)+40)
 		n = append(n, out[:i+1]...)
 		n = append(n, `"stream_options":{"include_usage":true},`...)
 		out = append(n, out[i+1:]...)
 	}
-	if len(out) > 0 && &out[0] == &body[0] {
+	if len(out) > 0 && len(body) > 0 && &out[0] == &body[0] {
 		out = bytes.Clone(out) // the caller recycles body
 	}
 	return out, forced

@@ -37,6 +37,7 @@ type mode struct {
 	maxAge     time.Duration // 0 = the configured TTL
 	similarity float32       // a stricter semantic threshold this request asked for; 0 = none
 	keepBody   bool          // {"type":"ephemeral"}: leave the member in the forwarded body
+	refresh    bool          // Cache-Control: max-age=0: serve nothing cached, store the fresh answer
 
 	exactRead, exactWrite, semRead, semWrite bool
 }
@@ -70,7 +71,7 @@ func parseCacheControl(raw []byte, h http.Header, defaultType string, allowed ma
 	var typ string
 	var maxAge time.Duration
 	var minSim float64
-	keep := false
+	keep, refresh := false, false
 
 	// Header forms first; the body overrides what it names.
 	for _, v := range h.Values("Cache-Control") {
@@ -85,9 +86,14 @@ func parseCacheControl(raw []byte, h http.Header, defaultType string, allowed ma
 				}
 			case strings.HasPrefix(d, "max-age="):
 				n, err := strconv.ParseInt(strings.Trim(d[len("max-age="):], `"`), 10, 64)
-				if err != nil || n <= 0 {
+				if err != nil || n < 0 {
 					return mode{}, badRequest("cache_control.max_age",
-						fmt.Sprintf("Cache-Control max-age must be a positive integer number of seconds, got %q.", d))
+						fmt.Sprintf("Cache-Control max-age must be a whole number of seconds, got %q.", d))
+				}
+				if n == 0 {
+					// What browsers send on reload: do not serve me a cached answer.
+					refresh = true
+					continue
 				}
 				maxAge = clampAge(n)
 			}
@@ -147,6 +153,10 @@ func parseCacheControl(raw []byte, h http.Header, defaultType string, allowed ma
 	m.maxAge = maxAge
 	m.similarity = float32(minSim)
 	m.keepBody = keep
+	if refresh {
+		m.refresh = true
+		m.exactRead, m.semRead = false, false
+	}
 	return m, nil
 }
 

@@ -37,7 +37,6 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 
 	if err := cache.ParseRequest(body, req); err != nil {
 		// Not ours to judge: the upstream answers malformed JSON, and it is never cached.
-		ri.cache = "BYPASS"
 		sw := &statusWriter{ResponseWriter: w}
 		release, ok := h.admitPassThrough(sw, r, ri)
 		if !ok {
@@ -55,136 +54,232 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	}
 	m, aerr := parseCacheControl(ccRaw, r.Header, h.opts.DefaultType, h.allowed)
 	if aerr != nil {
-		if lim := h.opts.Limiter; lim != nil {
-			// A request zest refuses itself still counts as a request.
-			d := lim.Hit(h.limitIdentity(r, req, KeyHash(r)), 0)
-			if !d.Allowed {
-				h.rejected(w, ri, d)
-				return
-			}
-			ri.limit = telemetry.RateLimitAllow
-			d.WriteHeaders(w.Header())
-		}
-		ri.status = aerr.Status
-		writeError(w, aerr)
+		h.refuse(w, r, req, ri, aerr)
 		return
 	}
-	stream := string(req.Stream.Value) == "true"
-	ri.stream = stream
-	includeUsage := stream && wantsUsage(req.StreamOptions.Value)
+	c := h.newChatCall(w, r, req, body, m, ri)
+	if c.exactRead && c.serveExact() {
+		return
+	}
+	if c.m.semRead && c.sq.ok && c.serveSemantic() {
+		return
+	}
+	h.serveMiss(c)
+}
+
+// refuse answers a request zest rejects itself (a bad cache_control); it still counts as a
+// request against the limits.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, req *cache.Request, ri *reqInfo, aerr *apiError) {
+	if lim := h.opts.Limiter; lim != nil {
+		d := lim.Hit(h.limitIdentity(r, req, KeyHash(r)), 0)
+		if !d.Allowed {
+			h.rejected(w, ri, d)
+			return
+		}
+		ri.limit = telemetry.RateLimitAllow
+		d.WriteHeaders(w.Header())
+	}
+	ri.status = aerr.Status
+	writeError(w, aerr)
+}
+
+// chatCall is one parsed chat request on its way through the caches and the upstream.
+type chatCall struct {
+	h    *Handler
+	w    http.ResponseWriter
+	r    *http.Request
+	ri   *reqInfo
+	req  *cache.Request
+	body []byte
+	m    mode
+
+	stream, includeUsage bool
+	ns, key              string
+	exactRead            bool
+	sq                   semQuery
+
+	limID string
+	est   int
+}
+
+func (h *Handler) newChatCall(w http.ResponseWriter, r *http.Request, req *cache.Request, body []byte, m mode, ri *reqInfo) *chatCall {
+	c := &chatCall{h: h, w: w, r: r, ri: ri, req: req, body: body, m: m}
+	c.stream = string(req.Stream.Value) == "true"
+	ri.stream = c.stream
+	c.includeUsage = c.stream && wantsUsage(req.StreamOptions.Value)
 	keyNS := keyNamespace(r)
 	keyHash := ""
 	if keyNS != "" {
 		keyHash = keyNS[2:]
 	}
-	ns := h.namespace(req, keyNS)
+	c.ns = h.namespace(req, keyNS)
 	if len(keyHash) >= 8 {
 		ri.tenant = keyHash[:8]
 	}
-
 	semOn := h.opts.Semantic != nil && (m.semRead || m.semWrite)
-	key := ""
 	if (h.opts.Cache != nil && (m.exactRead || m.exactWrite)) || semOn {
-		key = cache.Key(ns, h.base, chatPath, req.Canonical)
+		c.key = h.cacheKey(r, c.ns, req)
 	}
-	exactRead := m.exactRead && h.opts.Cache != nil
-
-	lim := h.opts.Limiter
-	var limID string
-	var est int
-	if lim != nil {
-		limID = h.limitIdentity(r, req, keyHash)
-		est = h.estimate(req)
-		ri.reserved = est
-	}
-	// hitAllowed counts a hit against the limits; false means a 429 was written.
-	hitAllowed := func() (func(http.Header), bool) {
-		if lim == nil {
-			return nil, true
-		}
-		d := lim.Hit(limID, est)
-		if !d.Allowed {
-			h.rejected(w, ri, d)
-			return nil, false
-		}
-		ri.limit = telemetry.RateLimitAllow
-		return d.WriteHeaders, true
-	}
-
-	if exactRead {
-		_, span := h.childSpan(r.Context(), telemetry.SpanCacheLookup)
-		e, ok := h.opts.Cache.Get(key)
-		span.End()
-		if ok {
-			ri.cache, ri.layer, ri.key = "HIT", "exact", key
-			setLimit, ok := hitAllowed()
-			if !ok {
-				return
-			}
-			if err := h.writeHit(w, e, stream, includeUsage, setLimit); err == nil {
-				ri.status, ri.inTok, ri.outTok = http.StatusOK, e.PromptTokens, e.CompletionTokens
-				return
-			}
-		}
-	}
-	var sq semQuery
+	c.exactRead = m.exactRead && h.opts.Cache != nil
 	if semOn {
-		sq = h.semanticQuery(ns, body, req, m.similarity)
+		c.sq = h.semanticQuery(c.ns, h.cacheTarget(r), body, req, m.similarity)
 	}
-	semRead := m.semRead && sq.ok
-	if semRead {
-		ctx, span := h.childSpan(r.Context(), telemetry.SpanSemanticSearch)
-		hit, ok := h.lookupSemantic(ctx, &sq)
-		span.End()
-		if ok {
-			ri.cache, ri.layer, ri.key, ri.similarity = "HIT", "semantic", hit.ID, hit.Similarity
-			setLimit, ok := hitAllowed()
-			if !ok {
-				return
-			}
-			if err := h.writeSemanticHit(w, hit, stream, includeUsage, setLimit); err == nil {
-				ri.status = http.StatusOK
-				ri.inTok, ri.outTok, _ = usageOf(hit.Value)
-				return
-			}
-		}
+	if h.opts.Limiter != nil {
+		c.limID = h.limitIdentity(r, req, keyHash)
+		c.est = h.estimate(req)
+		ri.reserved = c.est
 	}
+	return c
+}
+
+// hitAllowed counts a hit against the limits; false means a 429 was written.
+func (c *chatCall) hitAllowed() (func(http.Header), bool) {
+	lim := c.h.opts.Limiter
+	if lim == nil {
+		return nil, true
+	}
+	d := lim.Hit(c.limID, c.est)
+	if !d.Allowed {
+		c.h.rejected(c.w, c.ri, d)
+		return nil, false
+	}
+	c.ri.limit = telemetry.RateLimitAllow
+	return d.WriteHeaders, true
+}
+
+// serveExact answers from the exact cache; false when it holds nothing for the request.
+func (c *chatCall) serveExact() bool {
+	h, ri := c.h, c.ri
+	_, span := h.childSpan(c.r.Context(), telemetry.SpanCacheLookup)
+	e, ok := h.opts.Cache.Get(c.key)
+	span.End()
+	if !ok {
+		return false
+	}
+	ri.cache, ri.layer, ri.key = "HIT", "exact", c.key
+	setLimit, ok := c.hitAllowed()
+	if !ok {
+		return true
+	}
+	if err := h.writeHit(c.w, e, c.stream, c.includeUsage, setLimit); err != nil {
+		ri.cache, ri.layer, ri.key = "MISS", "", ""
+		return false
+	}
+	ri.status, ri.inTok, ri.outTok = http.StatusOK, e.PromptTokens, e.CompletionTokens
+	return true
+}
+
+// serveSemantic answers from the semantic cache; false when it has no match.
+func (c *chatCall) serveSemantic() bool {
+	h, ri := c.h, c.ri
+	ctx, span := h.childSpan(c.r.Context(), telemetry.SpanSemanticSearch)
+	hit, ok := h.lookupSemantic(ctx, &c.sq)
+	span.End()
+	if !ok {
+		return false
+	}
+	ri.cache, ri.layer, ri.key, ri.similarity = "HIT", "semantic", hit.ID, hit.Similarity
+	setLimit, ok := c.hitAllowed()
+	if !ok {
+		return true
+	}
+	if err := h.writeSemanticHit(c.w, hit, c.stream, c.includeUsage, setLimit); err != nil {
+		ri.cache, ri.layer, ri.key, ri.similarity = "MISS", "", "", 0
+		return false
+	}
+	ri.status = http.StatusOK
+	ri.inTok, ri.outTok, _ = usageOf(hit.Value)
+	return true
+}
+
+// serveMiss admits the request, joins or starts the upstream call, and relays its answer. The
+// concurrency slot and token reservation are settled by defer, whatever way the request ends.
+func (h *Handler) serveMiss(c *chatCall) {
+	ri, m := c.ri, c.m
+	lim := h.opts.Limiter
 	var limDecision ratelimit.Decision
 	var ticket ratelimit.Ticket
 	if lim != nil {
-		limDecision, ticket = lim.Admit(limID, est)
+		limDecision, ticket = lim.Admit(c.limID, c.est)
 		if !limDecision.Allowed {
-			h.rejected(w, ri, limDecision)
+			h.rejected(c.w, ri, limDecision)
 			return
 		}
 		ri.limit = telemetry.RateLimitAllow
 	}
 
 	ri.cache = "MISS"
-	if !exactRead && !semRead {
+	if !c.exactRead && !(m.semRead && c.sq.ok) {
 		ri.cache = "BYPASS"
 	}
 	store := m.exactWrite && h.opts.Cache != nil
-	semStore := m.semWrite && sq.ok
-	fwd, _ := upstreamBody(body, req, !m.keepBody, stream && !includeUsage)
+	semStore := m.semWrite && c.sq.ok
+	f, leader := h.startFlight(c, store, semStore)
+	defer f.leave()
+	if lim != nil {
+		defer func() { h.settle(ticket, f, leader, ri) }()
+	}
+	if !leader {
+		ri.cache, ri.layer = "HIT", "coalesced"
+	}
+	willStore := store || semStore
+	ri.status = h.serveFlight(c.w, c.r, f, participant{
+		stream:       c.stream,
+		includeUsage: c.includeUsage,
+		follower:     !leader,
+		status:       &ri.status,
+		setHeaders: func(hd http.Header, clean bool) {
+			if !leader && !clean {
+				// A follower of a call that failed got what the upstream said: a miss.
+				ri.cache, ri.layer = "MISS", ""
+			}
+			hd.Set("X-Cache-Status", ri.cache)
+			if ri.layer != "" {
+				hd.Set("X-Cache-Type", ri.layer)
+				hd.Set("Age", "0")
+			}
+			if willStore && clean {
+				ri.key = c.key
+				hd.Set("X-Cache-Key", c.key)
+			}
+			if lim != nil {
+				replaceLimitHeaders(hd, limDecision)
+			}
+		},
+	})
+	if ri.status != http.StatusOK && !leader && ri.cache == "HIT" {
+		ri.cache, ri.layer = "MISS", ""
+	}
+	if p, cpl, known := f.usage(); known {
+		ri.inTok, ri.outTok = p, cpl
+	}
+}
+
+// startFlight joins a live identical call (as a follower) or starts the upstream call (as
+// the leader). A refresh never joins: it wants a fresh answer.
+func (h *Handler) startFlight(c *chatCall, store, semStore bool) (*flight, bool) {
+	ri, m := c.ri, c.m
+	fwd, _ := upstreamBody(c.body, c.req, !m.keepBody, c.stream && !c.includeUsage)
 	ttl := h.opts.TTL
 	if m.maxAge > 0 {
 		ttl = m.maxAge
 	}
-
-	f := newFlight(context.WithoutCancel(r.Context()), h.opts.Timeout)
+	f := newFlight(context.WithoutCancel(c.r.Context()), h.opts.Timeout)
 	f.expires = h.now().Add(ttl)
+	key, ns, model, sq := c.key, c.ns, ri.model, c.sq
 	if store {
-		model := ri.model
+		// Runs before any client sees the answer end: the entry is visible from then on.
 		f.done = func(f *flight) {
 			now := h.now()
-			p, c, _ := f.usage()
+			p, cpl := f.answerUsage()
 			h.opts.Cache.Set(&cache.Entry{Key: key, Namespace: ns, Model: model, Body: f.result,
-				Stored: now, Expires: now.Add(ttl), PromptTokens: p, CompletionTokens: c})
+				Stored: now, Expires: now.Add(ttl), PromptTokens: p, CompletionTokens: cpl})
 		}
 	}
-	// After the clients have their answer: make the exact entry visible (the flight stays
-	// joinable until then), and file the answer by meaning.
+	// After the clients have their answer: let the exact store settle and file the answer by
+	// meaning. The flight stays joinable until then, so an identical request finds it.
+	semStore = semStore && h.opts.Semantic != nil
+	f.semStore = semStore
 	f.after = func(f *flight) {
 		if store {
 			h.opts.Cache.Wait()
@@ -194,60 +289,37 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		}
 	}
 	leader := true
-	if (store || semStore) && !h.opts.NoCoalesce {
+	if (store || semStore) && !h.opts.NoCoalesce && !m.refresh {
 		mine := f
-		if f, leader = h.flights.join(key, mine, h.now()); !leader {
+		if f, leader = h.flights.join(key, mine, h.now(), m.semRead); !leader {
 			mine.cancel()
 		}
 	}
 	if leader {
-		f.model = ri.model
+		f.model = model
 		h.background.Add(1)
 		go func(req *http.Request) {
 			defer h.background.Done()
 			f.run(h, req)
-		}(h.upstreamRequest(f.ctx, r, fwd))
-	} else {
-		ri.cache, ri.layer = "HIT", "coalesced"
+		}(h.upstreamRequest(f.ctx, c.r, fwd))
 	}
-	if store || semStore {
-		ri.key = key
-	}
-	defer f.leave()
+	return f, leader
+}
 
-	ri.status = h.serveFlight(w, r, f, participant{
-		stream:       stream,
-		includeUsage: includeUsage,
-		setHeaders: func(hd http.Header) {
-			hd.Set("X-Cache-Status", ri.cache)
-			if ri.layer != "" {
-				hd.Set("X-Cache-Type", ri.layer)
-				hd.Set("Age", "0")
-			}
-			if ri.key != "" {
-				hd.Set("X-Cache-Key", ri.key)
-			}
-			if lim != nil {
-				replaceLimitHeaders(hd, limDecision)
-			}
-		},
-	})
+// settle gives back a request's concurrency slot and reconciles its token reservation with
+// what the upstream call spent. It runs on every path out of serveMiss, panics included.
+func (h *Handler) settle(ticket ratelimit.Ticket, f *flight, leader bool, ri *reqInfo) {
 	p, c, known := f.usage()
-	if known {
-		ri.inTok, ri.outTok = p, c
-	}
-	if lim != nil {
-		switch {
-		case !leader:
-			ticket.Done(0, true) // a coalesced follower cost the upstream nothing
-		case known:
-			ticket.Done(p+c, true)
-			ri.reconciled = p + c
-		case f.spentNothing():
-			ticket.Done(0, true) // refused or unreachable: refund the reservation
-		default:
-			ticket.Done(0, false) // cut or unknown: the estimate stands
-		}
+	switch {
+	case !leader:
+		ticket.Done(0, true) // a coalesced follower cost the upstream nothing
+	case known:
+		ticket.Done(p+c, true)
+		ri.reconciled = p + c
+	case f.spentNothing():
+		ticket.Done(0, true) // refused or unreachable: refund the reservation
+	default:
+		ticket.Done(0, false) // cut or unknown: the estimate stands
 	}
 }
 
@@ -263,10 +335,7 @@ func (h *Handler) rejected(w http.ResponseWriter, ri *reqInfo, d ratelimit.Decis
 // upstreamRequest builds the upstream call for a chat request: same method, path under the
 // upstream base, query and headers less hop-by-hop and zest's own, the given body.
 func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []byte) *http.Request {
-	u := *h.upstream
-	u.Path = upstreamPath(h.upstream, r.URL.Path)
-	u.RawPath = ""
-	u.RawQuery = r.URL.RawQuery
+	u := upstreamURL(h.upstream, r.URL)
 	out, _ := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
 	copyHeader(out.Header, r.Header)
 	removeHopByHop(out.Header)
@@ -275,9 +344,7 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 		out.Header.Del(k) // the transport negotiates gzip itself and hands us plain bytes
 	}
 	out.ContentLength = int64(len(body))
-	if h.opts.UpstreamAPIKey != "" {
-		out.Header.Set("Authorization", "Bearer "+h.opts.UpstreamAPIKey)
-	}
+	h.setUpstreamAuth(out.Header)
 	if ip := ClientIP(r); ip != "" {
 		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
 			ip = prior + ", " + ip

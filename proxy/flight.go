@@ -28,7 +28,8 @@ type flight struct {
 	done  func(f *flight) // runs once a clean answer is complete, before waiters see it finished
 	after func(f *flight) // runs once a clean answer is complete, after waiters see it finished
 
-	expires time.Time // when a stored answer of this call expires: joinable until then
+	expires  time.Time // when a stored answer of this call expires: joinable until then
+	semStore bool      // the answer is filed in the semantic cache after the flight finishes
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -57,14 +58,18 @@ type flightGroup struct {
 }
 
 // join returns the live flight for key, or registers f under key and returns it as the leader.
-func (g *flightGroup) join(key string, f *flight, now time.Time) (*flight, bool) {
+// semRead says the newcomer may read the semantic cache: only such a request may join a
+// finished flight, whose answer is still being filed by meaning (the exact entry is visible in
+// the cache before a flight finishes, so exact readers find it there).
+func (g *flightGroup) join(key string, f *flight, now time.Time, semRead bool) (*flight, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if cur, ok := g.m[key]; ok {
 		cur.mu.Lock()
-		// A finished flight is joined only for its clean answer while that is being stored,
+		// A finished flight is joined only for its clean answer while the semantic store runs,
 		// and never past the answer's expiry; a failed one is never handed to a newcomer.
-		alive := !cur.abandoned && (!cur.finished || (cur.result != nil && now.Before(cur.expires)))
+		alive := !cur.abandoned && (!cur.finished ||
+			(semRead && cur.semStore && cur.result != nil && now.Before(cur.expires)))
 		if alive {
 			cur.refs++
 		}
@@ -142,7 +147,7 @@ func (f *flight) run(h *Handler, req *http.Request) {
 		if span != nil {
 			span.SetStatus(codes.Error, errText(err))
 		}
-		f.finish(nil, err)
+		f.finish(nil, usage{}, err, nil)
 		return
 	}
 	defer resp.Body.Close()
@@ -162,13 +167,10 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	f.broadcastLocked()
 	f.mu.Unlock()
 
-	var asm *sse.Assembler
-	if isSSE && resp.StatusCode == http.StatusOK {
-		asm = sse.NewAssembler()
+	rd := reading{ok: resp.StatusCode == http.StatusOK}
+	if isSSE && rd.ok {
+		rd.asm = sse.NewAssembler()
 	}
-	var sc sse.Scanner
-	var body bytes.Buffer
-	poisoned := false
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp
@@ -182,24 +184,9 @@ func (f *flight) run(h *Handler, req *http.Request) {
 		}
 		if n > 0 {
 			if isSSE {
-				var evs [][]byte
-				sc.Feed(buf[:n], func(ev []byte) {
-					evs = append(evs, bytes.Clone(ev))
-					if asm != nil {
-						if isErrorEvent(ev) {
-							poisoned = true // an `event: error` is a failed answer, whatever follows
-						}
-						asm.Event(sse.Data(ev))
-					}
-				})
-				if len(evs) > 0 {
-					f.mu.Lock()
-					f.parts = append(f.parts, evs...)
-					f.broadcastLocked()
-					f.mu.Unlock()
-				}
+				f.feedEvents(&rd, buf[:n])
 			} else {
-				body.Write(buf[:n])
+				rd.body.Write(buf[:n])
 			}
 		}
 		if rerr == io.EOF {
@@ -207,32 +194,74 @@ func (f *flight) run(h *Handler, req *http.Request) {
 		}
 		if rerr != nil {
 			if isSSE {
-				f.appendTail(&sc)
+				f.appendTail(&rd.sc)
 			}
-			f.finish(nil, rerr)
+			f.finish(nil, usage{}, rerr, nil)
 			return
 		}
 	}
-	var result []byte
 	if isSSE {
-		f.appendTail(&sc)
-		if asm != nil && !poisoned {
-			if c, err := asm.Complete(); err == nil {
+		f.appendTail(&rd.sc)
+		var u usage
+		var result []byte
+		if rd.asm != nil && !rd.poisoned {
+			if c, err := rd.asm.Complete(); err == nil && wellFormed(c) {
 				result = c
-				f.usagePrompt, f.usageCompletion, f.usageKnown = asm.Usage()
+				u.prompt, u.completion, u.known = rd.asm.Usage()
 			}
 		}
-	} else {
-		b := body.Bytes()
-		f.mu.Lock()
-		f.parts = append(f.parts, b)
-		f.mu.Unlock()
-		if resp.StatusCode == http.StatusOK && looksLikeCompletion(b) {
-			result = b
-			f.usagePrompt, f.usageCompletion, f.usageKnown = usageOf(b)
-		}
+		f.finish(result, u, nil, rd.held)
+		return
 	}
-	f.finish(result, nil)
+	b := rd.body.Bytes()
+	f.mu.Lock()
+	f.parts = append(f.parts, b)
+	f.mu.Unlock()
+	var u usage
+	var result []byte
+	if rd.ok && wellFormed(b) {
+		result = b
+		u.prompt, u.completion, u.known = usageOf(b)
+	}
+	f.finish(result, u, nil, nil)
+}
+
+// reading is the state of one upstream answer being read.
+type reading struct {
+	ok       bool // a 200: worth assembling
+	sc       sse.Scanner
+	asm      *sse.Assembler
+	poisoned bool     // an error event or error chunk: never stored
+	held     [][]byte // the final [DONE] and what follows it, released once stored
+	body     bytes.Buffer
+}
+
+// feedEvents splits SSE bytes into events, assembles them, and publishes them to the clients.
+// The `data: [DONE]` event is held back until the answer is stored (see finish), so a client
+// that has seen the end of a stream finds the answer in the cache on its next request.
+func (f *flight) feedEvents(rd *reading, p []byte) {
+	var evs [][]byte
+	rd.sc.Feed(p, func(ev []byte) {
+		ev = bytes.Clone(ev)
+		data := sse.Data(ev)
+		if len(rd.held) > 0 || string(bytes.TrimSpace(data)) == "[DONE]" {
+			rd.held = append(rd.held, ev)
+		} else {
+			evs = append(evs, ev)
+		}
+		if rd.asm != nil {
+			if isErrorEvent(ev) || hasErrorMember(data) {
+				rd.poisoned = true // a failed answer, whatever follows
+			}
+			rd.asm.Event(data)
+		}
+	})
+	if len(evs) > 0 {
+		f.mu.Lock()
+		f.parts = append(f.parts, evs...)
+		f.broadcastLocked()
+		f.mu.Unlock()
+	}
 }
 
 // appendTail passes on a last event that the stream ended without its blank line only where
@@ -248,20 +277,30 @@ func (f *flight) appendTail(sc *sse.Scanner) {
 	}
 }
 
-// finish records the end of the call, stores a clean answer, and wakes every waiter.
-func (f *flight) finish(result []byte, err error) {
+// usage is the token usage an answer reported.
+type usage struct {
+	prompt, completion int
+	known              bool
+}
+
+// finish records the end of the call: a clean answer is stored first (done), then the held
+// final events are released and every waiter wakes to a finished flight, so no client sees
+// the answer end before it is in the cache.
+func (f *flight) finish(result []byte, u usage, err error, final [][]byte) {
 	f.mu.Lock()
 	f.result, f.err = result, err
+	f.usagePrompt, f.usageCompletion, f.usageKnown = u.prompt, u.completion, u.known
 	abandoned := f.abandoned
 	f.mu.Unlock()
-	if err == nil && result != nil && !abandoned && f.done != nil {
+	clean := err == nil && result != nil && !abandoned
+	if clean && f.done != nil {
 		f.done(f)
 	}
-	clean := err == nil && result != nil && !abandoned
 	if !clean && f.group != nil {
 		f.group.forget(f) // nobody new may join a failed call
 	}
 	f.mu.Lock()
+	f.parts = append(f.parts, final...)
 	f.finished = true
 	f.broadcastLocked()
 	f.mu.Unlock()
@@ -269,7 +308,7 @@ func (f *flight) finish(result []byte, err error) {
 		f.after(f)
 	}
 	if f.group != nil {
-		// Only now, once the stored answer is visible in the cache, do newcomers stop joining.
+		// Only now, once the stored answer is visible in the caches, do newcomers stop joining.
 		f.group.forget(f)
 	}
 }
@@ -316,17 +355,18 @@ func isEventStream(ct string) bool {
 	return len(ct) >= len(sse) && strings.EqualFold(ct[:len(sse)], sse)
 }
 
-// looksLikeCompletion is the check a plain 200 answer passes before it is stored: valid JSON
-// with a choices member.
-func looksLikeCompletion(b []byte) bool {
-	return bytes.Contains(b, []byte(`"choices"`)) && jsonValid(b)
-}
-
 // usage is the token usage the answer reported, once finished.
 func (f *flight) usage() (prompt, completion int, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.usagePrompt, f.usageCompletion, f.usageKnown && f.finished
+}
+
+// answerUsage is the usage recorded for the answer, read by done before the flight finishes.
+func (f *flight) answerUsage() (prompt, completion int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.usagePrompt, f.usageCompletion
 }
 
 // isErrorEvent reports an SSE event whose type (the `event:` field) is "error".

@@ -43,13 +43,9 @@ func (h *Handler) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(base)
-			pr.Out.URL.Path = upstreamPath(base, pr.In.URL.Path)
-			pr.Out.URL.RawPath = ""
-			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+			pr.Out.URL = upstreamURL(base, pr.In.URL)
 			pr.SetXForwarded()
-			if h.opts.UpstreamAPIKey != "" {
-				pr.Out.Header.Set("Authorization", "Bearer "+h.opts.UpstreamAPIKey)
-			}
+			h.setUpstreamAuth(pr.Out.Header)
 			h.injectTrace(pr.Out)
 		},
 		Transport:     h.transport,
@@ -62,8 +58,28 @@ func (h *Handler) newReverseProxy() *httputil.ReverseProxy {
 			if e.Status == statusClientClosed {
 				return
 			}
+			if lb, ok := r.Body.(*limitedBody); ok && e.Status == http.StatusRequestEntityTooLarge {
+				drainBody(w, r, lb.raw)
+			}
 			writeError(w, e)
 		},
+	}
+}
+
+// operatorHeaders are the client headers that pick credentials or billing upstream; with the
+// operator's own key configured they are the operator's to set, never a client's.
+var operatorHeaders = []string{"Api-Key", "X-Api-Key", "Openai-Organization", "Openai-Project"}
+
+// setUpstreamAuth puts the operator's key on an upstream request when one is configured, and
+// then drops the client's own credentials and billing headers: the client's token only
+// identified the tenant.
+func (h *Handler) setUpstreamAuth(hd http.Header) {
+	if h.opts.UpstreamAPIKey == "" {
+		return
+	}
+	hd.Set("Authorization", "Bearer "+h.opts.UpstreamAPIKey)
+	for _, k := range operatorHeaders {
+		hd.Del(k)
 	}
 }
 

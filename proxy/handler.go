@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +52,9 @@ type Options struct {
 	Namespace string
 	// MaxBodyBytes caps a request body; larger bodies get a 413. Default 32 MiB.
 	MaxBodyBytes int64
+	// BodyTimeout bounds the time a client may take to send its request body; a slower client
+	// gets a 408 (or its connection closed). Default 60s; negative = none.
+	BodyTimeout time.Duration
 	// NoCoalesce turns off the merging of identical concurrent misses.
 	NoCoalesce bool
 
@@ -91,15 +96,16 @@ type Options struct {
 
 // Handler is the proxy. Make one with New.
 type Handler struct {
-	opts      Options
-	upstream  *url.URL
-	base      string // upstream base URL as a string, part of every cache key
-	transport http.RoundTripper
-	rp        *httputil.ReverseProxy
-	logger    *slog.Logger
-	now       func() time.Time
-	allowed   map[string]bool
-	flights   flightGroup
+	opts       Options
+	upstream   *url.URL
+	base       string // upstream base URL for display (credentials redacted)
+	chatTarget string // the cache target of a plain chat request (see cacheTarget)
+	transport  http.RoundTripper
+	rp         *httputil.ReverseProxy
+	logger     *slog.Logger
+	now        func() time.Time
+	allowed    map[string]bool
+	flights    flightGroup
 
 	countTokens bool
 	background  sync.WaitGroup // upstream calls and their stores, which outlive handlers
@@ -139,6 +145,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 32 << 20
 	}
+	if opts.BodyTimeout == 0 {
+		opts.BodyTimeout = 60 * time.Second
+	}
 	switch opts.RateLimitKey {
 	case "":
 		opts.RateLimitKey = "key"
@@ -161,7 +170,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		opts:      opts,
 		upstream:  u,
-		base:      strings.TrimSuffix(u.String(), "/"),
+		base:      strings.TrimSuffix(u.Redacted(), "/"),
 		transport: opts.Transport,
 		logger:    opts.Logger,
 		now:       opts.Now,
@@ -176,6 +185,7 @@ func New(opts Options) (*Handler, error) {
 			h.allowed[t] = true
 		}
 	}
+	h.chatTarget = http.MethodPost + " " + upstreamURL(u, &url.URL{Path: "/v1" + chatPath}).String()
 	h.flights.m = map[string]*flight{}
 	h.countTokens = opts.Limiter != nil && opts.TokenLimits
 	h.provider = opts.Provider
@@ -216,17 +226,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/v1/chat/completions" && r.Method == http.MethodPost:
 		ri := reqInfo{start: h.now()}
 		r = h.startSpan(r, &ri)
+		defer h.finishOnExit(r, &ri, nil)
+		h.bodyDeadline(w, r)
 		h.serveChat(w, r, &ri)
-		h.finish(r, &ri)
 	case strings.HasPrefix(p, "/v1/"):
 		ri := reqInfo{start: h.now()}
 		r = h.startSpan(r, &ri)
 		sw := &statusWriter{ResponseWriter: w}
+		defer h.finishOnExit(r, &ri, sw)
+		h.bodyDeadline(w, r)
 		h.forward(sw, r, &ri)
-		if ri.status == 0 {
-			ri.status = sw.status
-		}
-		h.finish(r, &ri)
 	case strings.HasPrefix(p, "/admin/"):
 		h.serveAdmin(w, r)
 	case p == "/metrics" && h.opts.MetricsHandler != nil:
@@ -240,14 +249,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// finishOnExit writes the request's log line, metrics and span on every way out of a handler,
+// a panic included (which it notes and passes on). sw, when set, supplies the status written.
+func (h *Handler) finishOnExit(r *http.Request, ri *reqInfo, sw *statusWriter) {
+	p := recover()
+	if ri.status == 0 && sw != nil {
+		ri.status = sw.status
+	}
+	if p != nil {
+		if p == errStreamCut {
+			ri.failure = "upstream stream cut"
+		} else {
+			ri.failure = fmt.Sprint("panic: ", p)
+			h.logger.Error("panic serving request", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+		}
+		if ri.status == 0 {
+			ri.status = http.StatusInternalServerError
+		}
+	}
+	h.finish(r, ri)
+	if p != nil {
+		panic(p)
+	}
+}
+
+// bodyDeadline bounds how long the client may take to send its request body
+// (Options.BodyTimeout). net/http lifts the deadline itself once the body has been read.
+func (h *Handler) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+	if h.opts.BodyTimeout <= 0 || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.BodyTimeout))
+}
+
 // forward passes a request through unchanged.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
 	if r.ContentLength > h.opts.MaxBodyBytes {
+		drainBody(w, r, r.Body)
 		writeError(w, tooLarge(h.opts.MaxBodyBytes))
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes), raw: r.Body}
 	}
 	sw, ok := w.(*statusWriter)
 	if !ok {
@@ -261,6 +304,13 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
 	r, cancel := h.withTimeout(r)
 	defer cancel()
 	h.rp.ServeHTTP(sw, r)
+}
+
+// limitedBody is a forwarded request body under MaxBodyBytes; raw is the body beneath, which
+// the error handler drains after a 413.
+type limitedBody struct {
+	io.ReadCloser
+	raw io.Reader
 }
 
 func tooLarge(limit int64) *apiError {

@@ -10,8 +10,14 @@ import (
 	"github.com/zest-proxy/zest/cache"
 )
 
-// KeyHash returns the hex SHA-256 of the request's bearer token (or Azure-style api-key), or
-// "" when it has none. zest never keeps or logs the token itself.
+// KeyHash returns the hex SHA-256 of the credential the request presents, or "" when it
+// presents none. zest never keeps or logs the credential itself.
+//
+// The credential is, first found: the Authorization header (a Bearer token by its token
+// alone, any other scheme by the whole value, so "Basic x" and "Bearer x" are different
+// tenants; an empty Bearer is still a credential), then the api-key header (Azure), then
+// x-api-key (Anthropic and others). The same secret sent as a Bearer token or as an api-key
+// is the same tenant. Only a request with none of these is anonymous.
 func KeyHash(r *http.Request) string {
 	ns := keyNamespace(r)
 	if ns == "" {
@@ -20,22 +26,37 @@ func KeyHash(r *http.Request) string {
 	return ns[2:]
 }
 
-// keyNamespace is "k:" + KeyHash(r), built in one allocation; "" without a token.
+// keyNamespace is "k:" + KeyHash(r), built in one allocation; "" without a credential.
 func keyNamespace(r *http.Request) string {
-	var token string
-	if auth := r.Header.Get("Authorization"); len(auth) >= 7 && strings.EqualFold(auth[:7], "bearer ") {
-		token = strings.TrimSpace(auth[7:])
-	} else if k := r.Header.Get("Api-Key"); k != "" {
-		token = strings.TrimSpace(k)
-	} else {
+	cred, ok := credential(r.Header)
+	if !ok {
 		return ""
 	}
 	var tb [256]byte
-	sum := sha256.Sum256(append(tb[:0], token...))
+	sum := sha256.Sum256(append(tb[:0], cred...))
 	var out [2 + 2*sha256.Size]byte
 	out[0], out[1] = 'k', ':'
 	hex.Encode(out[2:], sum[:])
 	return string(out[:])
+}
+
+// credential is the secret a request presents (see KeyHash); ok is false when it has none.
+func credential(h http.Header) (string, bool) {
+	if auth := strings.TrimSpace(h.Get("Authorization")); auth != "" {
+		if len(auth) >= 6 && strings.EqualFold(auth[:6], "bearer") && (len(auth) == 6 || auth[6] == ' ') {
+			if tok := strings.TrimSpace(auth[6:]); tok != "" {
+				return tok, true
+			}
+			return "authorization:bearer", true
+		}
+		return "authorization:" + auth, true
+	}
+	for _, k := range [...]string{"Api-Key", "X-Api-Key"} {
+		if v := strings.TrimSpace(h.Get(k)); v != "" {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // ClientIP is the connection's remote address without the port. X-Forwarded-For is not trusted.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/ratelimit"
 )
 
 // chatMessage is the part of a message zest reads: who said it and what.
@@ -74,17 +75,32 @@ func promptTexts(ms []chatMessage) []string {
 func maxOutput(req *cache.Request, def int) int {
 	out := def
 	for _, f := range []cache.Field{req.MaxCompletionTokens, req.MaxTokens} {
-		if f.Present {
-			if v, err := strconv.Atoi(string(f.Value)); err == nil && v > 0 {
-				out = v
-				break
-			}
+		if v, ok := positiveCount(f); ok {
+			out = v
+			break
 		}
 	}
-	if req.N.Present {
-		if n, err := strconv.Atoi(string(req.N.Value)); err == nil && n > 1 {
-			out *= n
+	if n, ok := positiveCount(req.N); ok && n > 1 {
+		if out > ratelimit.MaxEstimate/n {
+			return ratelimit.MaxEstimate
 		}
+		out *= n
 	}
 	return out
+}
+
+// positiveCount reads a positive JSON number, saturated at ratelimit.MaxEstimate (a huge
+// max_tokens must get the "can never fit" answer, never wrap around to a small one).
+func positiveCount(f cache.Field) (int, bool) {
+	if !f.Present {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(string(f.Value), 64)
+	if err != nil || !(v > 0) {
+		return 0, false
+	}
+	if v >= ratelimit.MaxEstimate {
+		return ratelimit.MaxEstimate, true
+	}
+	return int(v), true
 }

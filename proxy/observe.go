@@ -33,6 +33,7 @@ type reqInfo struct {
 	reconciled int
 	inTok      int // the answer's usage (for hits: what was saved)
 	outTok     int
+	failure    string // why the request ended abnormally (a cut stream, a panic)
 	span       trace.Span
 }
 
@@ -110,7 +111,10 @@ func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 			attrs = append(attrs, telemetry.ZestTokensReserved.Int(ri.reserved), telemetry.ZestTokensReconciled.Int(ri.reconciled))
 		}
 		span.SetAttributes(attrs...)
-		if ri.status >= 500 {
+		switch {
+		case ri.failure != "":
+			span.SetStatus(codes.Error, ri.failure)
+		case ri.status >= 500:
 			span.SetStatus(codes.Error, http.StatusText(ri.status))
 		}
 		span.End()
@@ -136,6 +140,9 @@ func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 	}
 	if ri.tenant != "" {
 		attrs = append(attrs, slog.String("tenant", ri.tenant))
+	}
+	if ri.failure != "" {
+		attrs = append(attrs, slog.String("failure", ri.failure))
 	}
 	if ri.limit != "" {
 		attrs = append(attrs, slog.String("ratelimit", ri.limit))
@@ -179,6 +186,12 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		// An informational answer (103 Early Hints) passes on; the final status comes later
+		// and gets the headers.
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	if w.status == 0 {
 		w.status = code
 		if w.before != nil {

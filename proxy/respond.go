@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,8 +28,6 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
-func jsonValid(b []byte) bool { return json.Valid(b) }
-
 // usageOf reads usage.prompt_tokens and usage.completion_tokens of a chat.completion.
 func usageOf(b []byte) (prompt, completion int, ok bool) { return sse.CompletionUsage(b) }
 
@@ -38,7 +35,32 @@ func usageOf(b []byte) (prompt, completion int, ok bool) { return sse.Completion
 type participant struct {
 	stream       bool // the client asked for SSE
 	includeUsage bool // ... with the usage chunk
-	setHeaders   func(http.Header)
+	follower     bool // joined another client's call: gets the cleaned header set of a hit
+	// setHeaders writes zest's own headers; clean says the answer is a complete 200 that may
+	// be stored (a live stream, whose end is not known yet, counts as clean when it is a 200).
+	setHeaders func(h http.Header, clean bool)
+	// status, when set, receives the status of a live stream as soon as it is written, so a
+	// stream cut later is still logged with what the client was sent.
+	status *int
+}
+
+// relayedHeaders are the upstream headers a follower of another client's call receives: what
+// describes the answer, never what belongs to the other request (Set-Cookie, request ids,
+// processing times).
+var relayedHeaders = []string{"Content-Type", "Retry-After", "Retry-After-Ms"}
+
+// upstreamHeaders copies the upstream's headers for p: all of them for the client whose call
+// it was, the cleaned set for a follower.
+func upstreamHeaders(dst, src http.Header, p participant) {
+	if !p.follower {
+		copyHeader(dst, src)
+		return
+	}
+	for _, k := range relayedHeaders {
+		if vv, ok := src[k]; ok {
+			dst[k] = append([]string(nil), vv...)
+		}
+	}
 }
 
 // serveFlight writes the flight's answer to one client in the client's form, live for a
@@ -53,7 +75,7 @@ func (h *Handler) serveFlight(w http.ResponseWriter, r *http.Request, f *flight,
 	if !s.headerSet {
 		e := upstreamError(ctx, s.err)
 		if e.Status != statusClientClosed {
-			p.setHeaders(w.Header())
+			p.setHeaders(w.Header(), false)
 			writeError(w, e)
 		}
 		return e.Status
@@ -80,19 +102,19 @@ func (h *Handler) serveFlight(w http.ResponseWriter, r *http.Request, f *flight,
 		return http.StatusOK
 	case s.err != nil:
 		e := upstreamError(ctx, s.err)
-		p.setHeaders(hdr)
+		p.setHeaders(hdr, false)
 		writeError(w, e)
 		return e.Status
 	case s.isSSE && s.status == http.StatusOK:
 		// A non-streaming client of a streamed answer that did not complete.
-		p.setHeaders(hdr)
+		p.setHeaders(hdr, false)
 		writeError(w, &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_stream_error",
 			Message: "The upstream stream ended before the answer was complete."})
 		return http.StatusBadGateway
 	}
 	// Not a completion (an upstream error, say): pass it on as it came.
-	copyHeader(hdr, s.header)
-	p.setHeaders(hdr)
+	upstreamHeaders(hdr, s.header, p)
+	p.setHeaders(hdr, false)
 	n := 0
 	for _, b := range s.parts {
 		n += len(b)
@@ -109,8 +131,11 @@ func (h *Handler) serveFlight(w http.ResponseWriter, r *http.Request, f *flight,
 // per batch read from the upstream, leaving out the usage chunk when the client did not ask.
 func (h *Handler) relayEvents(w http.ResponseWriter, r *http.Request, f *flight, s snapshot, p participant) int {
 	hdr := w.Header()
-	copyHeader(hdr, s.header)
-	p.setHeaders(hdr)
+	upstreamHeaders(hdr, s.header, p)
+	p.setHeaders(hdr, s.status == http.StatusOK)
+	if p.status != nil {
+		*p.status = s.status
+	}
 	w.WriteHeader(s.status)
 	rc := http.NewResponseController(w)
 	rc.Flush()
@@ -142,18 +167,22 @@ func (h *Handler) relayEvents(w http.ResponseWriter, r *http.Request, f *flight,
 	}
 	if s.err != nil {
 		// The upstream broke off mid-stream: break the connection so the client sees a cut
-		// stream, not a clean end.
-		panic(http.ErrAbortHandler)
+		// stream, not a clean end. The handler's defers still release, log and count.
+		panic(errStreamCut)
 	}
 	return s.status
 }
 
+// errStreamCut is the panic value that aborts a client's response when the upstream's stream
+// broke off. It is http.ErrAbortHandler, so net/http closes the connection without logging.
+var errStreamCut = http.ErrAbortHandler
+
 // writeAnswer writes a complete answer body with the upstream's headers (less framing ones).
 func writeAnswer(w http.ResponseWriter, p participant, upstream http.Header, contentType string, body []byte) {
 	hdr := w.Header()
-	copyHeader(hdr, upstream)
+	upstreamHeaders(hdr, upstream, p)
 	hdr.Set("Content-Type", contentType)
-	p.setHeaders(hdr)
+	p.setHeaders(hdr, true)
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)

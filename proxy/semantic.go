@@ -23,9 +23,9 @@ type semQuery struct {
 	ok bool
 }
 
-// semanticQuery derives the partition (everything but the last user message, hashed) and the
-// prompt (that message's text).
-func (h *Handler) semanticQuery(ns string, body []byte, req *cache.Request, minSim float32) semQuery {
+// semanticQuery derives the partition (the cache target and everything in the body but the
+// last user message, hashed) and the prompt (that message's text).
+func (h *Handler) semanticQuery(ns, target string, body []byte, req *cache.Request, minSim float32) semQuery {
 	var msgs []json.RawMessage
 	if json.Unmarshal(req.Messages.Value, &msgs) != nil || len(msgs) == 0 {
 		return semQuery{}
@@ -50,7 +50,7 @@ func (h *Handler) semanticQuery(ns string, body []byte, req *cache.Request, minS
 	earlier, _ := json.Marshal(msgs[:len(msgs)-1])
 	lastRest, _ := json.Marshal(lastOther)
 	hsh := sha256.New()
-	for _, part := range [][]byte{[]byte(h.base), []byte(chatPath), rest.Canonical, mustCanon(earlier), mustCanon(lastRest)} {
+	for _, part := range [][]byte{[]byte(target), rest.Canonical, mustCanon(earlier), mustCanon(lastRest)} {
 		hsh.Write(part)
 		hsh.Write([]byte{0})
 	}

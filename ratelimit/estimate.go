@@ -39,17 +39,21 @@ func loadCodec(e tokenizer.Encoding) tokenizer.Codec {
 // gpt-4.5, gpt-5, gpt-oss and the o-series (o1, o3, o4...), and cl100k_base
 // for gpt-4, gpt-3.5 and any unknown model. A provider prefix such as
 // "openai/" and a fine-tune prefix "ft:" are ignored.
+// The result saturates at MaxEstimate.
 func EstimateTokens(model string, texts []string, maxOutput int) int {
 	codec := cl100k
 	if usesO200k(model) {
 		codec = o200k
 	}
-	n := tokensPerReply + max(maxOutput, 0)
+	n := tokensPerReply + min(max(maxOutput, 0), MaxEstimate)
 	for _, t := range texts {
-		n += tokensPerMessage + countText(codec, t)
+		n = min(n+tokensPerMessage+countText(codec, t), MaxEstimate)
 	}
 	return n
 }
+
+// MaxEstimate caps token estimates (2^40): far above any real limit, far below overflow.
+const MaxEstimate = 1 << 40
 
 // countText counts the tokens of s, or estimates ~4 bytes per token when
 // the codec is unavailable or fails.

@@ -18,6 +18,7 @@ import (
 type Config struct {
 	Listen          string   `toml:"listen"`
 	MaxBody         Size     `toml:"max_body"`
+	BodyTimeout     Duration `toml:"body_timeout"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 
 	Upstream  UpstreamConfig  `toml:"upstream"`
@@ -107,6 +108,7 @@ func defaultConfig() Config {
 	return Config{
 		Listen:          "127.0.0.1:8080",
 		MaxBody:         32 << 20,
+		BodyTimeout:     Duration(60 * time.Second),
 		ShutdownTimeout: Duration(30 * time.Second),
 		Upstream:        UpstreamConfig{URL: "https://api.openai.com/v1", Timeout: Duration(300 * time.Second)},
 		Cache: CacheConfig{Enabled: true, DefaultType: "default", TTL: Duration(time.Hour), MaxBytes: 256 << 20,
@@ -214,6 +216,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBody <= 0 {
 		return bad("max_body", "must be positive")
+	}
+	if c.BodyTimeout < 0 {
+		return bad("body_timeout", "must not be negative (0 = no limit)")
 	}
 	switch c.Cache.DefaultType {
 	case "default", "no_cache", "no_store", "response_only", "semantic_only":

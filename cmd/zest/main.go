@@ -18,12 +18,75 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..."; otherwise it comes from
+// the module and VCS build information (see buildVersion).
+var version = ""
+
+// buildVersion is the version zest reports: the -ldflags value, else the module version of an
+// installed build (go install ...@v1.2.3), else the VCS revision and time a build from a
+// checkout records, else "devel".
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	v := "devel-" + rev + dirty
+	if at != "" {
+		v += " (" + at + ")"
+	}
+	return v
+}
+
+const usageText = `zest is a caching and rate-limiting reverse proxy for OpenAI-compatible chat APIs.
+Point an OpenAI SDK's base URL at it (http://127.0.0.1:8080/v1) and change nothing else.
+
+Usage:
+  zest [-config FILE] [-listen ADDR] [-upstream URL]
+  zest -version
+
+Flags (they beat the config file):
+`
+
+const envText = `
+Environment:
+  ZEST_UPSTREAM_API_KEY  sent upstream instead of the client's own credential, which then
+                         only identifies the tenant
+  ZEST_ADMIN_TOKEN       enables /admin/ (stats, purge) behind this bearer token
+  OTEL_*                 standard OpenTelemetry variables configure trace export
+
+Configuration: config.toml (./config.toml when present, else built-in defaults); every key
+and its default is documented in the repository's config.toml.
+`
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -39,8 +102,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
+			fmt.Fprint(stdout, usageText)
+			fs.SetOutput(stdout)
 			fs.PrintDefaults()
+			fmt.Fprint(stdout, envText)
 			return 0
 		}
 		fmt.Fprintf(stderr, "zest: %v (see zest -h)\n", err)
@@ -51,7 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	if *showVersion {
-		fmt.Fprintf(stdout, "zest %s\n", version)
+		fmt.Fprintf(stdout, "zest %s\n", buildVersion())
 		return 0
 	}
 
@@ -102,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("zest listening", "addr", "http://"+ln.Addr().String(), "upstream", cfg.Upstream.URL,
-		"version", version, "config", path)
+		"version", buildVersion(), "config", path)
 
 	select {
 	case err := <-errc:

@@ -59,8 +59,21 @@ func TestRunVersion(t *testing.T) {
 	if code := run(context.Background(), []string{"-version"}, noEnv, &out, &errb); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if !strings.HasPrefix(out.String(), "zest ") {
+	if !strings.HasPrefix(out.String(), "zest ") || out.String() == "zest dev\n" {
 		t.Errorf("version output %q", out.String())
+	}
+}
+
+// TestRunHelp: -h says what zest is, its flags and its environment, on stdout, exit 0.
+func TestRunHelp(t *testing.T) {
+	var out, errb syncBuffer
+	if code := run(context.Background(), []string{"-h"}, noEnv, &out, &errb); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"reverse proxy", "-upstream", "-config", "ZEST_UPSTREAM_API_KEY", "ZEST_ADMIN_TOKEN"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-h output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 

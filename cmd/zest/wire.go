@@ -63,7 +63,7 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 		})
 	}
 	tp, prop, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingOptions{
-		Getenv: getenv, ServiceName: "zest", ServiceVersion: version, Logger: logger})
+		Getenv: getenv, ServiceName: "zest", ServiceVersion: buildVersion(), Logger: logger})
 	if err != nil {
 		a.close()
 		return nil, fmt.Errorf("telemetry: %w", err)
@@ -83,6 +83,7 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 		TTL:            time.Duration(cfg.Cache.TTL),
 		Namespace:      cfg.Cache.Namespace,
 		MaxBodyBytes:   int64(cfg.MaxBody),
+		BodyTimeout:    bodyTimeout(cfg.BodyTimeout),
 		NoCoalesce:     !cfg.Cache.Coalesce,
 
 		Limiter:          lim,
@@ -188,4 +189,12 @@ func buildSemantic(cfg Config, getenv func(string) string, logger *slog.Logger) 
 		return nil, fmt.Errorf("semantic: %w", err)
 	}
 	return sc, nil
+}
+
+// bodyTimeout maps body_timeout (0 = none) to proxy.Options.BodyTimeout (negative = none).
+func bodyTimeout(d Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return time.Duration(d)
 }

@@ -109,14 +109,19 @@ func (c *choiceAcc) appendChoice(b []byte) []byte {
 	} else {
 		b = append(b, `"assistant"`...)
 	}
+	// An answer that calls tools or refuses has content null, as the plain answer of the same
+	// call has, even when the stream's first delta carried "content": "" (vLLM does).
+	emptyIsNull := len(c.tools) > 0 || c.msg.get("refusal") != nil && !isNull(c.msg.get("refusal").val)
 	for _, k := range [...]string{"content", "refusal"} {
 		b = append(b, `,"`...)
 		b = append(b, k...)
 		b = append(b, `":`...)
-		if f := c.msg.get(k); f != nil {
-			b = f.appendValue(b)
-		} else {
+		f := c.msg.get(k)
+		switch {
+		case f == nil, k == "content" && emptyIsNull && f.str && len(f.val) == 0:
 			b = append(b, "null"...)
+		default:
+			b = f.appendValue(b)
 		}
 	}
 	b = c.msg.appendFields(b, true, "role", "content", "refusal")
