@@ -37,7 +37,7 @@ func Key(namespace, target string, canonical []byte) string {
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // Entry is one stored answer. Entries are immutable once stored, except for the memoised
-// renderings held through Rendering.
+// renderings held through Cache.Rendering.
 type Entry struct {
 	Key       string
 	Namespace string
@@ -47,13 +47,17 @@ type Entry struct {
 	Expires   time.Time
 	// PromptTokens and CompletionTokens are the answer's usage, what a hit saves.
 	PromptTokens, CompletionTokens int
+	// SemanticOnly marks an answer kept only for the semantic cache (a semantic_only request
+	// stored it): Get does not serve it, GetAny does.
+	SemanticOnly bool
 
 	renderings [4]atomic.Pointer[[]byte]
 }
 
-// Rendering returns the memoised rendering number i (0..3) of the entry, building it once
-// with build. Concurrent first calls may each build; one result wins.
-func (e *Entry) Rendering(i int, build func() ([]byte, error)) ([]byte, error) {
+// Rendering returns the memoised rendering number i (0..3) of e, building it once with build.
+// A new rendering is charged to the budget with the entry (the entry is stored again at its
+// larger cost, which may evict others). Concurrent first calls may each build; one result wins.
+func (c *Cache) Rendering(e *Entry, i int, build func() ([]byte, error)) ([]byte, error) {
 	if p := e.renderings[i].Load(); p != nil {
 		return *p, nil
 	}
@@ -61,8 +65,39 @@ func (e *Entry) Rendering(i int, build func() ([]byte, error)) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.renderings[i].CompareAndSwap(nil, &b)
+	if e.renderings[i].CompareAndSwap(nil, &b) {
+		c.recharge(e)
+	}
 	return *e.renderings[i].Load(), nil
+}
+
+// recharge stores e again at its current cost, as a new item, so that the store evicts what
+// no longer fits (an update of an item's cost evicts nothing). The entry stays visible
+// through the pending table meanwhile; a background Wait settles it.
+func (c *Cache) recharge(e *Entry) {
+	ttl := e.Expires.Sub(c.now())
+	if ttl <= 0 {
+		return
+	}
+	if cur, ok := c.lookup(e.Key); !ok || cur != e {
+		return // replaced or gone meanwhile
+	}
+	c.pmu.Lock()
+	if _, ok := c.pending[e.Key]; !ok {
+		c.npending.Add(1)
+	}
+	c.pending[e.Key] = e
+	c.pmu.Unlock()
+	c.store.Del(e.Key)
+	if c.Cost(e) > c.maxBytes || !c.store.SetWithTTL(e.Key, e, c.Cost(e), ttl) {
+		c.unpend(e.Key, e)
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.Wait()
+	}()
 }
 
 // Options configures a Cache.
@@ -94,6 +129,7 @@ type Cache struct {
 	now      func() time.Time
 	maxBytes int64
 
+	bg       sync.WaitGroup // background Waits of recharge, finished before Close
 	pmu      sync.RWMutex
 	pending  map[string]*Entry
 	npending atomic.Int64 // len(pending), read without the lock on the hit path
@@ -135,8 +171,24 @@ func New(opts Options) (*Cache, error) {
 	return c, nil
 }
 
-// Get returns the live entry stored under key.
+// Get returns the live entry stored under key for an exact hit (never a SemanticOnly one),
+// and counts the hit or miss.
 func (c *Cache) Get(key string) (*Entry, bool) {
+	e, ok := c.lookup(key)
+	if !ok || e.SemanticOnly {
+		c.misses.Add(1)
+		return nil, false
+	}
+	c.hits.Add(1)
+	return e, true
+}
+
+// GetAny returns the live entry stored under key, SemanticOnly ones included: the semantic
+// cache keeps its answers here. It counts nothing.
+func (c *Cache) GetAny(key string) (*Entry, bool) { return c.lookup(key) }
+
+// lookup finds the live entry under key, pending ones first.
+func (c *Cache) lookup(key string) (*Entry, bool) {
 	var e *Entry
 	ok := false
 	if c.npending.Load() > 0 {
@@ -148,10 +200,8 @@ func (c *Cache) Get(key string) (*Entry, bool) {
 		e, ok = c.store.Get(key)
 	}
 	if !ok || !c.now().Before(e.Expires) {
-		c.misses.Add(1)
 		return nil, false
 	}
-	c.hits.Add(1)
 	return e, true
 }
 
@@ -164,7 +214,12 @@ func (c *Cache) Set(e *Entry) bool {
 	if ttl <= 0 {
 		return false
 	}
-	cost := Cost(e)
+	if e.SemanticOnly {
+		if cur, ok := c.lookup(e.Key); ok && !cur.SemanticOnly {
+			return true // an exact entry for the same request serves the semantic cache too
+		}
+	}
+	cost := c.Cost(e)
 	if cost > c.maxBytes {
 		c.rejections.Add(1)
 		return false
@@ -188,10 +243,16 @@ func (c *Cache) Set(e *Entry) bool {
 	return true
 }
 
-// Cost is what an entry is charged against MaxBytes: its body, key, namespace and model, and
-// a fixed per-entry overhead.
-func Cost(e *Entry) int64 {
-	return int64(len(e.Body)+len(e.Key)+len(e.Namespace)+len(e.Model)) + entryOverhead
+// Cost is what an entry is charged against MaxBytes: its body, key, namespace and model, the
+// renderings built so far, and a fixed per-entry overhead.
+func (c *Cache) Cost(e *Entry) int64 {
+	n := int64(len(e.Body)+len(e.Key)+len(e.Namespace)+len(e.Model)) + entryOverhead
+	for i := range e.renderings {
+		if p := e.renderings[i].Load(); p != nil {
+			n += int64(len(*p))
+		}
+	}
+	return n
 }
 
 // Wait blocks until every Set before it has been applied by the store (or turned away by its
@@ -225,7 +286,7 @@ func (c *Cache) unpend(key string, e *Entry) {
 
 // Delete removes the entry under key; it reports whether one was there.
 func (c *Cache) Delete(key string) bool {
-	_, ok := c.Get(key)
+	_, ok := c.lookup(key)
 	c.unpend(key, nil)
 	c.store.Del(key)
 	if ok {
@@ -279,5 +340,8 @@ func (c *Cache) Stats() Stats {
 	}
 }
 
-// Close stops the store's goroutines.
-func (c *Cache) Close() { c.store.Close() }
+// Close stops the store's goroutines. No other call may run during or after it.
+func (c *Cache) Close() {
+	c.bg.Wait()
+	c.store.Close()
+}

@@ -108,18 +108,36 @@ func TestByteBudget(t *testing.T) {
 	}
 }
 
-func TestRenderingMemoised(t *testing.T) {
-	e := &Entry{}
+// TestRenderingCharged: a rendering is built once and then charged to the budget with its
+// entry, so renderings cannot carry the cache past it.
+func TestRenderingCharged(t *testing.T) {
+	c, err := New(Options{MaxBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exp := time.Now().Add(time.Hour)
 	calls := 0
-	build := func() ([]byte, error) { calls++; return []byte("sse"), nil }
-	for range 3 {
-		b, err := e.Rendering(1, build)
-		if err != nil || string(b) != "sse" {
-			t.Fatalf("Rendering = %q, %v", b, err)
+	for i := range 100 {
+		e := &Entry{Key: fmt.Sprint("k", i), Body: make([]byte, 4<<10), Expires: exp}
+		c.Set(e)
+		build := func() ([]byte, error) { calls++; return make([]byte, 16<<10), nil }
+		for range 2 {
+			if b, err := c.Rendering(e, 1, build); err != nil || len(b) != 16<<10 {
+				t.Fatalf("Rendering = %d bytes, %v", len(b), err)
+			}
+		}
+		c.Wait()
+		if st := c.Stats(); st.Bytes > 256<<10 {
+			t.Fatalf("after %d entries: %d bytes charged, budget %d", i+1, st.Bytes, 256<<10)
 		}
 	}
-	if calls != 1 {
-		t.Fatalf("build called %d times, want 1", calls)
+	if calls != 100 {
+		t.Errorf("build called %d times for 100 entries, want once each", calls)
+	}
+	// With renderings charged, far fewer than 100 entries of 20 KiB fit in 256 KiB.
+	if n := c.Len(); n > 14 {
+		t.Errorf("%d entries held: renderings are not charged", n)
 	}
 }
 

@@ -133,6 +133,9 @@ type Stats struct {
 	Semantic *SemanticStats `json:"semantic_cache,omitempty"`
 	InFlight int            `json:"coalescing_flights"`
 	Buckets  *int           `json:"ratelimit_buckets,omitempty"`
+	// PeakResponseBytes is the most one upstream answer has held in memory while it was
+	// relayed (bounded by upstream.max_response_bytes plus one read).
+	PeakResponseBytes int64 `json:"peak_response_bytes"`
 }
 
 // SemanticStats are the semantic layer's counters as the proxy saw them, plus the index's.
@@ -148,7 +151,8 @@ type SemanticStats struct {
 
 // Stats reports the counters of every layer.
 func (h *Handler) Stats() Stats {
-	st := Stats{Uptime: time.Since(h.started).Round(time.Second).String(), Upstream: h.base}
+	st := Stats{Uptime: time.Since(h.started).Round(time.Second).String(), Upstream: h.base,
+		PeakResponseBytes: h.peakFlightBytes.Load()}
 	if h.opts.Cache != nil {
 		st.Exact = h.opts.Cache.Stats()
 	}

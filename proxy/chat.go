@@ -214,8 +214,8 @@ func (h *Handler) serveMiss(c *chatCall) {
 	}
 	store := m.exactWrite && h.opts.Cache != nil
 	semStore := m.semWrite && c.sq.ok
-	f, leader := h.startFlight(c, store, semStore)
-	defer f.leave()
+	f, cur, leader := h.startFlight(c, store, semStore)
+	defer f.leave(cur)
 	if lim != nil {
 		defer func() { h.settle(ticket, f, leader, ri) }()
 	}
@@ -227,6 +227,7 @@ func (h *Handler) serveMiss(c *chatCall) {
 		stream:       c.stream,
 		includeUsage: c.includeUsage,
 		follower:     !leader,
+		cursor:       cur,
 		status:       &ri.status,
 		setHeaders: func(hd http.Header, clean bool) {
 			if !leader && !clean {
@@ -256,8 +257,9 @@ func (h *Handler) serveMiss(c *chatCall) {
 }
 
 // startFlight joins a live identical call (as a follower) or starts the upstream call (as
-// the leader). A refresh never joins: it wants a fresh answer.
-func (h *Handler) startFlight(c *chatCall, store, semStore bool) (*flight, bool) {
+// the leader), and returns the client's cursor in it. A refresh never joins: it wants a fresh
+// answer.
+func (h *Handler) startFlight(c *chatCall, store, semStore bool) (*flight, *cursor, bool) {
 	ri, m := c.ri, c.m
 	fwd, _ := upstreamBody(c.body, c.req, !m.keepBody, c.stream && !c.includeUsage)
 	ttl := h.opts.TTL
@@ -266,32 +268,40 @@ func (h *Handler) startFlight(c *chatCall, store, semStore bool) (*flight, bool)
 	}
 	f := newFlight(context.WithoutCancel(c.r.Context()), h.opts.Timeout)
 	f.expires = h.now().Add(ttl)
+	f.maxBuffer = h.opts.MaxResponseBytes
 	key, ns, model, sq := c.key, c.ns, ri.model, c.sq
-	if store {
+	semStore = semStore && h.opts.Semantic != nil
+	f.semStore = semStore
+	// The exact cache keeps every stored answer once: the semantic cache refers to it by key
+	// (an answer only filed by meaning is kept there as SemanticOnly, which exact reads skip).
+	keep := h.opts.Cache != nil && (store || semStore)
+	if keep {
 		// Runs before any client sees the answer end: the entry is visible from then on.
 		f.done = func(f *flight) {
 			now := h.now()
 			p, cpl := f.answerUsage()
 			h.opts.Cache.Set(&cache.Entry{Key: key, Namespace: ns, Model: model, Body: f.result,
-				Stored: now, Expires: now.Add(ttl), PromptTokens: p, CompletionTokens: cpl})
+				Stored: now, Expires: now.Add(ttl), PromptTokens: p, CompletionTokens: cpl, SemanticOnly: !store})
 		}
 	}
 	// After the clients have their answer: let the exact store settle and file the answer by
 	// meaning. The flight stays joinable until then, so an identical request finds it.
-	semStore = semStore && h.opts.Semantic != nil
-	f.semStore = semStore
 	f.after = func(f *flight) {
-		if store {
+		if keep {
 			h.opts.Cache.Wait()
 		}
 		if semStore {
-			h.storeSemantic(sq, key, f.result, ttl)
+			var value []byte // kept by the exact cache under key
+			if !keep {
+				value = f.result
+			}
+			h.storeSemantic(sq, key, value, f.result, ttl)
 		}
 	}
-	leader := true
+	leader, cur := true, f.cursors[0]
 	if (store || semStore) && !h.opts.NoCoalesce && !m.refresh {
 		mine := f
-		if f, leader = h.flights.join(key, mine, h.now(), m.semRead); !leader {
+		if f, cur, leader = h.flights.join(key, mine, h.now(), m.semRead); !leader {
 			mine.cancel()
 		}
 	}
@@ -303,7 +313,7 @@ func (h *Handler) startFlight(c *chatCall, store, semStore bool) (*flight, bool)
 			f.run(h, req)
 		}(h.upstreamRequest(f.ctx, c.r, fwd))
 	}
-	return f, leader
+	return f, cur, leader
 }
 
 // settle gives back a request's concurrency slot and reconciles its token reservation with

@@ -18,9 +18,10 @@ import (
 )
 
 // flight is one upstream call whose answer one or more clients receive. The answer is kept
-// whole while the call lasts, so a client that joins late gets it from its start. The call runs
-// on its own goroutine with its own context: a client hanging up does not cancel it while
-// others still listen; when the last one leaves, it is cancelled.
+// whole while the call lasts, so a client that joins late gets it from its start, up to
+// maxBuffer bytes: a larger answer overflows (see overflow.go) and is relayed live, never
+// stored. The call runs on its own goroutine with its own context: a client hanging up does not
+// cancel it while others still listen; when the last one leaves, it is cancelled.
 type flight struct {
 	group *flightGroup // nil for a private flight
 	key   string
@@ -28,8 +29,9 @@ type flight struct {
 	done  func(f *flight) // runs once a clean answer is complete, before waiters see it finished
 	after func(f *flight) // runs once a clean answer is complete, after waiters see it finished
 
-	expires  time.Time // when a stored answer of this call expires: joinable until then
-	semStore bool      // the answer is filed in the semantic cache after the flight finishes
+	expires   time.Time // when a stored answer of this call expires: joinable until then
+	semStore  bool      // the answer is filed in the semantic cache after the flight finishes
+	maxBuffer int64     // bytes of the answer kept whole; 0 = no limit
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -41,6 +43,11 @@ type flight struct {
 	header    http.Header
 	isSSE     bool
 	parts     [][]byte // SSE: whole events; otherwise pieces of the body
+	base      int      // index in the whole answer of parts[0] (earlier parts were trimmed)
+	held      int64    // bytes in parts
+	peak      int64    // the most bytes parts ever held
+	overflow  bool     // the answer outgrew maxBuffer: relayed live, trimmed, never stored
+	cursors   []*cursor
 	finished  bool
 	err       error  // the call or the read failed
 	result    []byte // the complete chat.completion of a clean 200, else nil
@@ -61,7 +68,8 @@ type flightGroup struct {
 // semRead says the newcomer may read the semantic cache: only such a request may join a
 // finished flight, whose answer is still being filed by meaning (the exact entry is visible in
 // the cache before a flight finishes, so exact readers find it there).
-func (g *flightGroup) join(key string, f *flight, now time.Time, semRead bool) (*flight, bool) {
+// The newcomer reads the answer through the returned cursor.
+func (g *flightGroup) join(key string, f *flight, now time.Time, semRead bool) (*flight, *cursor, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if cur, ok := g.m[key]; ok {
@@ -70,17 +78,19 @@ func (g *flightGroup) join(key string, f *flight, now time.Time, semRead bool) (
 		// and never past the answer's expiry; a failed one is never handed to a newcomer.
 		alive := !cur.abandoned && (!cur.finished ||
 			(semRead && cur.semStore && cur.result != nil && now.Before(cur.expires)))
+		var c *cursor
 		if alive {
 			cur.refs++
+			c = cur.newCursorLocked()
 		}
 		cur.mu.Unlock()
 		if alive {
-			return cur, false
+			return cur, c, false
 		}
 	}
-	f.group, f.key, f.refs = g, key, 1
+	f.group, f.key = g, key
 	g.m[key] = f
-	return f, true
+	return f, f.cursors[0], true
 }
 
 func (g *flightGroup) forget(f *flight) {
@@ -92,8 +102,10 @@ func (g *flightGroup) forget(f *flight) {
 }
 
 // newFlight makes a flight whose call is bounded by timeout (none when <= 0).
+// The leader's cursor is f.cursors[0].
 func newFlight(ctx context.Context, timeout time.Duration) *flight {
 	f := &flight{changed: make(chan struct{}), refs: 1}
+	f.newCursorLocked()
 	if timeout > 0 {
 		f.ctx, f.cancel = context.WithTimeout(ctx, timeout)
 	} else {
@@ -108,11 +120,16 @@ func (f *flight) broadcastLocked() {
 	f.changed = make(chan struct{})
 }
 
-// leave is called by each client when it is done with the flight. The last one to leave an
-// unfinished flight cancels the upstream call, so nothing half-read is ever stored.
-func (f *flight) leave() {
+// leave is called by each client when it is done with the flight, with its cursor. The last
+// one to leave an unfinished flight cancels the upstream call, so nothing half-read is ever
+// stored.
+func (f *flight) leave(c *cursor) {
 	var g *flightGroup
 	f.mu.Lock()
+	c.done = true
+	if f.overflow {
+		f.broadcastLocked() // the reader may be waiting for this one to move on
+	}
 	f.refs--
 	if f.refs == 0 && !f.finished {
 		f.abandoned = true
@@ -128,6 +145,7 @@ func (f *flight) leave() {
 // run performs the upstream call and records the answer. It is the flight's only writer.
 func (f *flight) run(h *Handler, req *http.Request) {
 	defer f.cancel()
+	defer h.notePeak(f)
 	var span trace.Span
 	if h.tracing {
 		var ctx context.Context
@@ -186,7 +204,10 @@ func (f *flight) run(h *Handler, req *http.Request) {
 			if isSSE {
 				f.feedEvents(&rd, buf[:n])
 			} else {
-				rd.body.Write(buf[:n])
+				f.feedBody(&rd, buf[:n])
+			}
+			if rd.overflow {
+				f.makeRoom(h)
 			}
 		}
 		if rerr == io.EOF {
@@ -204,7 +225,7 @@ func (f *flight) run(h *Handler, req *http.Request) {
 		f.appendTail(&rd.sc)
 		var u usage
 		var result []byte
-		if rd.asm != nil && !rd.poisoned {
+		if rd.asm != nil && !rd.poisoned && !rd.overflow {
 			if c, err := rd.asm.Complete(); err == nil && wellFormed(c) {
 				result = c
 				u.prompt, u.completion, u.known = rd.asm.Usage()
@@ -213,9 +234,14 @@ func (f *flight) run(h *Handler, req *http.Request) {
 		f.finish(result, u, nil, rd.held)
 		return
 	}
+	if rd.overflow {
+		f.finish(nil, usage{}, nil, nil)
+		return
+	}
 	b := rd.body.Bytes()
 	f.mu.Lock()
 	f.parts = append(f.parts, b)
+	f.held += int64(len(b))
 	f.mu.Unlock()
 	var u usage
 	var result []byte
@@ -234,13 +260,17 @@ type reading struct {
 	poisoned bool     // an error event or error chunk: never stored
 	held     [][]byte // the final [DONE] and what follows it, released once stored
 	body     bytes.Buffer
+	total    int64 // bytes read so far
+	overflow bool  // total passed the flight's maxBuffer
 }
 
 // feedEvents splits SSE bytes into events, assembles them, and publishes them to the clients.
 // The `data: [DONE]` event is held back until the answer is stored (see finish), so a client
 // that has seen the end of a stream finds the answer in the cache on its next request.
 func (f *flight) feedEvents(rd *reading, p []byte) {
+	rd.count(f, len(p))
 	var evs [][]byte
+	n := 0
 	rd.sc.Feed(p, func(ev []byte) {
 		ev = bytes.Clone(ev)
 		data := sse.Data(ev)
@@ -248,6 +278,7 @@ func (f *flight) feedEvents(rd *reading, p []byte) {
 			rd.held = append(rd.held, ev)
 		} else {
 			evs = append(evs, ev)
+			n += len(ev)
 		}
 		if rd.asm != nil {
 			if isErrorEvent(ev) || hasErrorMember(data) {
@@ -259,6 +290,7 @@ func (f *flight) feedEvents(rd *reading, p []byte) {
 	if len(evs) > 0 {
 		f.mu.Lock()
 		f.parts = append(f.parts, evs...)
+		f.held += int64(n)
 		f.broadcastLocked()
 		f.mu.Unlock()
 	}
@@ -320,6 +352,8 @@ type snapshot struct {
 	header              http.Header
 	isSSE               bool
 	parts               [][]byte
+	base                int
+	overflow            bool
 	err                 error
 	result              []byte
 	changed             <-chan struct{}
@@ -328,7 +362,8 @@ type snapshot struct {
 func (f *flight) snap() snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return snapshot{f.headerSet, f.finished, f.status, f.header, f.isSSE, f.parts, f.err, f.result, f.changed}
+	return snapshot{f.headerSet, f.finished, f.status, f.header, f.isSSE, f.parts, f.base, f.overflow,
+		f.err, f.result, f.changed}
 }
 
 // wait blocks until cond holds for the flight's state or ctx ends.

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zest-proxy/zest/cache"
@@ -57,6 +58,11 @@ type Options struct {
 	BodyTimeout time.Duration
 	// NoCoalesce turns off the merging of identical concurrent misses.
 	NoCoalesce bool
+	// MaxResponseBytes caps what zest buffers of one upstream answer (the raw body or SSE
+	// events, and the assembled answer). A larger answer is relayed to its clients as it
+	// arrives, never stored, and the flight holds at most about this many bytes. Default
+	// 8 MiB; negative = no cap.
+	MaxResponseBytes int64
 
 	// Semantic is the semantic cache; nil disables it.
 	Semantic *semantic.Cache
@@ -114,6 +120,8 @@ type Handler struct {
 	provider    string
 	started     time.Time
 	sem         semanticStats
+
+	peakFlightBytes atomic.Int64 // the most bytes one upstream answer held in a flight
 }
 
 // New checks opts and returns a ready Handler.
@@ -144,6 +152,12 @@ func New(opts Options) (*Handler, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 32 << 20
+	}
+	switch {
+	case opts.MaxResponseBytes == 0:
+		opts.MaxResponseBytes = 8 << 20
+	case opts.MaxResponseBytes < 0:
+		opts.MaxResponseBytes = 0
 	}
 	if opts.BodyTimeout == 0 {
 		opts.BodyTimeout = 60 * time.Second

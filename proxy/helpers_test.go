@@ -121,8 +121,14 @@ type env struct {
 // newEnv builds zest with an exact cache and a fake clock; mod edits the options.
 func newEnv(t testing.TB, up *upstream, mod func(*Options)) *env {
 	t.Helper()
+	return newEnvSized(t, up, 4<<20, mod)
+}
+
+// newEnvSized is newEnv with an exact cache of cacheBytes.
+func newEnvSized(t testing.TB, up *upstream, cacheBytes int64, mod func(*Options)) *env {
+	t.Helper()
 	clock := newClock()
-	c, err := cache.New(cache.Options{MaxBytes: 4 << 20, Now: clock.Now})
+	c, err := cache.New(cache.Options{MaxBytes: cacheBytes, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

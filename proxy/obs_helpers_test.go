@@ -185,12 +185,17 @@ type xCfg struct {
 	metrics  bool
 	tracing  bool
 	mod      func(*Options)
+	// cacheBytes is the exact cache's budget; 0 = newEnv's.
+	cacheBytes int64
 }
 
 func xNewEnv(t testing.TB, up *upstream, cfg xCfg) *xEnv {
 	t.Helper()
 	x := &xEnv{logs: &xLogBuf{}}
-	e := newEnv(t, up, func(o *Options) {
+	if cfg.cacheBytes == 0 {
+		cfg.cacheBytes = 4 << 20
+	}
+	e := newEnvSized(t, up, cfg.cacheBytes, func(o *Options) {
 		x.tracker = &xTracker{inner: o.Transport}
 		o.Transport = x.tracker
 		o.Logger = slog.New(slog.NewJSONHandler(x.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -36,6 +36,7 @@ type participant struct {
 	stream       bool // the client asked for SSE
 	includeUsage bool // ... with the usage chunk
 	follower     bool // joined another client's call: gets the cleaned header set of a hit
+	cursor       *cursor
 	// setHeaders writes zest's own headers; clean says the answer is a complete 200 that may
 	// be stored (a live stream, whose end is not known yet, counts as clean when it is a 200).
 	setHeaders func(h http.Header, clean bool)
@@ -81,15 +82,23 @@ func (h *Handler) serveFlight(w http.ResponseWriter, r *http.Request, f *flight,
 		return e.Status
 	}
 	if s.isSSE && p.stream {
-		return h.relayEvents(w, r, f, s, p)
+		return h.relay(w, r, f, s, p)
 	}
-	// Every other combination needs the whole answer first.
-	s, err = f.wait(ctx, func(s snapshot) bool { return s.finished })
+	// Every other combination needs the whole answer first, unless it is too large to keep.
+	s, err = f.wait(ctx, func(s snapshot) bool { return s.finished || s.overflow })
 	if err != nil {
 		return statusClientClosed
 	}
 	hdr := w.Header()
 	switch {
+	case s.overflow && s.isSSE:
+		// A non-streaming client of a streamed answer too large to assemble.
+		p.setHeaders(hdr, false)
+		writeError(w, &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_response_too_large",
+			Message: "The upstream's streamed answer is larger than this proxy's max_response_bytes and cannot be assembled; ask with stream: true."})
+		return http.StatusBadGateway
+	case s.overflow:
+		return h.relay(w, r, f, s, p) // as it comes, whatever form the client asked for
 	case s.result != nil && p.stream:
 		body, err := sse.AppendReplay(nil, s.result, sse.ReplayOptions{IncludeUsage: p.includeUsage})
 		if err != nil {
@@ -127,23 +136,30 @@ func (h *Handler) serveFlight(w http.ResponseWriter, r *http.Request, f *flight,
 	return s.status
 }
 
-// relayEvents streams a flight's SSE events to a streaming client as they arrive, one flush
-// per batch read from the upstream, leaving out the usage chunk when the client did not ask.
-func (h *Handler) relayEvents(w http.ResponseWriter, r *http.Request, f *flight, s snapshot, p participant) int {
+// relay writes a flight's answer to a client as it arrives, one flush per batch read from the
+// upstream: SSE events (leaving out the usage chunk when the client did not ask), or the raw
+// pieces of an answer too large to keep whole. It moves the client's cursor as it writes.
+func (h *Handler) relay(w http.ResponseWriter, r *http.Request, f *flight, s snapshot, p participant) int {
 	hdr := w.Header()
 	upstreamHeaders(hdr, s.header, p)
-	p.setHeaders(hdr, s.status == http.StatusOK)
+	hdr.Del("Content-Length")
+	p.setHeaders(hdr, s.status == http.StatusOK && !s.overflow)
 	if p.status != nil {
 		*p.status = s.status
 	}
 	w.WriteHeader(s.status)
 	rc := http.NewResponseController(w)
 	rc.Flush()
-	next := 0
+	next := p.cursor.next
 	for {
-		for ; next < len(s.parts); next++ {
-			ev := s.parts[next]
-			if !p.includeUsage {
+		if next < s.base {
+			// Parts this client had not written were dropped: cannot happen while its cursor
+			// holds them, but never write a stream with a hole in it.
+			panic(errStreamCut)
+		}
+		for ; next < s.base+len(s.parts); next++ {
+			ev := s.parts[next-s.base]
+			if s.isSSE && !p.includeUsage {
 				if sse.IsUsageOnly(sse.Data(ev)) {
 					continue
 				}
@@ -156,11 +172,12 @@ func (h *Handler) relayEvents(w http.ResponseWriter, r *http.Request, f *flight,
 		if err := rc.Flush(); err != nil {
 			return statusClientClosed
 		}
+		f.advance(p.cursor, next)
 		if s.finished {
 			break
 		}
 		var err error
-		s, err = f.wait(r.Context(), func(ns snapshot) bool { return ns.finished || len(ns.parts) > next })
+		s, err = f.wait(r.Context(), func(ns snapshot) bool { return ns.finished || ns.base+len(ns.parts) > next })
 		if err != nil {
 			return statusClientClosed
 		}
@@ -207,7 +224,7 @@ func (h *Handler) writeHit(w http.ResponseWriter, e *cache.Entry, stream, includ
 			slot = 1
 		}
 		var err error
-		body, err = e.Rendering(slot, func() ([]byte, error) {
+		body, err = h.opts.Cache.Rendering(e, slot, func() ([]byte, error) {
 			return sse.AppendReplay(nil, e.Body, sse.ReplayOptions{IncludeUsage: includeUsage})
 		})
 		if err != nil {

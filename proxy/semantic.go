@@ -97,6 +97,16 @@ func (h *Handler) lookupSemantic(ctx context.Context, sq *semQuery) (semantic.Hi
 	if !ok {
 		return semantic.Hit{}, false
 	}
+	if hit.Value == nil {
+		// The answer lives in the exact cache; gone from there (evicted, expired, purged),
+		// the entry is stale.
+		e, found := h.exactAnswer(hit.ID)
+		if !found {
+			h.opts.Semantic.Delete(hit.ID)
+			return semantic.Hit{}, false
+		}
+		hit.Value = e
+	}
 	if h.opts.SemanticShadow {
 		h.sem.shadowHits.Add(1)
 		if m != nil {
@@ -112,15 +122,28 @@ func (h *Handler) lookupSemantic(ctx context.Context, sq *semQuery) (semantic.Hi
 	return hit, true
 }
 
+// exactAnswer is the body the exact cache keeps under key for the semantic cache.
+func (h *Handler) exactAnswer(key string) ([]byte, bool) {
+	if h.opts.Cache == nil {
+		return nil, false
+	}
+	e, ok := h.opts.Cache.GetAny(key)
+	if !ok {
+		return nil, false
+	}
+	return e.Body, true
+}
+
 // storeSemantic files a clean answer under the request's prompt, unless it holds tool calls
 // and those are not to be served semantically.
-func (h *Handler) storeSemantic(sq semQuery, id string, result []byte, ttl time.Duration) {
+// value is what the semantic cache keeps: nil when the exact cache holds the answer under id.
+func (h *Handler) storeSemantic(sq semQuery, id string, value, result []byte, ttl time.Duration) {
 	if !h.opts.SemanticToolCalls && hasToolCalls(result) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.opts.Semantic.Store(ctx, sq.q, id, result, ttl); err != nil {
+	if err := h.opts.Semantic.Store(ctx, sq.q, id, value, ttl); err != nil {
 		h.sem.errors.Add(1)
 		if m := h.opts.Metrics; m != nil {
 			m.SemanticErrors.Inc()

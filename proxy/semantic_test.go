@@ -224,9 +224,9 @@ func TestSemModes(t *testing.T) {
 		if r.header.Get("X-Cache-Type") != "semantic" {
 			t.Errorf("X-Cache-Type = %q, want semantic (no exact read)", r.header.Get("X-Cache-Type"))
 		}
-		if x.cache.Len() != 0 {
-			t.Errorf("semantic_only wrote %d exact entries", x.cache.Len())
-		}
+		// The answer is kept once, in the exact cache's store, but never served by an exact read.
+		x.settle(t, 2)
+		wantStatus(t, x.chat(xChat(xPromptA, `"cache_control":{"type":"response_only"}`)), 200, "MISS")
 	})
 }
 

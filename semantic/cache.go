@@ -34,6 +34,7 @@ func (f VerifierFunc) Same(query, stored string) bool { return f(query, stored) 
 const (
 	DefaultThreshold    = 0.92
 	DefaultMaxEntries   = 100000
+	DefaultMaxBytes     = 32 << 20
 	DefaultTopK         = 4
 	DefaultEmbedTimeout = 200 * time.Millisecond
 )
@@ -52,6 +53,10 @@ type Options struct {
 	// (100000). Beyond it, expired entries go first, then the entry that
 	// expires soonest (the oldest, for equal TTLs).
 	MaxEntries int
+	// MaxBytes is the memory budget of the entries: each is charged its vector, prompt, id,
+	// value (when the cache holds one; see Store) and a fixed overhead. 0 means
+	// DefaultMaxBytes (32 MiB). Beyond it, entries go in the same order as beyond MaxEntries.
+	MaxBytes int64
 	// TopK is how many nearest candidates Lookup considers; 0 means
 	// DefaultTopK (4).
 	TopK int
@@ -116,6 +121,8 @@ type Cache struct {
 	signer       Signer // the verifier, when it signs prompts
 	threshold    float32
 	maxEntries   int
+	maxBytes     int64
+	bytes        int64 // charged bytes of all entries, under mu
 	topK         int
 	embedTimeout time.Duration
 	now          func() time.Time
@@ -142,7 +149,8 @@ type partition struct {
 type entry struct {
 	id      string
 	part    *partition
-	value   []byte
+	value   []byte // nil when the caller keeps the answer (see Store)
+	cost    int64
 	prompt  string
 	stored  time.Time
 	expires time.Time
@@ -157,7 +165,7 @@ func New(opts Options) (*Cache, error) {
 	if opts.Embedder == nil {
 		return nil, errors.New("semantic: Options.Embedder is required")
 	}
-	if opts.Threshold < 0 || opts.Threshold > 1 || opts.MaxEntries < 0 || opts.TopK < 0 || opts.EmbedTimeout < 0 {
+	if opts.Threshold < 0 || opts.Threshold > 1 || opts.MaxEntries < 0 || opts.MaxBytes < 0 || opts.TopK < 0 || opts.EmbedTimeout < 0 {
 		return nil, errors.New("semantic: Options out of range")
 	}
 	switch opts.Index {
@@ -177,6 +185,7 @@ func New(opts Options) (*Cache, error) {
 		verifier:     opts.Verifier,
 		threshold:    opts.Threshold,
 		maxEntries:   opts.MaxEntries,
+		maxBytes:     opts.MaxBytes,
 		topK:         opts.TopK,
 		embedTimeout: opts.EmbedTimeout,
 		now:          opts.Now,
@@ -191,6 +200,9 @@ func New(opts Options) (*Cache, error) {
 	}
 	if c.maxEntries == 0 {
 		c.maxEntries = DefaultMaxEntries
+	}
+	if c.maxBytes == 0 {
+		c.maxBytes = DefaultMaxBytes
 	}
 	if c.topK == 0 {
 		c.topK = DefaultTopK
@@ -213,6 +225,7 @@ func (c *Cache) reset() {
 	c.parts = make(map[string]*partition)
 	c.entries = make(map[string]*entry)
 	c.expiry = nil
+	c.bytes = 0
 }
 
 // partKey joins namespace and partition unambiguously (length-prefixed), so

@@ -3,6 +3,7 @@ package semantic
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,17 +48,34 @@ func TestStoreLookup(t *testing.T) {
 	})
 }
 
-func TestStoreCopiesValue(t *testing.T) {
-	c := mustNew(t, Options{Embedder: &bagEmbedder{}})
-	q := Query{Prompt: "hello there"}
-	buf := []byte("original")
-	if err := c.Store(context.Background(), q, "id", buf, time.Hour); err != nil {
-		t.Fatal(err)
+// TestByteBudget: entries beyond MaxBytes go, soonest-expiring first; the charged bytes
+// never pass the budget, and a nil value (the caller keeps the answer) costs nothing for it.
+func TestByteBudget(t *testing.T) {
+	const budget = 64 << 10
+	c := mustNew(t, Options{Embedder: &bagEmbedder{}, MaxBytes: budget})
+	big := make([]byte, 10<<10)
+	for i := range 50 {
+		q := Query{Prompt: fmt.Sprintf("hello there number %d", i)}
+		if err := c.Store(context.Background(), q, fmt.Sprint("id", i), big, time.Hour+time.Duration(i)*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if st := c.Stats(); st.Bytes > budget {
+			t.Fatalf("after %d stores: %d bytes charged, budget %d", i+1, st.Bytes, budget)
+		}
 	}
-	copy(buf, "CHANGED!")
-	h, ok, err := c.Lookup(context.Background(), q)
-	if err != nil || !ok || string(h.Value) != "original" {
-		t.Errorf("Lookup = %q, %v, %v; want the value as stored", h.Value, ok, err)
+	st := c.Stats()
+	if st.Entries < 3 || st.Entries > 7 || st.Evictions == 0 {
+		t.Errorf("entries %d, evictions %d: want the budget to hold about 6 entries of 10 KiB", st.Entries, st.Evictions)
+	}
+	if _, ok, _ := c.Lookup(context.Background(), Query{Prompt: "hello there number 49"}); !ok {
+		t.Error("the newest entry was evicted before older ones")
+	}
+	c.Purge()
+	for i := range 50 {
+		mustStore(t, c, Query{Prompt: fmt.Sprintf("small entry %d", i)}, fmt.Sprint("s", i), "", time.Hour)
+	}
+	if st := c.Stats(); st.Entries != 50 || st.Bytes > budget {
+		t.Errorf("nil values: %d entries, %d bytes", st.Entries, st.Bytes)
 	}
 }
 

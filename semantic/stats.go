@@ -6,6 +6,8 @@ import "sync/atomic"
 // not reset them); Entries and Partitions are current sizes.
 type Stats struct {
 	Entries      int    // live entries (some may have expired but not yet been swept)
+	Bytes        int64  // bytes charged against MaxBytes
+	MaxBytes     int64  // the budget
 	Partitions   int    // non-empty (namespace, partition) collections
 	Lookups      uint64 // Lookup calls
 	Hits         uint64 // lookups that returned an entry
@@ -25,10 +27,12 @@ type counters struct {
 // Stats returns a snapshot of the counters.
 func (c *Cache) Stats() Stats {
 	c.mu.RLock()
-	entries, parts := len(c.entries), len(c.parts)
+	entries, parts, bytes := len(c.entries), len(c.parts), c.bytes
 	c.mu.RUnlock()
 	return Stats{
 		Entries:      entries,
+		Bytes:        bytes,
+		MaxBytes:     c.maxBytes,
 		Partitions:   parts,
 		Lookups:      c.stats.lookups.Load(),
 		Hits:         c.stats.hits.Load(),

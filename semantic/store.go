@@ -10,10 +10,12 @@ import (
 
 // Store embeds q.Prompt and stores value under id in q's namespace and
 // partition for ttl. Storing an existing id replaces that entry (wherever it
-// was). value is copied. Beyond MaxEntries, expired entries are dropped
-// first, then the entries that expire soonest. An embedder failure is
-// returned as an error and counted; a prompt with nothing to embed (no word
-// the embedder knows) is not stored and is not an error.
+// was). value is kept, not copied (the caller must not modify it), and may be
+// nil when the caller keeps the answer itself under id (Hit.Value is then nil).
+// Beyond MaxEntries or MaxBytes, expired entries are dropped first, then the
+// entries that expire soonest. An embedder failure is returned as an error and
+// counted; a prompt with nothing to embed (no word the embedder knows) is not
+// stored and is not an error.
 func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl time.Duration) error {
 	if id == "" {
 		return errors.New("semantic: store: empty id")
@@ -28,7 +30,7 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 	now := c.now()
 	e := &entry{
 		id:      id,
-		value:   append([]byte(nil), value...),
+		value:   value,
 		prompt:  q.Prompt,
 		stored:  now,
 		expires: now.Add(ttl),
@@ -53,10 +55,12 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 	c.seq++
 	e.seq = c.seq
 	e.part = p
+	e.cost = entryCost(e, len(vec))
+	c.bytes += e.cost
 	c.entries[id] = e
 	heap.Push(&c.expiry, e)
 	c.sweepLocked(now)
-	for len(c.entries) > c.maxEntries {
+	for len(c.entries) > c.maxEntries || (c.bytes > c.maxBytes && len(c.entries) > 0) {
 		c.removeLocked(c.expiry[0])
 		c.stats.evictions.Add(1)
 	}
@@ -99,6 +103,7 @@ func (c *Cache) Purge() {
 // and drops the partition once empty. c.mu must be held for writing.
 func (c *Cache) removeLocked(e *entry) {
 	delete(c.entries, e.id)
+	c.bytes -= e.cost
 	heap.Remove(&c.expiry, e.heapIdx)
 	if err := e.part.idx.remove(e.id); err != nil {
 		c.stats.indexErrors.Add(1)
@@ -133,4 +138,14 @@ func (c *Cache) sweepIfDue(now time.Time) {
 		c.sweepLocked(now)
 		c.mu.Unlock()
 	}
+}
+
+// entryOverhead approximates what an entry costs beyond its vector, prompt, id and value: the
+// entry and heap records, the id in two maps and in the index, the index's own bookkeeping.
+const entryOverhead = 256
+
+// entryCost is what e is charged against MaxBytes (dim is its vector's length, stored once as
+// float32 and once quantised).
+func entryCost(e *entry, dim int) int64 {
+	return int64(len(e.value)+len(e.prompt)+3*len(e.id)+5*dim) + entryOverhead
 }

@@ -32,8 +32,9 @@ type Config struct {
 
 // UpstreamConfig is [upstream].
 type UpstreamConfig struct {
-	URL     string   `toml:"url"`
-	Timeout Duration `toml:"timeout"`
+	URL              string   `toml:"url"`
+	Timeout          Duration `toml:"timeout"`
+	MaxResponseBytes Size     `toml:"max_response_bytes"`
 }
 
 // CacheConfig is [cache].
@@ -55,6 +56,7 @@ type SemanticConfig struct {
 	Threshold      float64  `toml:"threshold"`
 	Index          string   `toml:"index"`
 	MaxEntries     int      `toml:"max_entries"`
+	MaxBytes       Size     `toml:"max_bytes"`
 	Timeout        Duration `toml:"timeout"`
 	Shadow         bool     `toml:"shadow"`
 	AllowToolCalls bool     `toml:"allow_tool_calls"`
@@ -110,11 +112,12 @@ func defaultConfig() Config {
 		MaxBody:         32 << 20,
 		BodyTimeout:     Duration(60 * time.Second),
 		ShutdownTimeout: Duration(30 * time.Second),
-		Upstream:        UpstreamConfig{URL: "https://api.openai.com/v1", Timeout: Duration(300 * time.Second)},
+		Upstream: UpstreamConfig{URL: "https://api.openai.com/v1", Timeout: Duration(300 * time.Second),
+			MaxResponseBytes: 8 << 20},
 		Cache: CacheConfig{Enabled: true, DefaultType: "default", TTL: Duration(time.Hour), MaxBytes: 256 << 20,
 			Namespace: "key", Coalesce: true},
 		Semantic: SemanticConfig{Enabled: true, Embedder: "local", Model: "text-embedding-3-small", Threshold: 0,
-			Index: "flat", MaxEntries: 100000, Timeout: Duration(200 * time.Millisecond)},
+			Index: "flat", MaxEntries: 100000, MaxBytes: 32 << 20, Timeout: Duration(200 * time.Millisecond)},
 		RateLimit: RateLimitConfig{Key: "key", DefaultMaxTokens: 1024},
 		Log:       LogConfig{Format: "text", Level: "info"},
 	}
@@ -214,6 +217,9 @@ func (c *Config) validate() error {
 	if c.Upstream.Timeout < 0 {
 		return bad("upstream.timeout", "must not be negative")
 	}
+	if c.Upstream.MaxResponseBytes < 0 {
+		return bad("upstream.max_response_bytes", "must not be negative (0 = no cap)")
+	}
 	if c.MaxBody <= 0 {
 		return bad("max_body", "must be positive")
 	}
@@ -261,6 +267,9 @@ func (c *Config) validate() error {
 	}
 	if c.Semantic.MaxEntries <= 0 {
 		return bad("semantic.max_entries", "must be positive")
+	}
+	if c.Semantic.MaxBytes <= 0 {
+		return bad("semantic.max_bytes", "must be positive")
 	}
 	if c.Semantic.Timeout <= 0 {
 		return bad("semantic.timeout", "must be positive")

@@ -84,7 +84,13 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 		Namespace:      cfg.Cache.Namespace,
 		MaxBodyBytes:   int64(cfg.MaxBody),
 		BodyTimeout:    bodyTimeout(cfg.BodyTimeout),
-		NoCoalesce:     !cfg.Cache.Coalesce,
+		MaxResponseBytes: func() int64 {
+			if cfg.Upstream.MaxResponseBytes == 0 {
+				return -1 // no cap
+			}
+			return int64(cfg.Upstream.MaxResponseBytes)
+		}(),
+		NoCoalesce: !cfg.Cache.Coalesce,
 
 		Limiter:          lim,
 		RateLimitKey:     cfg.RateLimit.Key,
@@ -184,7 +190,7 @@ func buildSemantic(cfg Config, getenv func(string) string, logger *slog.Logger) 
 	}
 	sc, err := semantic.New(semantic.Options{Embedder: emb, Verifier: v, Threshold: float32(threshold),
 		Index:      semantic.IndexKind(c.Index),
-		MaxEntries: c.MaxEntries, EmbedTimeout: time.Duration(c.Timeout), Logger: logger})
+		MaxEntries: c.MaxEntries, MaxBytes: int64(c.MaxBytes), EmbedTimeout: time.Duration(c.Timeout), Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("semantic: %w", err)
 	}

@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"bytes"
+)
+
+// An answer larger than the flight's maxBuffer (Options.MaxResponseBytes) overflows: from the
+// byte that passes the cap on, it is relayed to the flight's clients as it arrives and never
+// assembled or stored, nobody new may join, and the parts every client has written are dropped.
+// The reader waits for the slowest client when more than maxBuffer bytes are unwritten, so a
+// flight holds at most about maxBuffer bytes however large the answer is.
+
+// cursor is one client's place in a flight's answer: the index of the next part it writes.
+// It is read and written under the flight's lock.
+type cursor struct {
+	next int
+	done bool
+}
+
+// newCursorLocked adds a client's cursor at the start of the answer. f.mu must be held (or f
+// not yet shared).
+func (f *flight) newCursorLocked() *cursor {
+	c := &cursor{}
+	f.cursors = append(f.cursors, c)
+	return c
+}
+
+// advance records that c has written the parts before next; an overflowing flight's reader
+// may be waiting for that.
+func (f *flight) advance(c *cursor, next int) {
+	f.mu.Lock()
+	c.next = next
+	if f.overflow {
+		f.broadcastLocked()
+	}
+	f.mu.Unlock()
+}
+
+// count adds n read bytes to the answer and overflows the flight once they pass maxBuffer:
+// the assembler and the buffered body are let go, and the flight leaves its group.
+func (rd *reading) count(f *flight, n int) {
+	rd.total += int64(n)
+	if rd.overflow || f.maxBuffer <= 0 || rd.total <= f.maxBuffer {
+		return
+	}
+	rd.overflow, rd.asm = true, nil
+	f.mu.Lock()
+	f.overflow = true
+	if rd.body.Len() > 0 {
+		b := rd.body.Bytes()
+		f.parts = append(f.parts, b)
+		f.held += int64(len(b))
+		rd.body = bytes.Buffer{}
+	}
+	f.broadcastLocked()
+	f.mu.Unlock()
+	if f.group != nil {
+		f.group.forget(f) // a newcomer could not get the answer from its start
+	}
+}
+
+// feedBody takes bytes of a plain (not SSE) answer: kept whole until the flight overflows,
+// published to the clients as they come after.
+func (f *flight) feedBody(rd *reading, p []byte) {
+	rd.count(f, len(p))
+	if !rd.overflow {
+		rd.body.Write(p)
+		return
+	}
+	f.mu.Lock()
+	f.parts = append(f.parts, bytes.Clone(p))
+	f.held += int64(len(p))
+	f.broadcastLocked()
+	f.mu.Unlock()
+}
+
+// makeRoom drops the parts every client has written and, while more than maxBuffer bytes are
+// still unwritten, waits for the slowest client (or for the call to end).
+func (f *flight) makeRoom(h *Handler) {
+	for {
+		f.mu.Lock()
+		f.peak = max(f.peak, f.held)
+		f.trimLocked()
+		full := f.held > f.maxBuffer && f.activeLocked()
+		ch := f.changed
+		f.mu.Unlock()
+		if !full {
+			return
+		}
+		select {
+		case <-ch:
+		case <-f.ctx.Done():
+			return
+		}
+	}
+}
+
+// activeLocked reports whether any client still reads the answer.
+func (f *flight) activeLocked() bool {
+	for _, c := range f.cursors {
+		if !c.done {
+			return true
+		}
+	}
+	return false
+}
+
+// trimLocked drops the parts that every client still reading has written.
+func (f *flight) trimLocked() {
+	low := -1
+	for _, c := range f.cursors {
+		if !c.done && (low < 0 || c.next < low) {
+			low = c.next
+		}
+	}
+	if low < 0 {
+		low = f.base + len(f.parts) // nobody reads: nothing need be kept
+	}
+	k := low - f.base
+	if k <= 0 {
+		return
+	}
+	for i := range f.parts[:k] {
+		f.held -= int64(len(f.parts[i]))
+		f.parts[i] = nil
+	}
+	f.parts = f.parts[k:]
+	f.base += k
+}
+
+// notePeak keeps the most bytes any one flight has held, for Stats and the memory tests.
+func (h *Handler) notePeak(f *flight) {
+	f.mu.Lock()
+	p := max(f.peak, f.held)
+	f.mu.Unlock()
+	for {
+		cur := h.peakFlightBytes.Load()
+		if p <= cur || h.peakFlightBytes.CompareAndSwap(cur, p) {
+			return
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// bigStream answers a streamed request with n content chunks of size bytes each (and a plain
+// request with a JSON answer of about n*size bytes), flushing as it goes.
+func bigStream(n, size int) http.HandlerFunc {
+	piece := strings.Repeat("Z", size)
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fl := w.(http.Flusher)
+		if !isStreamRequest(body) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id":"big","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"`)
+			for range n {
+				io.WriteString(w, piece)
+			}
+			fmt.Fprint(w, `"},"finish_reason":"stop"}]}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range n {
+			fmt.Fprintf(w, `data: {"id":"big","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"%s"}}]}`+"\n\n", piece)
+			if i%16 == 0 {
+				fl.Flush()
+			}
+		}
+		fmt.Fprint(w, `data: {"id":"big","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n")
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	}
+}
+
+// TestLargeAnswerRelayedNotKept: an answer far above max_response_bytes reaches its client
+// whole, is never stored, and the flight never holds much more than the cap.
+func TestLargeAnswerRelayedNotKept(t *testing.T) {
+	const limit = 256 << 10
+	const chunks, size = 4000, 1000 // ~4 MB of content, 16x the cap
+	for _, stream := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			up := newUpstream(t, bigStream(chunks, size))
+			e := newEnv(t, up, func(o *Options) { o.MaxResponseBytes = limit })
+			extra := ""
+			if stream {
+				extra = `"stream":true`
+			}
+			for range 2 {
+				r := e.chat(chatBody(extra))
+				if r.err != nil || r.status != 200 {
+					t.Fatalf("status %d err %v", r.status, r.err)
+				}
+				if got := bytes.Count(r.body, []byte("Z")); got != chunks*size {
+					t.Fatalf("client got %d bytes of content, want %d", got, chunks*size)
+				}
+				if stream && !bytes.HasSuffix(r.body, []byte("data: [DONE]\n\n")) {
+					t.Error("the relayed stream does not end with [DONE]")
+				}
+				wantStatus(t, r, 200, "MISS")
+				// A live stream's headers leave before its size is known; a plain answer's not.
+				if !stream && r.header.Get("X-Cache-Key") != "" {
+					t.Error("X-Cache-Key on an answer too large to store")
+				}
+			}
+			wantCalls(t, up, 2)
+			e.h.Wait(t.Context())
+			if p := e.h.Stats().PeakResponseBytes; p > limit+64<<10 {
+				t.Errorf("a flight held %d bytes, cap %d", p, limit)
+			}
+		})
+	}
+}
+
+// TestLargeAnswerFollowers: clients that joined one call before its answer outgrew the cap
+// each get the whole stream; a plain follower of it gets a clear 502.
+func TestLargeAnswerFollowers(t *testing.T) {
+	const limit = 128 << 10
+	release, started := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	inner := bigStream(2000, 1000)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if once.CompareAndSwap(false, true) {
+			close(started)
+		}
+		<-release
+		inner(w, r)
+	})
+	e := newEnv(t, up, func(o *Options) { o.MaxResponseBytes = limit })
+	bodies := []string{chatBody(`"stream":true`), chatBody(`"stream":true`), chatBody(`"stream":true`), chatBody("")}
+	results := make([]*result, len(bodies))
+	var wg sync.WaitGroup
+	for i, b := range bodies {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = e.chat(b) }()
+		if i == 0 {
+			<-started
+		}
+	}
+	waitFlightRefs(t, e.h, len(bodies))
+	close(release)
+	wg.Wait()
+	wantCalls(t, up, 1)
+	for i, r := range results[:3] {
+		if r.err != nil || bytes.Count(r.body, []byte("Z")) != 2000*1000 {
+			t.Errorf("stream client %d: err %v, %d bytes of content", i, r.err, bytes.Count(r.body, []byte("Z")))
+		}
+	}
+	if r := results[3]; r.status != http.StatusBadGateway || !strings.Contains(string(r.body), "max_response_bytes") {
+		t.Errorf("plain follower: status %d %s, want a 502 naming max_response_bytes", r.status, r.body)
+	}
+	e.h.Wait(t.Context())
+	if p := e.h.Stats().PeakResponseBytes; p > limit+64<<10 {
+		t.Errorf("a flight held %d bytes, cap %d", p, limit)
+	}
+}
