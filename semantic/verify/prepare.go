@@ -49,6 +49,7 @@ type cword struct {
 	// do I list X"): it needs no counterpart but may be one.
 	optional bool
 	role     uint8 // roleTask, roleState or 0
+	name     bool  // written capitalised inside its sentence: a name or acronym
 }
 
 // Roles of a content word. A task ("how do I delete files") never aligns
@@ -143,10 +144,14 @@ func (v *Verifier) prepare(s string) prompt {
 			taskSent = t.sent
 			continue
 		}
-		c := cword{tok: i, text: w,
+		c := cword{tok: i, text: w, name: t.name,
 			optional: asking && (requestVerbs[w] || w == "check" && checkObjects[nextText(p.toks, i)])}
 		start := len(lemmaBuf)
-		lemmaBuf = v.lx.lemmas(lemmaBuf, w)
+		if t.acronym {
+			lemmaBuf = v.lx.exact(lemmaBuf, w)
+		} else {
+			lemmaBuf = v.lx.lemmas(lemmaBuf, w)
+		}
 		if len(lemmaBuf) > start {
 			c.lemmas = lemmaBuf[start:len(lemmaBuf):len(lemmaBuf)]
 		}

@@ -22,11 +22,18 @@ type token struct {
 	kind  tokKind
 	quote int16 // 1-based id of the quoted span holding it, 0 outside quotes
 	sent  int16 // sentence number (split at . ? ! ; :)
+	// name marks a word written with a capital that does not open its sentence
+	// ("in Go", "from HTTP"): a name or an acronym.
+	name bool
+	// acronym marks a word written all in capitals ("HTTPS", "API"): its final
+	// S is a letter of the name, not a plural ending.
+	acronym bool
 }
 
 // tokenizer holds the scan state of one prompt.
 type tokenizer struct {
 	s      string
+	orig   string // s before lowercasing, "" when lowercasing changed its length
 	toks   []token
 	quote  int16 // open span id, 0 = none
 	nQuote int16
@@ -40,6 +47,9 @@ type tokenizer struct {
 // are marked. It never fails: any input gives some (possibly empty) slice.
 func tokenize(s string) []token {
 	t := tokenizer{s: strings.ToLower(s)}
+	if len(t.s) == len(s) {
+		t.orig = s
+	}
 	t.scan()
 	// Chat "how 2 <word>" (and "how2") is "how to": "how 2 say hello". A 2
 	// anywhere else stays a number.
@@ -188,8 +198,35 @@ func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 func (t *tokenizer) finish(i, j int) int {
 	w := strings.ReplaceAll(t.s[i:j], "’", "'")
+	first := len(t.toks)
+	name := t.orig != "" && first > 0 && t.toks[first-1].sent == t.sent && unicode.IsUpper(t.at0(i))
+	acronym := t.orig != "" && isAcronym(t.orig[i:j])
 	t.splitWord(w)
+	for k := first; k < len(t.toks); k++ {
+		t.toks[k].name = name
+		t.toks[k].acronym = acronym
+	}
 	return j
+}
+
+// isAcronym reports whether w has at least two letters, all capitals.
+func isAcronym(w string) bool {
+	letters := 0
+	for _, r := range w {
+		if unicode.IsLower(r) {
+			return false
+		}
+		if unicode.IsLetter(r) {
+			letters++
+		}
+	}
+	return letters >= 2
+}
+
+// at0 is the rune of the original (not lowercased) text at i.
+func (t *tokenizer) at0(i int) rune {
+	r, _ := utf8.DecodeRuneInString(t.orig[i:])
+	return r
 }
 
 // splitWord turns one raw run into tokens.

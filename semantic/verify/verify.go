@@ -40,8 +40,38 @@ import (
 	"strings"
 )
 
+// Mode selects how much of the decision the verifier takes.
+type Mode string
+
+// The verifier modes.
+const (
+	// Strict decides: every content word of each prompt must align with the other's, on top
+	// of the hard guards. The default, and the right mode for the local embedder, whose cosine
+	// cannot tell a paraphrase from a near-miss.
+	Strict Mode = "strict"
+	// Guards leaves the decision to the embedding's similarity and only refuses on the hard
+	// guards: numbers, quotes, negation, question type, opposites, time and sequence words,
+	// swapped relation arguments, numbers bound to other units, and words the lexicon does not
+	// know or names (capitalised words) without a counterpart. Meant for a strong embedding
+	// model (embedder = "upstream").
+	Guards Mode = "guards"
+)
+
+// ParseMode maps a config value to a Mode: "" and "strict" are Strict, "guards" is Guards.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", Strict:
+		return Strict, nil
+	case Guards:
+		return Guards, nil
+	}
+	return "", fmt.Errorf("verify: unknown mode %q: want strict or guards", s)
+}
+
 // Options configures a Verifier. The zero value is the tuned default.
 type Options struct {
+	// Mode is Strict (the default, also for "") or Guards.
+	Mode Mode
 	// MaxSenseRank limits synonymy to the most common senses: two words are
 	// synonyms only through a synset that is among the first MaxSenseRank
 	// senses (per part of speech) of both. Default 0 means 5; rare senses
@@ -58,6 +88,7 @@ type Options struct {
 // Verifier applies the rules. It is immutable after New and safe for
 // concurrent use.
 type Verifier struct {
+	guards   bool // Mode == Guards
 	lx       *lexicon
 	maxRank  uint32
 	fuzzyLen int
@@ -67,11 +98,15 @@ type Verifier struct {
 // New returns a Verifier. The embedded lexicon is decoded on the first call
 // (about 0.2 s of CPU, ~15 MB live) and shared by all Verifiers afterwards.
 func New(opts Options) (*Verifier, error) {
+	mode, err := ParseMode(string(opts.Mode))
+	if err != nil {
+		return nil, err
+	}
 	lx, err := loadLexicon()
 	if err != nil {
 		return nil, err
 	}
-	v := &Verifier{lx: lx, maxRank: 5, fuzzyLen: 7, log: opts.Logger}
+	v := &Verifier{guards: mode == Guards, lx: lx, maxRank: 5, fuzzyLen: 7, log: opts.Logger}
 	if opts.MaxSenseRank > 0 {
 		v.maxRank = uint32(min(opts.MaxSenseRank, 255))
 	}
@@ -137,10 +172,13 @@ func (v *Verifier) check(a, b *prompt) string {
 	if a.wh != b.wh {
 		return fmt.Sprintf("question type differs: %s vs %s", whString(a.wh), whString(b.wh))
 	}
-	if a.frame != "" && b.frame != "" && a.frame != b.frame {
+	if !v.guards && a.frame != "" && b.frame != "" && a.frame != b.frame {
 		return fmt.Sprintf("question frame differs: %s vs %s", a.frame, b.frame)
 	}
 	if r := v.opposed(a, b); r != "" {
+		return r
+	}
+	if r := v.timeDiffers(a, b); r != "" {
 		return r
 	}
 	ma, r := v.align(a, b)
@@ -150,8 +188,8 @@ func (v *Verifier) check(a, b *prompt) string {
 	if _, r := v.align(b, a); r != "" {
 		return r
 	}
-	if r := swapped(a, b, ma); r != "" {
+	if r := v.unitsDiffer(a, b); r != "" {
 		return r
 	}
-	return v.unitsDiffer(a, b)
+	return v.swapped(a, b, ma)
 }

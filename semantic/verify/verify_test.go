@@ -81,6 +81,22 @@ func TestRules(t *testing.T) {
 		{"equal to how many", "How many kilometers are in 26.2 miles?", "26.2 miles is equal to how many kilometers?", true, ""},
 		{"equal is not dropped", "How do I test greater than or equal to in Python?", "How do I test greater than in Python?", false, "counterpart"},
 		{"quote of a filler phrase", "how 2 say thank you in french", "How do you say 'thank you' in French?", true, ""},
+		// Asymmetric relations: the arguments may not swap; coordination and moved modifiers may.
+		{"divided by swap", "What is 20 divided by 4?", "What is 4 divided by 20?", false, "swapped"},
+		{"verb arguments swap", "Did the Lakers beat the Celtics in 2008?", "Did the Celtics beat the Lakers in 2008?", false, "swapped"},
+		{"acronyms swap around to", "Redirect http to https on Apache", "Redirect https to http on Apache", false, "swapped"},
+		{"of swap", "How do I find the sum of the squares?", "How do I find the square of the sum?", false, "swapped"},
+		{"than swap", "Is a crocodile bigger than an alligator?", "Is an alligator bigger than a crocodile?", false, "swapped"},
+		{"multiword unit", "How many square feet is 20 square meters?", "How many square meters is 20 square feet?", false, "unit"},
+		{"coordination may swap", "Should I learn Go or Rust first?", "Should I learn Rust or Go first?", true, ""},
+		{"and may swap", "What are the differences between cats and dogs?", "What are the differences between dogs and cats?", true, ""},
+		{"moved modifier", "In Go, how do I reverse a string?", "How do I reverse a string in Go?", true, ""},
+		// Opposites and time.
+		{"particle on/off", "How do I turn on dark mode on my phone?", "How do I turn off dark mode on my phone?", false, "opposite"},
+		{"particle in/out", "How do I log in to my account?", "How do I log out of my account?", false, "opposite"},
+		{"time preposition", "What should I eat during a long hike?", "What should I eat before a long hike?", false, "time"},
+		{"sequence word", "When is the next full moon?", "When was the previous full moon?", false, "time"},
+		{"future vs past", "Who will host the Olympics?", "Who hosted the Olympics?", false, "tense"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -150,16 +150,17 @@ var whNouns = map[string]byte{
 
 // directionMarkers separate two roles: source and target (X to Y, from X,
 // into Y), the two sides of a comparison (X than Y, X vs Y, X instead of Y)
-// or a main and a subordinate clause (X when Y). Two content words that
-// change order across such a marker have swapped roles.
-var directionMarkers = set(`to into onto from than vs versus instead rather when while whereas unlike`)
+// a main and a subordinate clause (X when Y), an operation and its operand
+// (X divided by Y, X per Y, X over Y) or a whole and its part (A of B). Two
+// content words that change order across such a marker have swapped roles.
+var directionMarkers = set(`to into onto from than vs versus instead rather when while whereas unlike by of per over`)
 
 // opposites are function-word pairs with opposite direction. Content-word
 // antonyms come from WordNet.
 var opposites = [][2]string{
 	{"before", "after"}, {"above", "below"}, {"over", "under"}, {"up", "down"}, {"on", "off"},
 	{"inside", "outside"}, {"more", "less"}, {"most", "least"}, {"with", "without"},
-	{"always", "never"}, {"to", "from"}, {"into", "from"},
+	{"always", "never"}, {"to", "from"}, {"into", "from"}, {"in", "out"}, {"into", "out"},
 }
 
 // fillerPhrases are politeness formulas that contain a negation or content
