@@ -16,8 +16,8 @@ var timeClass = map[string]string{
 	"until": "until", "till": "until", "since": "since",
 	// positions in a sequence
 	"first": "first", "initial": "first", "earliest": "first", "original": "first",
-	"last": "last", "final": "last",
-	"latest": "latest", "newest": "latest", "recent": "latest", "current": "latest",
+	"last": "last", "final": "last", "latest": "last", "newest": "last", "recent": "last",
+	"current": "current",
 	"next": "next", "upcoming": "next", "following": "next", "coming": "next",
 	"previous": "previous", "preceding": "previous", "former": "previous",
 	// positions in time

@@ -75,7 +75,7 @@ type prompt struct {
 // prepare tokenises s and classifies its tokens.
 func (v *Verifier) prepare(s string) prompt {
 	raw := tokenize(s)
-	p := prompt{raw: raw, toks: dropFillerPhrases(raw)}
+	p := prompt{raw: raw, toks: v.dropBackstory(dropFillerPhrases(raw))}
 	p.contOf = make([]int16, len(p.toks))
 	lemmaBuf := make([]int32, 0, 2*len(p.toks))
 	sentHasContent := int16(-1) // last sentence that has a content word

@@ -28,6 +28,8 @@ type token struct {
 	// acronym marks a word written all in capitals ("HTTPS", "API"): its final
 	// S is a letter of the name, not a plural ending.
 	acronym bool
+	// ask marks the tokens of a sentence that ends with a question mark.
+	ask bool
 }
 
 // tokenizer holds the scan state of one prompt.
@@ -103,6 +105,11 @@ func (t *tokenizer) scan() {
 			i = t.word(i) // .gitignore
 			continue
 		case r == '.' || r == '?' || r == '!' || r == ';' || r == ':':
+			if r == '?' {
+				for k := len(t.toks) - 1; k >= 0 && t.toks[k].sent == t.sent; k-- {
+					t.toks[k].ask = true
+				}
+			}
 			t.sent++
 		case r == '%':
 			t.emit("percent", tWord)

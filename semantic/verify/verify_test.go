@@ -125,14 +125,14 @@ func TestTokenize(t *testing.T) {
 		{"Can't log in!", "can not log in"},
 		{"It's 1,000 km", "it 1000 km"},
 		{"What's 15% of $80?", "what 15 percent of dollar 80"},
-		{"ww2 at 3pm, 1st place", "ww 2 at 3 pm 1st place"},
+		{"ww2 at 3pm, 1st place", "world war 2 at 3 pm 1st place"},
 		{"use node.js and .gitignore", "use node.js and .gitignore"},
 		{"a == b, c === d", "a == b c === d"},
 		{"two dozen eggs for one", "2 dozen eggs for"},
 		{"fat-soluble", "fat soluble"},
 		{"js vs py, 2 tbsp", "javascript vs python 2 tablespoon"},
 		{"how2 fix it", "how to fix it"},
-		{"k8s, ww2", "kubernetes ww 2"},
+		{"k8s, ww2", "kubernetes world war 2"},
 		{"cant log in", "can not log in"},
 	}
 	for _, tt := range tests {

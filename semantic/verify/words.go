@@ -111,7 +111,7 @@ var chatSpelling = map[string]string{
 	"cuz": "because", "coz": "because", "abt": "about", "ppl": "people", "sth": "something",
 	"smth": "something", "idk": "i do not know", "dunno": "do not know", "wanna": "want to",
 	"gonna": "going to", "gotta": "have to", "lemme": "let me", "gimme": "give me",
-	"tmrw": "tomorrow", "tmr": "tomorrow", "bday": "birthday",
+	"tmrw": "tomorrow", "tmr": "tomorrow", "bday": "birthday", "ww": "world war",
 }
 
 // shortForms expands common written abbreviations that the lexicon lacks or
