@@ -18,7 +18,7 @@ var timeClass = map[string]string{
 	"first": "first", "initial": "first", "earliest": "first", "original": "first",
 	"last": "last", "final": "last", "latest": "last", "newest": "last", "recent": "last",
 	"current": "current",
-	"next": "next", "upcoming": "next", "following": "next", "coming": "next",
+	"next":    "next", "upcoming": "next", "following": "next", "coming": "next",
 	"previous": "previous", "preceding": "previous", "former": "previous",
 	// positions in time
 	"past": "past", "future": "future", "present": "present",
