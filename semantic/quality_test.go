@@ -42,8 +42,8 @@ type qualitySet struct {
 // qualitySets are the two shared sets. The rules were tuned on semantic-pairs-dev.jsonl; the
 // README reports how they carry over to semantic-pairs-dev2.jsonl and back.
 var qualitySets = []qualitySet{
-	{file: "semantic-pairs-dev.jsonl", tuned: true, minPrecision: 1, minRecall: 0.55},
-	{file: "semantic-pairs-dev2.jsonl", minPrecision: 0.9, minRecall: 0.40},
+	{file: "semantic-pairs-dev.jsonl", tuned: true, minPrecision: 1, minRecall: 0.58},
+	{file: "semantic-pairs-dev2.jsonl", minPrecision: 0.99, minRecall: 0.55},
 }
 
 func loadPairs(t *testing.T, file string) []labelledPair {
@@ -196,6 +196,19 @@ func TestQualityOnSharedSets(t *testing.T) {
 			pairs := loadPairs(t, set.file)
 			q := measure(t, newQualityCache(t, verify.Strict, 0), pairs)
 			q.report(t, "strict "+set.file)
+			if !set.tuned {
+				// The second tuning round looked at the even lines of this set only; the odd
+				// lines have never been inspected, so they are the out-of-sample figure.
+				var halves [2][]labelledPair
+				for i, p := range pairs {
+					halves[i%2] = append(halves[i%2], p)
+				}
+				for k, name := range []string{"even lines (inspected in round 2)", "odd lines (never inspected)"} {
+					h := measure(t, newQualityCache(t, verify.Strict, 0), halves[k])
+					t.Logf("%s %s: precision %.3f, recall %.3f (served %d of %d same, %d of %d different)", set.file, name,
+						h.all.precision(), h.all.recall(), h.all.tp, h.all.tp+h.all.fn, h.all.fp, h.all.fp+h.all.tn)
+				}
+			}
 			if set.tuned && q.all.fp > 0 {
 				t.Errorf("%d wrong answers served on the set the rules were tuned on", q.all.fp)
 			}
@@ -249,6 +262,27 @@ func TestQualityInACrowd(t *testing.T) {
 			if served := right + wrong; served > 0 {
 				if p := float64(right) / float64(served); p < set.minPrecision {
 					t.Errorf("precision in a crowd %.3f < floor %.3f", p, set.minPrecision)
+				}
+			}
+		})
+	}
+}
+
+// TestQualityGuardsMode measures the guards verifier mode (the cosine decides, the hard guards
+// may only refuse) with the local embedder at several thresholds. The local embedder is the wrong
+// partner for it (its cosine ranks near-misses above paraphrases), so this only documents what
+// the guards alone hold back; the mode is meant for embedder = "upstream". Guards accept a
+// superset of what strict accepts, so their recall can never be lower.
+func TestQualityGuardsMode(t *testing.T) {
+	for _, set := range qualitySets {
+		t.Run(set.file, func(t *testing.T) {
+			pairs := loadPairs(t, set.file)
+			strict := measure(t, newQualityCache(t, verify.Strict, 0), pairs)
+			for _, th := range []float32{semantic.LocalThreshold, 0.8, 0.9, 0.95} {
+				q := measure(t, newQualityCache(t, verify.Guards, th), pairs)
+				q.report(t, fmt.Sprintf("guards at threshold %.2f %s", th, set.file))
+				if th == semantic.LocalThreshold && q.all.tp < strict.all.tp {
+					t.Errorf("guards served %d paraphrases, strict %d: guards must accept all strict accepts", q.all.tp, strict.all.tp)
 				}
 			}
 		})

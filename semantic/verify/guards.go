@@ -110,3 +110,19 @@ func (v *Verifier) pastForm(w string) bool {
 	}
 	return false
 }
+
+// causeOfStatement reports whether a asks only why, and b asks nothing: no
+// question word at all, as a keyword query or a bare statement of a problem
+// does ("printer wont connect to wifi??" asks why "Why won't my printer
+// connect to Wi-Fi?").
+func causeOfStatement(a, b *prompt) bool {
+	if a.wh != whCause || b.wh != 0 {
+		return false
+	}
+	for _, t := range b.toks {
+		if whWords[t.text] {
+			return false
+		}
+	}
+	return true
+}

@@ -106,6 +106,9 @@ func (v *Verifier) prepare(s string) prompt {
 		// A question word asks only in interrogative position, before any
 		// content word of its sentence: "rows where x is null" asks no where.
 		asking := sentHasContent != t.sent
+		if c, ok := whClass[w]; ok && !asking && nextText(p.toks, i) == "" {
+			p.wh |= whBit(c) // a question word closing a keyword query: "fan so loud, why"
+		}
 		if asking {
 			if c, ok := whClass[w]; ok {
 				p.wh |= whBit(c)
@@ -126,6 +129,9 @@ func (v *Verifier) prepare(s string) prompt {
 				}
 			case "how":
 				switch next := nextText(p.toks, i); {
+				case next == "come": // "how come X" asks why X
+					p.wh |= whCause
+					skip = i + 1
 				case beForms[next]:
 					passiveSent = t.sent
 				case !howDegree[next]:
@@ -133,7 +139,7 @@ func (v *Verifier) prepare(s string) prompt {
 				}
 			}
 		}
-		if stopWords[w] || fillerWords[w] || copula(p.toks, i) {
+		if (stopWords[w] || fillerWords[w] || copula(p.toks, i)) && !letterName(p.toks, i) {
 			continue
 		}
 		// "What command shows X", "What's the process for X": the frame noun
@@ -281,4 +287,15 @@ func copula(toks []token, i int) bool {
 		return next(k) == "how" && (next(k+1) == "many" || next(k+1) == "much")
 	}
 	return false
+}
+
+// letterName reports whether toks[i] is a capital letter used as a name
+// inside a sentence ("type A blood", "plan B"), not the article "a" or "I".
+// In Title Case Text the letter is an article.
+func letterName(toks []token, i int) bool {
+	t := toks[i]
+	if !t.name || len(t.text) != 1 || t.text == "i" {
+		return false
+	}
+	return i+1 >= len(toks) || toks[i+1].sent != t.sent || !toks[i+1].name
 }

@@ -31,13 +31,19 @@ func quotesMatch(a, b *prompt) string {
 		for j < len(a.raw) && a.raw[j].quote == q {
 			j++
 		}
-		if !containsSeq(b.raw, a.raw[i:j]) {
+		span := a.raw[i:j]
+		for len(span) > 1 && articles[span[0].text] {
+			span = span[1:] // 'The Starry Night' is quoted by "starry night"
+		}
+		if !containsSeq(b.raw, span) {
 			return fmt.Sprintf("quoted text differs: %q", joinTokens(a.raw[i:j]))
 		}
 		i = j
 	}
 	return ""
 }
+
+var articles = set(`a an the`)
 
 func containsSeq(hay, needle []token) bool {
 outer:
@@ -273,11 +279,12 @@ func (v *Verifier) swapped(a, b *prompt, spans [][2]int) string {
 	type item struct {
 		tok    int
 		lo, hi int
+		num    bool
 	}
 	items := make([]item, 0, len(a.content)+len(a.nums))
 	for i, c := range a.content {
 		if spans[i][0] >= 0 { // an optional word may have no counterpart
-			items = append(items, item{c.tok, spans[i][0], spans[i][1]})
+			items = append(items, item{c.tok, spans[i][0], spans[i][1], false})
 		}
 	}
 	for i, t := range a.toks {
@@ -293,14 +300,22 @@ func (v *Verifier) swapped(a, b *prompt, spans [][2]int) string {
 				hi = k
 			}
 		}
-		items = append(items, item{i, lo, hi})
+		items = append(items, item{i, lo, hi, true})
 	}
 	for _, x := range items {
 		for _, y := range items {
 			if x.tok >= y.tok || x.lo <= y.hi {
 				continue
 			}
-			if m := v.commonMarker(a, b, x.tok+1, y.tok, y.hi+1, x.lo); m != "" {
+			// Only words of one sentence hold a relation; sentences may come in any order.
+			if a.toks[x.tok].sent != a.toks[y.tok].sent || b.toks[y.hi].sent != b.toks[x.lo].sent {
+				continue
+			}
+			m := v.commonMarker(a, b, x.tok+1, y.tok, y.hi+1, x.lo)
+			if m == "" && x.num && y.num {
+				m = sharedLink(a.toks[x.tok+1:y.tok], b.toks[y.hi+1:x.lo])
+			}
+			if m != "" {
 				return fmt.Sprintf("roles swapped around %q: %s, %s", m, a.toks[x.tok].text, a.toks[y.tok].text)
 			}
 		}
@@ -308,11 +323,34 @@ func (v *Verifier) swapped(a, b *prompt, spans [][2]int) string {
 	return ""
 }
 
+// sharedLink returns a word other than a coordinator that stands between two
+// numbers in both prompts: numbers that swap across "is" or "as" ("What
+// percentage of 20 is 80") swap roles; across "and" they do not.
+func sharedLink(xs, ys []token) string {
+	for _, x := range xs {
+		if coordinators[x.text] || x.kind == tNum {
+			continue
+		}
+		for _, y := range ys {
+			if y.text == x.text {
+				return x.text
+			}
+		}
+	}
+	return ""
+}
+
+// coordinators join equals: what stands on either side may swap.
+var coordinators = set(`and or nor plus`)
+
 // commonMarker returns the relation word that stands between two words in
 // both prompts, a.toks[i:j] and b.toks[k:l]: a role marker (to, from, by,
 // of, than...) or a verb both share there, as in "X beat Y". Two words that swap order across it have
 // swapped roles; across "and", "or" or a comma they are merely coordinated.
 func (v *Verifier) commonMarker(a, b *prompt, i, j, k, l int) string {
+	if contentIn(a, i, j) > maxRelationGap || contentIn(b, k, l) > maxRelationGap {
+		return "" // too far apart to be the two arguments of one relation
+	}
 	for _, x := range a.toks[i:j] {
 		if !directionMarkers[x.text] {
 			continue
@@ -390,4 +428,20 @@ func (v *Verifier) verb(lemmas []int32) bool {
 		}
 	}
 	return false
+}
+
+// maxRelationGap is how many content words may stand between the two
+// arguments of a relation, besides the relation word itself ("copy a file
+// from my laptop to a remote server").
+const maxRelationGap = 4
+
+// contentIn counts the content words among p.toks[i:j].
+func contentIn(p *prompt, i, j int) int {
+	n := 0
+	for k := i; k < j; k++ {
+		if p.contOf[k] >= 0 {
+			n++
+		}
+	}
+	return n
 }

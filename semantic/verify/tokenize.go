@@ -61,6 +61,7 @@ func tokenize(s string) []token {
 			t.toks[i].text, t.toks[i].kind = "to", tWord
 		}
 	}
+	t.splitClauses()
 	if t.quote != 0 { // unbalanced quote: forget the span
 		for i := range t.toks {
 			if t.toks[i].quote == t.quote {
@@ -206,7 +207,8 @@ func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 func (t *tokenizer) finish(i, j int) int {
 	w := strings.ReplaceAll(t.s[i:j], "’", "'")
 	first := len(t.toks)
-	name := t.orig != "" && first > 0 && t.toks[first-1].sent == t.sent && unicode.IsUpper(t.at0(i))
+	name := t.orig != "" && first > 0 && t.toks[first-1].sent == t.sent && unicode.IsUpper(t.at0(i)) &&
+		w != "i" && !strings.HasPrefix(w, "i'") // the pronoun I is no name
 	acronym := t.orig != "" && isAcronym(t.orig[i:j])
 	t.splitWord(w)
 	for k := first; k < len(t.toks); k++ {
@@ -358,3 +360,29 @@ func normNumber(w string) string {
 	}
 	return w[k:]
 }
+
+// splitClauses starts a new sentence at "but" before a question ("Sorry to
+// bug you again, but how do I ...") and reads chat "y" opening a question
+// as "why" ("y is my fan so loud").
+func (t *tokenizer) splitClauses() {
+	shift := int16(0)
+	for i := range t.toks {
+		k := &t.toks[i]
+		if k.text == "but" && k.quote == 0 && i+1 < len(t.toks) && t.toks[i+1].sent == k.sent &&
+			clauseOpeners[t.toks[i+1].text] && i > 0 && t.toks[i-1].sent == k.sent {
+			for j := i - 1; j >= 0 && t.toks[j].sent == k.sent+shift; j-- {
+				t.toks[j].ask = false // the question is what follows "but"
+			}
+			shift++
+		}
+		k.sent += shift
+		if k.text == "y" && k.kind == tWord && (i == 0 || t.toks[i-1].sent != k.sent) &&
+			i+1 < len(t.toks) && clauseOpeners[t.toks[i+1].text] {
+			k.text = "why"
+		}
+	}
+}
+
+// clauseOpeners open a question: question words and the auxiliaries of a yes/no question.
+var clauseOpeners = set(`what which who whom whose when where why how is are was were do does did
+can could would will should`)

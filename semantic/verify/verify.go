@@ -169,7 +169,7 @@ func (v *Verifier) check(a, b *prompt) string {
 	if a.neg != b.neg {
 		return fmt.Sprintf("negation differs: %d vs %d cues", a.neg, b.neg)
 	}
-	if a.wh != b.wh {
+	if a.wh != b.wh && !causeOfStatement(a, b) && !causeOfStatement(b, a) {
 		return fmt.Sprintf("question type differs: %s vs %s", whString(a.wh), whString(b.wh))
 	}
 	if !v.guards && a.frame != "" && b.frame != "" && a.frame != b.frame {

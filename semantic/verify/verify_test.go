@@ -97,6 +97,23 @@ func TestRules(t *testing.T) {
 		{"time preposition", "What should I eat during a long hike?", "What should I eat before a long hike?", false, "time"},
 		{"sequence word", "When is the next full moon?", "When was the previous full moon?", false, "time"},
 		{"future vs past", "Who will host the Olympics?", "Who hosted the Olympics?", false, "tense"},
+		{"numbers swap across is", "What percent of 40 is 10?", "What percent of 10 is 40?", false, "swapped"},
+		{"letter names swap", "Can a person with type B blood give to type O?", "Can a person with type O blood give to type B?", false, "swapped"},
+		{"in swap", "How many ounces are in a pound?", "How many pounds are in an ounce?", false, ""},
+		{"sentences may swap", "Which museum should I visit first? I have one day in Paris.", "I have one day in Paris. Which museum should I visit first?", true, ""},
+		// Social wrapping and chat style.
+		{"backstory dropped", "Hi! I just adopted a kitten and I'm nervous. How often should a kitten eat?", "How often should a kitten eat?", true, ""},
+		{"backstory with a name kept", "I use a Mac. How do I take a screenshot?", "How do I take a screenshot?", false, "counterpart"},
+		{"backstory with negation kept", "I have no oven. How do I bake bread?", "How do I bake bread?", false, "negation"},
+		{"backstory the question points to", "I bought fresh mint. How do I keep it fresh?", "How do I keep fresh mint fresh?", false, ""},
+		{"thanks sentence", "Thanks for your patience! How do I boil an egg?", "How do I boil an egg?", true, ""},
+		{"but opens the question", "Sorry to bother you again, but how do I undo a commit?", "How do I undo a commit?", true, ""},
+		{"chat y", "y is the sky blue", "Why is the sky blue?", true, ""},
+		{"trailing why", "my bread is dense, why", "Why is my bread dense?", true, ""},
+		{"how come", "How come the sky is blue?", "Why is the sky blue?", true, ""},
+		{"keyword problem asks why", "Why won't my phone charge?", "phone wont charge??", true, ""},
+		{"keyword how is not why", "Why won't my phone charge?", "how to charge phone", false, ""},
+		{"quoted title without article", "Who wrote 'The Old Man and the Sea'?", "who wrote old man and the sea", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -153,7 +153,7 @@ var whNouns = map[string]byte{
 // a main and a subordinate clause (X when Y), an operation and its operand
 // (X divided by Y, X per Y, X over Y) or a whole and its part (A of B). Two
 // content words that change order across such a marker have swapped roles.
-var directionMarkers = set(`to into onto from than vs versus instead rather when while whereas unlike by of per over`)
+var directionMarkers = set(`to into onto from than vs versus instead rather when while whereas unlike by of per over in`)
 
 // opposites are function-word pairs with opposite direction. Content-word
 // antonyms come from WordNet.
@@ -184,4 +184,6 @@ var fillerPhrases = [][]string{
 	{"have", "a", "good", "day"},
 	{"having", "a", "good", "day"},
 	{"let", "me", "know"},
+	{"have", "no", "idea"},
+	{"hope", "you", "do", "not", "mind"},
 }

@@ -14,9 +14,10 @@ var anaphora = set(`it its them they their this that these those one he she him 
 // dropBackstory returns toks without the sentences that only describe the
 // user, when another sentence asks the question on its own. A sentence is
 // such a description when it does not end with a question mark, does not
-// open with the user as its subject ("I ...", "My ..."), and holds no
-// number, negation, quotation, name, unknown word or time word (any of which
-// may change the answer: "I'm on Windows 11", "I don't have eggs"). Nothing
+// open with the user as its subject ("I ...", "My ...") or with a greeting,
+// thanks or apology, and holds no number, negation, quotation, name or time
+// word (any of which may change the answer: "I'm on Windows 11", "I don't
+// have eggs", "I fly tomorrow"). Nothing
 // is dropped when the remaining question refers back with a pronoun
 // ("What's the best way to store it?"). toks is never modified.
 func (v *Verifier) dropBackstory(toks []token) []token {
@@ -66,30 +67,29 @@ func (v *Verifier) dropBackstory(toks []token) []token {
 
 // backstory reports whether one sentence only describes the user.
 func (v *Verifier) backstory(sent []token) bool {
-	k := 0
-	for k < len(sent) && fillerWords[sent[k].text] {
-		k++ // "So I moved recently."
+	if sent[0].ask {
+		return false
 	}
-	if k == len(sent) || sent[0].ask || !firstPerson[sent[k].text] {
+	k := 0
+	for k < len(sent) && (fillerWords[sent[k].text] || sent[k].text == "there") {
+		k++ // "So I moved recently.", "Hi there, my router ..."
+	}
+	social := k > 0 && socialOpeners[sent[0].text]
+	if k == len(sent) {
+		return true // only filler: "Hi!", "Thanks so much!"
+	}
+	if !social && !firstPerson[sent[k].text] {
 		return false // a description opens with its subject, the user: "I bought X", "My laptop is old"
 	}
-	first := false
 	for _, t := range sent {
-		switch {
-		case t.kind != tWord || t.quote != 0 || t.name:
+		if t.kind != tWord || t.quote != 0 || t.name || timeClass[t.text] != "" {
 			return false
-		case firstPerson[t.text]:
-			first = true
-		case timeClass[t.text] != "" || stopWords[t.text] || fillerWords[t.text]:
-			if timeClass[t.text] != "" {
-				return false
-			}
-		default:
-			var buf [4]int32
-			if len(v.lx.lemmas(buf[:0], t.text)) == 0 {
-				return false
-			}
 		}
 	}
-	return first
+	return true
 }
+
+// socialOpeners open a sentence that greets, thanks or apologises ("Thanks
+// for taking the time!", "Hope your day is going well.", "Sorry to bug you
+// again").
+var socialOpeners = set(`hi hello hey greetings thanks thank thx cheers sorry apologies hope hoping`)
