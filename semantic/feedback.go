@@ -15,9 +15,13 @@ const DefaultMaxRefusedPairs = 10000
 // so that a report names the pairs to refuse.
 const maxServedPrompts = 4
 
-// pairKey is the digest of a refused pair within one namespace (length-prefixed, so no choice
-// of the strings can collide with another split).
+// pairKey is the digest of a refused pair within one namespace, the same in either order (a
+// pair that means different things does so both ways), length-prefixed so that no choice of
+// the strings can collide with another split.
 func pairKey(ns, query, stored string) [32]byte {
+	if stored < query {
+		query, stored = stored, query
+	}
 	h := sha256.New()
 	for _, s := range []string{ns, query, stored} {
 		h.Write([]byte(strconv.Itoa(len(s))))
@@ -97,8 +101,8 @@ func (e *entry) noteServed(query string) {
 
 // Report handles a client's report that the entry id gave it a wrong answer: when the entry
 // exists in namespace ns, it is removed, and every (query, stored prompt) pair it was recently
-// served for is refused from then on in ns, so the same pair never matches again even when the
-// prompt is stored anew. It reports whether there was such an entry; an entry of another
+// served for is refused from then on in ns, in either order, so the same pair never matches
+// again even when one of its prompts is stored anew. It reports whether there was such an entry; an entry of another
 // namespace is left alone and reported as absent.
 func (c *Cache) Report(ns, id string) bool {
 	c.mu.Lock()
