@@ -97,6 +97,8 @@ func TestRules(t *testing.T) {
 		{"time preposition", "What should I eat during a long hike?", "What should I eat before a long hike?", false, "time"},
 		{"sequence word", "When is the next full moon?", "When was the previous full moon?", false, "time"},
 		{"future vs past", "Who will host the Olympics?", "Who hosted the Olympics?", false, "tense"},
+		{"fractions are numbers", "How many tablespoons are in half a cup?", "How many tablespoons are in a quarter cup?", false, "numbers differ"},
+		{"ordinals are numbers", "Who was the third president of France?", "Who was the fourth president of France?", false, "numbers differ"},
 		{"numbers swap across is", "What percent of 40 is 10?", "What percent of 10 is 40?", false, "swapped"},
 		{"letter names swap", "Can a person with type B blood give to type O?", "Can a person with type O blood give to type B?", false, "swapped"},
 		{"in swap", "How many ounces are in a pound?", "How many pounds are in an ounce?", false, ""},

@@ -87,6 +87,8 @@ var negationWords = set(`not no never without none nothing nobody nowhere neithe
 
 // numberWords become digits. "one" maps to "" (dropped): it is used as an
 // article far more often than as a count ("in one cup" = "in a cup").
+// Fractions and ordinals become number tokens too ("a third of a cup" is not
+// "a quarter cup").
 var numberWords = map[string]string{
 	"zero": "0", "one": "", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
 	"seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
@@ -94,6 +96,10 @@ var numberWords = map[string]string{
 	"eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40",
 	"fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
 	"hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000",
+	// fractions and ordinals from third on ("first" and "second" are sequence and time words)
+	"half": "1/2", "halves": "1/2", "quarter": "1/4", "quarters": "1/4",
+	"third": "3rd", "thirds": "3rd", "fourth": "4th", "fifth": "5th", "sixth": "6th",
+	"seventh": "7th", "eighth": "8th", "ninth": "9th", "tenth": "10th",
 }
 
 // chatSpelling rewrites common chat spellings and apostrophe-less
