@@ -323,12 +323,12 @@ func (v *Verifier) swapped(a, b *prompt, spans [][2]int) string {
 	return ""
 }
 
-// sharedLink returns a word other than a coordinator that stands between two
-// numbers in both prompts: numbers that swap across "is" or "as" ("What
-// percentage of 20 is 80") swap roles; across "and" they do not.
+// sharedLink returns a copula that stands between two numbers in both
+// prompts: numbers that swap across "is" ("What percentage of 20 is 80")
+// swap roles; across "and", or across a moved clause, they do not.
 func sharedLink(xs, ys []token) string {
 	for _, x := range xs {
-		if coordinators[x.text] || x.kind == tNum {
+		if !copulas[x.text] {
 			continue
 		}
 		for _, y := range ys {
@@ -340,8 +340,8 @@ func sharedLink(xs, ys []token) string {
 	return ""
 }
 
-// coordinators join equals: what stands on either side may swap.
-var coordinators = set(`and or nor plus`)
+// copulas link a subject to what it is said to be.
+var copulas = set(`is are was were be equals equal makes`)
 
 // commonMarker returns the relation word that stands between two words in
 // both prompts, a.toks[i:j] and b.toks[k:l]: a role marker (to, from, by,
