@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -210,6 +211,12 @@ func (t *tokenizer) finish(i, j int) int {
 	name := t.orig != "" && first > 0 && t.toks[first-1].sent == t.sent && unicode.IsUpper(t.at0(i)) &&
 		w != "i" && !strings.HasPrefix(w, "i'") // the pronoun I is no name
 	acronym := t.orig != "" && isAcronym(t.orig[i:j])
+	if acronym && name {
+		if n := roman(t.orig[i:j]); n > 0 { // "World War II", "Henry VIII"
+			t.emit(strconv.Itoa(n), tNum)
+			return j
+		}
+	}
 	t.splitWord(w)
 	for k := first; k < len(t.toks); k++ {
 		t.toks[k].name = name
@@ -386,3 +393,43 @@ func (t *tokenizer) splitClauses() {
 // clauseOpeners open a question: question words and the auxiliaries of a yes/no question.
 var clauseOpeners = set(`what which who whom whose when where why how is are was were do does did
 can could would will should`)
+
+// roman reads a capitalised Roman numeral of two or more letters from II to
+// XXXIX ("II", "VIII", "XIV"); 0 for anything else. Single letters ("I",
+// "V", "X") are too often words or names to read as numbers.
+func roman(w string) int {
+	if len(w) < 2 {
+		return 0
+	}
+	val := map[byte]int{'I': 1, 'V': 5, 'X': 10}
+	n := 0
+	for k := 0; k < len(w); k++ {
+		v, ok := val[w[k]]
+		if !ok {
+			return 0
+		}
+		if k+1 < len(w) && val[w[k+1]] > v {
+			n -= v
+		} else {
+			n += v
+		}
+	}
+	if n <= 1 || n >= 40 || romanString(n) != w {
+		return 0 // not canonical: "IIII", "VX"
+	}
+	return n
+}
+
+func romanString(n int) string {
+	var b strings.Builder
+	for _, p := range []struct {
+		v int
+		s string
+	}{{10, "X"}, {9, "IX"}, {5, "V"}, {4, "IV"}, {1, "I"}} {
+		for n >= p.v {
+			b.WriteString(p.s)
+			n -= p.v
+		}
+	}
+	return b.String()
+}

@@ -152,6 +152,8 @@ func TestTokenize(t *testing.T) {
 		{"js vs py, 2 tbsp", "javascript vs python 2 tablespoon"},
 		{"how2 fix it", "how to fix it"},
 		{"k8s, ww2", "kubernetes world war 2"},
+		{"After World War II and Henry VIII, XI vs IIII", "after world war 2 and henry 8 11 vs iiii"},
+		{"Is it II or I?", "is it 2 or i"},
 		{"cant log in", "can not log in"},
 	}
 	for _, tt := range tests {
