@@ -12,10 +12,15 @@
 //     never, without, non-...), politeness formulas like "if you don't mind"
 //     excepted;
 //   - question type: the same who/when/where/why questions ("what year" is when);
-//   - direction: no opposite pair split between them (before/after, to/from,
-//     WordNet antonyms such as import/export), no two words that swap order
-//     across a role marker (Word to PDF / PDF to Word), no number bound to a
-//     different unit (150 pounds / 150 kilograms);
+//   - direction: no opposite pair split between them (particles counted per
+//     prompt: on/off, in/out, to/from; WordNet antonyms such as
+//     import/export), no two close words of one sentence that swap order
+//     across a relation word (Word to PDF / PDF to Word, X divided by Y, A of
+//     B, X than Y, a shared verb: X beat Y, a copula between two numbers), no
+//     number bound to a different unit (150 pounds / 150 kilograms, 20 square
+//     feet / 20 square meters); coordination (X or Y) may swap;
+//   - time: the same time and sequence classes (before/during/after,
+//     first/last/next/previous...), and not future against past;
 //   - question frame: "what command/method/process ..." names the same frame
 //     in both prompts when both name one;
 //   - alignment: every content word of each prompt aligns with one of the
@@ -29,7 +34,13 @@
 //     files") never aligns with a state ("files that were deleted").
 //
 // Chat shorthand and common abbreviations are expanded first ("js" =
-// "javascript", "tbsp" = "tablespoon", "cant" = "can not", "how 2" = "how to").
+// "javascript", "tbsp" = "tablespoon", "cant" = "can not", "how 2" = "how to"),
+// and social wrapping is dropped: greetings, thanks and sentences in which the
+// user describes themselves around a question that stands on its own.
+//
+// In Guards mode only the guards above (numbers, quotes, negation, question
+// type, direction, time, and words the lexicon does not know or names without
+// a counterpart) are checked; the embedding's similarity decides the rest.
 //
 // The lexicon is a WordNet 3.0 extract embedded in the binary; no network.
 package verify
