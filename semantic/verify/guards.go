@@ -12,7 +12,7 @@ var timeClass = map[string]string{
 	// relations between an event and a time
 	"before": "before", "prior": "before", "beforehand": "before",
 	"after": "after", "afterwards": "after", "afterward": "after",
-	"during": "during", "throughout": "during", "amid": "during",
+	"during": "during", "throughout": "during", "amid": "during", "while": "during",
 	"until": "until", "till": "until", "since": "since",
 	// positions in a sequence
 	"first": "first", "initial": "first", "earliest": "first", "original": "first",

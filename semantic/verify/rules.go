@@ -351,6 +351,9 @@ func (v *Verifier) commonMarker(a, b *prompt, i, j, k, l int) string {
 	if contentIn(a, i, j) > maxRelationGap || contentIn(b, k, l) > maxRelationGap {
 		return "" // too far apart to be the two arguments of one relation
 	}
+	if hasCoordinator(a.toks[i:j]) && hasCoordinator(b.toks[k:l]) {
+		return "" // coordinated: "to fly or to drive" / "to drive or to fly"
+	}
 	for _, x := range a.toks[i:j] {
 		if !directionMarkers[x.text] {
 			continue
@@ -444,4 +447,16 @@ func contentIn(p *prompt, i, j int) int {
 		}
 	}
 	return n
+}
+
+// coordinators join equals: what stands on either side may swap.
+var coordinators = set(`and or nor`)
+
+func hasCoordinator(ts []token) bool {
+	for _, t := range ts {
+		if coordinators[t.text] {
+			return true
+		}
+	}
+	return false
 }

@@ -186,6 +186,11 @@ func (v *Verifier) check(a, b *prompt) string {
 	if !v.guards && a.frame != "" && b.frame != "" && a.frame != b.frame {
 		return fmt.Sprintf("question frame differs: %s vs %s", a.frame, b.frame)
 	}
+	if na, nb := a.count("than"), b.count("than"); na != nb {
+		// "Is X faster than Y?" asks yes or no about one order; "Which is faster, X or Y?"
+		// and "X vs Y" ask which.
+		return fmt.Sprintf("comparison differs: %d vs %d \"than\"", na, nb)
+	}
 	if r := v.opposed(a, b); r != "" {
 		return r
 	}
