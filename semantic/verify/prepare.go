@@ -70,6 +70,9 @@ type prompt struct {
 	neg     int      // negation cues
 	wh      uint8    // question types asked
 	frame   string   // frame noun of "what command/which method ...", "" if none
+	// recommends is set when the prompt asks for a recommendation ("Recommend
+	// a book", "suggest a name"): then "a good book" asks the same.
+	recommends bool
 }
 
 // prepare tokenises s and classifies its tokens.
@@ -138,6 +141,9 @@ func (v *Verifier) prepare(s string) prompt {
 					taskSent = t.sent
 				}
 			}
+		}
+		if recommendVerbs[w] {
+			p.recommends = true
 		}
 		if (stopWords[w] || fillerWords[w] || copula(p.toks, i)) && !letterName(p.toks, i) {
 			continue

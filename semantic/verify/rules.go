@@ -159,7 +159,7 @@ func (v *Verifier) align(a, b *prompt) ([][2]int, string) {
 		}
 		if lo < 0 {
 			spans[i] = [2]int{-1, -1}
-			if x.optional || v.guards && x.lemmas != nil && !x.name {
+			if x.optional || v.guards && x.lemmas != nil && !x.name || b.recommends && evaluative[x.text] {
 				continue // in guards mode only unknown words and names need a counterpart
 			}
 			if x.lemmas == nil {

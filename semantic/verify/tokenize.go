@@ -62,6 +62,7 @@ func tokenize(s string) []token {
 			t.toks[i].text, t.toks[i].kind = "to", tWord
 		}
 	}
+	t.joinSlashes()
 	t.splitClauses()
 	if t.quote != 0 { // unbalanced quote: forget the span
 		for i := range t.toks {
@@ -317,7 +318,7 @@ func (t *tokenizer) wordToken(w string) {
 	}
 	if ok {
 		for _, x := range strings.Fields(v) {
-			if x == "not" {
+			if negationWords[x] {
 				t.emit(x, tNeg)
 			} else {
 				t.emit(x, tWord)
@@ -432,4 +433,30 @@ func romanString(n int) string {
 		}
 	}
 	return b.String()
+}
+
+// joinSlashes reads the chat forms "w/" (with), "w/o" (without) and "b/c"
+// (because), which the scan splits at the slash.
+func (t *tokenizer) joinSlashes() {
+	out := t.toks[:0]
+	for i := 0; i < len(t.toks); i++ {
+		k := t.toks[i]
+		slash := i+1 < len(t.toks) && t.toks[i+1].text == "/" && t.toks[i+1].kind == tSym
+		next := ""
+		if i+2 < len(t.toks) {
+			next = t.toks[i+2].text
+		}
+		switch {
+		case slash && k.text == "with" && next == "o":
+			k.text, k.kind = "without", tNeg
+			i += 2
+		case slash && k.text == "b" && next == "c":
+			k.text = "because"
+			i += 2
+		case slash && k.text == "with":
+			i++
+		}
+		out = append(out, k)
+	}
+	t.toks = out
 }

@@ -118,6 +118,13 @@ func TestRules(t *testing.T) {
 		{"how come", "How come the sky is blue?", "Why is the sky blue?", true, ""},
 		{"keyword problem asks why", "Why won't my phone charge?", "phone wont charge??", true, ""},
 		{"keyword how is not why", "Why won't my phone charge?", "how to charge phone", false, ""},
+		{"chat w/o is without", "how to make pancakes w/o eggs", "How do I make pancakes without eggs?", true, ""},
+		{"chat w/o keeps negation", "how to make pancakes w/o eggs", "How do I make pancakes with eggs?", false, "negation"},
+		{"chat b/c and wht", "wht should i do b/c my phone is hot", "What should I do because my phone is hot?", true, ""},
+		{"quick q", "hey quick q, how do i reverse a list in python", "How do I reverse a list in Python?", true, ""},
+		{"recommend asks for a good one", "What are some good exercises for lower back pain?", "Recommend exercises for lower back pain.", true, ""},
+		{"good needs a recommendation", "What is a good diet?", "What is a diet?", false, "good"},
+		{"imperative list frame", "List the planets in the solar system.", "What are the planets in the solar system?", true, ""},
 		{"quoted title without article", "Who wrote 'The Old Man and the Sea'?", "who wrote old man and the sea", true, ""},
 	}
 	for _, tt := range tests {

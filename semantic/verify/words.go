@@ -118,6 +118,8 @@ var chatSpelling = map[string]string{
 	"smth": "something", "idk": "i do not know", "dunno": "do not know", "wanna": "want to",
 	"gonna": "going to", "gotta": "have to", "lemme": "let me", "gimme": "give me",
 	"tmrw": "tomorrow", "tmr": "tomorrow", "bday": "birthday", "ww": "world war",
+	"wht": "what", "whr": "where", "q": "question", "qs": "questions", "rn": "right now",
+	"bc": "because", "b4": "before", "pov": "point of view", "asap": "as soon as possible",
 }
 
 // shortForms expands common written abbreviations that the lexicon lacks or
@@ -193,3 +195,11 @@ var fillerPhrases = [][]string{
 	{"have", "no", "idea"},
 	{"hope", "you", "do", "not", "mind"},
 }
+
+// recommendVerbs ask for a recommendation; evaluative adjectives then need no
+// counterpart: "Recommend a laptop for students" asks "What is a good laptop
+// for students?".
+var (
+	recommendVerbs = set(`recommend recommends suggest suggests`)
+	evaluative     = set(`good best great nice decent`)
+)
