@@ -259,7 +259,11 @@ func (t *tokenizer) splitWord(w string) {
 			t.splitWord(negBase(base[:len(base)-1]))
 			t.emit("not", tNeg)
 			return
-		case suf == "'s" || suf == "'re" || suf == "'ve" || suf == "'ll" || suf == "'d" || suf == "'m":
+		case suf == "'m":
+			t.splitWord(base)
+			t.emit("am", tWord) // "I'm vegan": the copula tells a trait from a story
+			return
+		case suf == "'s" || suf == "'re" || suf == "'ve" || suf == "'ll" || suf == "'d":
 			t.splitWord(base)
 			return
 		}

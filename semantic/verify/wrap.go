@@ -81,12 +81,65 @@ func (v *Verifier) backstory(sent []token) bool {
 	if !social && !firstPerson[sent[k].text] {
 		return false // a description opens with its subject, the user: "I bought X", "My laptop is old"
 	}
-	for _, t := range sent {
+	for i, t := range sent {
 		if t.kind != tWord || t.quote != 0 || t.name || timeClass[t.text] != "" {
+			return false
+		}
+		if (t.text == "i" || t.text == "we") && v.trait(sent[i+1:]) {
 			return false
 		}
 	}
 	return true
+}
+
+// hedges are the adverbs skipped between a subject, its verb and what follows.
+var hedges = set(`really very pretty quite so also just currently still totally completely complete
+kind sort of bit little always usually both all`)
+
+// trait reports whether the words after "I" or "we" state a trait or a
+// possession of the user rather than tell a story: "I'm vegan", "I am
+// pregnant", "I have a Mac", "we have two kids". A trait may change the
+// answer, so its sentence is kept; "I'm building a tool", "I have been
+// trying", "I'm new to this" tell a story or are small talk.
+func (v *Verifier) trait(rest []token) bool {
+	k := skipHedges(rest, 0)
+	if k >= len(rest) {
+		return false
+	}
+	switch w := rest[k].text; {
+	case w == "am" || w == "are" || w == "was" || w == "were":
+	case w == "have" || w == "has" || w == "had" || w == "got":
+		k = skipHedges(rest, k+1)
+		return k < len(rest) && rest[k].text != "been" && rest[k].text != "to" && !v.verbForm(rest[k].text)
+	default:
+		return false
+	}
+	k = skipHedges(rest, k+1)
+	for k < len(rest) && articles[rest[k].text] {
+		k = skipHedges(rest, k+1)
+	}
+	if k >= len(rest) {
+		return false
+	}
+	w := rest[k].text
+	return !fillerWords[w] && !v.verbForm(w) && !socialStates[w]
+}
+
+// socialStates describe a mood, not a need: "I'm nervous", "I'm embarrassed".
+var socialStates = set(`nervous embarrassed confused stuck lost curious sorry glad happy excited worried
+stressed frustrated tired afraid scared unsure bored`)
+
+func skipHedges(ts []token, k int) int {
+	for k < len(ts) && hedges[ts[k].text] {
+		k++
+	}
+	return k
+}
+
+// verbForm reports whether w is an -ing or -ed form of a verb ("building", "moved").
+func (v *Verifier) verbForm(w string) bool {
+	var buf [4]int32
+	return v.participle(w, v.lx.lemmas(buf[:0], w))
 }
 
 // socialOpeners open a sentence that greets, thanks or apologises ("Thanks
