@@ -132,6 +132,7 @@ type Stats struct {
 	Exact    any            `json:"exact_cache,omitempty"`
 	Semantic *SemanticStats `json:"semantic_cache,omitempty"`
 	InFlight int            `json:"coalescing_flights"`
+	Feedback FeedbackStats  `json:"feedback"`
 	Buckets  *int           `json:"ratelimit_buckets,omitempty"`
 	// PeakResponseBytes is the most one upstream answer has held in memory while it was
 	// relayed (bounded by upstream.max_response_bytes plus one read).
@@ -163,6 +164,7 @@ func (h *Handler) Stats() Stats {
 			Index: h.opts.Semantic.Stats(),
 		}
 	}
+	st.Feedback = FeedbackStats{Removed: h.feedback.removed.Load(), NotFound: h.feedback.notFound.Load()}
 	h.flights.mu.Lock()
 	st.InFlight = len(h.flights.m)
 	h.flights.mu.Unlock()

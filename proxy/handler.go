@@ -120,6 +120,7 @@ type Handler struct {
 	provider    string
 	started     time.Time
 	sem         semanticStats
+	feedback    feedbackStats
 
 	peakFlightBytes atomic.Int64 // the most bytes one upstream answer held in a flight
 }
@@ -237,6 +238,8 @@ func (h *Handler) Wait(ctx context.Context) error {
 // forwarded unchanged.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
+	case p == feedbackPath:
+		h.serveFeedback(w, r)
 	case p == "/v1/chat/completions" && r.Method == http.MethodPost:
 		ri := reqInfo{start: h.now()}
 		r = h.startSpan(r, &ri)

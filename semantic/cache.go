@@ -69,6 +69,9 @@ type Options struct {
 	Index IndexKind
 	// Logger receives debug logs of failures; nil discards them.
 	Logger *slog.Logger
+	// MaxRefusedPairs bounds the (query, stored prompt) pairs refused after a Report; 0 means
+	// DefaultMaxRefusedPairs (10000). Beyond it the oldest refusal is forgotten first.
+	MaxRefusedPairs int
 }
 
 // Query names what a prompt is compared against.
@@ -135,7 +138,8 @@ type Cache struct {
 	expiry  expiryHeap
 	seq     uint64
 
-	stats counters
+	stats    counters
+	refusals refusals
 }
 
 // partition holds the index of one namespace and partition.
@@ -156,6 +160,9 @@ type entry struct {
 	expires time.Time
 	seq     uint64 // insertion order, breaks expiry ties (older first)
 	heapIdx int
+
+	servedMu sync.Mutex
+	served   []string // query prompts this entry was last served for (see Report)
 }
 
 // New returns a Cache. It fails if opts.Embedder is nil or a field is out of
@@ -212,6 +219,10 @@ func New(opts Options) (*Cache, error) {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	c.refusals.max = opts.MaxRefusedPairs
+	if c.refusals.max <= 0 {
+		c.refusals.max = DefaultMaxRefusedPairs
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -56,11 +56,16 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 		if !cd.e.expires.After(now) {
 			continue
 		}
+		if c.refused(q.Namespace, q.Prompt, cd.e.prompt) {
+			c.stats.refused.Add(1)
+			continue
+		}
 		if c.verifier != nil && !c.verifier.Same(q.Prompt, cd.e.prompt) {
 			c.stats.rejected.Add(1)
 			continue
 		}
 		c.stats.hits.Add(1)
+		cd.e.noteServed(q.Prompt)
 		return Hit{Vector: vec, Signature: sig, ID: cd.e.id, Value: cd.e.value, Similarity: cd.sim, Stored: cd.e.stored, Prompt: cd.e.prompt}, true, nil
 	}
 	c.stats.misses.Add(1)

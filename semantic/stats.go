@@ -18,10 +18,13 @@ type Stats struct {
 	Unembeddable uint64 // prompts with nothing to embed (no known word)
 	Evictions    uint64 // entries dropped by the MaxEntries cap
 	Expired      uint64 // entries dropped because their TTL passed
+	Reports      uint64 // entries removed by Report (a client said the answer was wrong)
+	Refused      uint64 // candidates skipped because their pair was reported
+	RefusedPairs int    // pairs currently refused (at most Options.MaxRefusedPairs)
 }
 
 type counters struct {
-	lookups, hits, misses, embedErrors, indexErrors, rejected, unembeddable, evictions, expired atomic.Uint64
+	lookups, hits, misses, embedErrors, indexErrors, rejected, unembeddable, evictions, expired, reports, refused atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -43,5 +46,8 @@ func (c *Cache) Stats() Stats {
 		Unembeddable: c.stats.unembeddable.Load(),
 		Evictions:    c.stats.evictions.Load(),
 		Expired:      c.stats.expired.Load(),
+		Reports:      c.stats.reports.Load(),
+		Refused:      c.stats.refused.Load(),
+		RefusedPairs: c.refusals.len(),
 	}
 }

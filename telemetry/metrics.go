@@ -59,6 +59,10 @@ type Metrics struct {
 	// (would-be hits in shadow mode, not served) and zest_semantic_errors_total
 	// (embedder or index failures; the request went upstream).
 	SemanticLookups, SemanticHits, SemanticShadowHits, SemanticErrors *Counter
+	// CacheFeedback is zest_cache_feedback_total{result}: client reports of a wrong cached
+	// answer (POST /v1/cache/feedback), result "removed" (the entry left the caches) or
+	// "not_found" (no such entry for this tenant).
+	CacheFeedback *CounterVec
 	// RateLimitRejections is zest_ratelimit_rejections_total{type}, type one
 	// of RateLimitRequests, RateLimitTokens, RateLimitConcurrent.
 	RateLimitRejections *CounterVec
@@ -91,6 +95,8 @@ func NewMetrics(r *Registry, prices map[string]Price) *Metrics {
 		SemanticHits:       r.Counter("zest_semantic_hits_total", "Answers served from the semantic cache.").With(),
 		SemanticShadowHits: r.Counter("zest_semantic_shadow_hits_total", "Semantic cache hits found in shadow mode and not served.").With(),
 		SemanticErrors:     r.Counter("zest_semantic_errors_total", "Embedder or vector index failures; the request went upstream.").With(),
+		CacheFeedback: r.Counter("zest_cache_feedback_total",
+			"Client reports of a wrong cached answer, by result (removed|not_found).", "result"),
 		RateLimitRejections: r.Counter("zest_ratelimit_rejections_total",
 			"Requests rejected with 429, by limit type (requests|tokens|concurrent).", "type"),
 		TokensSaved: r.Counter("zest_tokens_saved_total",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/zest-proxy/zest/semantic/verify"
 )
 
 // Config is the whole of config.toml. Every field's default is set by defaultConfig, which
@@ -60,6 +61,10 @@ type SemanticConfig struct {
 	Timeout        Duration `toml:"timeout"`
 	Shadow         bool     `toml:"shadow"`
 	AllowToolCalls bool     `toml:"allow_tool_calls"`
+	// Verify is the verifier mode: "strict" (default: every content word must align; the only
+	// safe mode with the local embedder) or "guards" (the cosine decides and only the hard
+	// guards may refuse; for embedder = "upstream").
+	Verify string `toml:"verify"`
 }
 
 // RateLimitConfig is [ratelimit].
@@ -117,7 +122,8 @@ func defaultConfig() Config {
 		Cache: CacheConfig{Enabled: true, DefaultType: "default", TTL: Duration(time.Hour), MaxBytes: 256 << 20,
 			Namespace: "key", Coalesce: true},
 		Semantic: SemanticConfig{Enabled: true, Embedder: "local", Model: "text-embedding-3-small", Threshold: 0,
-			Index: "flat", MaxEntries: 100000, MaxBytes: 32 << 20, Timeout: Duration(200 * time.Millisecond)},
+			Index: "flat", MaxEntries: 100000, MaxBytes: 32 << 20, Timeout: Duration(200 * time.Millisecond),
+			Verify: "strict"},
 		RateLimit: RateLimitConfig{Key: "key", DefaultMaxTokens: 1024},
 		Log:       LogConfig{Format: "text", Level: "info"},
 	}
@@ -264,6 +270,9 @@ func (c *Config) validate() error {
 	case "flat", "chromem":
 	default:
 		return bad("semantic.index", "want flat or chromem, got %q", c.Semantic.Index)
+	}
+	if _, err := verify.ParseMode(c.Semantic.Verify); err != nil || c.Semantic.Verify == "" {
+		return bad("semantic.verify", "want strict or guards, got %q", c.Semantic.Verify)
 	}
 	if c.Semantic.MaxEntries <= 0 {
 		return bad("semantic.max_entries", "must be positive")

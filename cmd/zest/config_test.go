@@ -61,7 +61,7 @@ requests_per_minute = 600
 		len(cfg.RateLimit.Override) != 1 || cfg.RateLimit.Override[0].RequestsPerMinute != 600 {
 		t.Errorf("decoded config = %+v", cfg)
 	}
-	if !cfg.Semantic.Enabled || cfg.Semantic.Threshold != 0 || cfg.Semantic.Index != "flat" {
+	if !cfg.Semantic.Enabled || cfg.Semantic.Threshold != 0 || cfg.Semantic.Index != "flat" || cfg.Semantic.Verify != "strict" {
 		t.Errorf("unset keys lost their defaults: %+v", cfg.Semantic)
 	}
 }
@@ -78,6 +78,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"bad namespace", "[cache]\n\nnamespace = \"team\"\n", []string{":3:", "cache.namespace", "key, user or shared"}},
 		{"bad type", "[cache]\ndefault_type = \"forever\"\n", []string{":2:", "cache.default_type"}},
 		{"bad threshold", "[semantic]\nthreshold = 1.5\n", []string{":2:", "semantic.threshold"}},
+		{"bad verify", "[semantic]\nembedder = \"local\"\nverify = \"lenient\"\n", []string{":3:", "semantic.verify", "strict or guards"}},
+		{"empty verify", "[semantic]\nverify = \"\"\n", []string{":2:", "semantic.verify"}},
 		{"negative limit", "[ratelimit]\nrequests_per_minute = -1\n", []string{":2:", "ratelimit.requests_per_minute"}},
 		{"syntax", "[cache\n", []string{"config.toml:", "table name"}},
 	} {

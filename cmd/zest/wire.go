@@ -184,7 +184,11 @@ func buildSemantic(cfg Config, getenv func(string) string, logger *slog.Logger) 
 			threshold = upstreamThreshold
 		}
 	}
-	v, err := verify.New(verify.Options{Logger: logger})
+	mode, err := verify.ParseMode(c.Verify)
+	if err != nil {
+		return nil, fmt.Errorf("semantic.verify: %w", err)
+	}
+	v, err := verify.New(verify.Options{Mode: mode, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("semantic: verifier: %w", err)
 	}

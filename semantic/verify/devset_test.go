@@ -39,11 +39,15 @@ func devSetPath(t testing.TB) string {
 	}
 }
 
-func loadPairs(t testing.TB) []pair {
+func loadPairs(t testing.TB) []pair { return loadSet(t, "semantic-pairs-dev.jsonl") }
+
+// loadSet reads one labelled set from the directory that holds the dev set.
+func loadSet(t testing.TB, file string) []pair {
 	path := devSetPath(t)
 	if path == "" {
 		t.Skip("shared/data/semantic-pairs-dev.jsonl not found beside the repo; skipping the dev-set quality check")
 	}
+	path = filepath.Join(filepath.Dir(path), file)
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -195,5 +199,46 @@ func TestDevSetCrossValidation(t *testing.T) {
 	t.Logf("held-out total: precision %.3f recall %.3f", held.precision(), held.recall())
 	if held.precision() < 0.98 {
 		t.Errorf("held-out precision %.3f < 0.98", held.precision())
+	}
+}
+
+// TestSenseRankTransfer tunes the verifier's one numeric knob, Options.MaxSenseRank, on one
+// shared set (most paraphrases served with no wrong answer, the smaller rank on ties) and
+// scores the choice on the other, in both directions, so the README can say how a tuned choice
+// carries over.
+func TestSenseRankTransfer(t *testing.T) {
+	sets := []string{"semantic-pairs-dev.jsonl", "semantic-pairs-dev2.jsonl"}
+	pairs := [][]pair{loadSet(t, sets[0]), loadSet(t, sets[1])}
+	ranks := []int{1, 2, 3, 5, 8, 255}
+	scores := make([][2]score, len(ranks)) // per rank, per set
+	for r, rank := range ranks {
+		v, err := New(Options{MaxSenseRank: rank})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range sets {
+			for _, p := range pairs[s] {
+				scores[r][s].add(p.Same, v.Same(p.A, p.B))
+			}
+		}
+	}
+	for tune := range sets {
+		test := 1 - tune
+		best := -1
+		for r := range ranks {
+			if sc := scores[r][tune]; sc.fp == 0 && (best < 0 || sc.tp > scores[best][tune].tp) {
+				best = r
+			}
+		}
+		if best < 0 {
+			t.Errorf("tuned on %s: every rank serves a wrong answer", sets[tune])
+			continue
+		}
+		in, out := scores[best][tune], scores[best][test]
+		t.Logf("tuned on %s: MaxSenseRank=%d, in-sample precision %.3f recall %.3f; on %s precision %.3f recall %.3f (%d wrong)",
+			sets[tune], ranks[best], in.precision(), in.recall(), sets[test], out.precision(), out.recall(), out.fp)
+		if out.precision() < 0.99 {
+			t.Errorf("tuned on %s, precision on %s is %.3f < 0.99", sets[tune], sets[test], out.precision())
+		}
 	}
 }

@@ -192,3 +192,12 @@ func (lx *lexicon) lemmas(dst []int32, word string) []int32 {
 	}
 	return dst
 }
+
+// exact appends the lemma id of word itself, without inflection: an acronym
+// such as "HTTPS" is not the plural of "HTTP".
+func (lx *lexicon) exact(dst []int32, word string) []int32 {
+	if id, ok := lx.ids[word]; ok {
+		return append(dst, id)
+	}
+	return dst
+}

@@ -49,6 +49,7 @@ type cword struct {
 	// do I list X"): it needs no counterpart but may be one.
 	optional bool
 	role     uint8 // roleTask, roleState or 0
+	name     bool  // written capitalised inside its sentence: a name or acronym
 }
 
 // Roles of a content word. A task ("how do I delete files") never aligns
@@ -69,12 +70,15 @@ type prompt struct {
 	neg     int      // negation cues
 	wh      uint8    // question types asked
 	frame   string   // frame noun of "what command/which method ...", "" if none
+	// recommends is set when the prompt asks for a recommendation ("Recommend
+	// a book", "suggest a name"): then "a good book" asks the same.
+	recommends bool
 }
 
 // prepare tokenises s and classifies its tokens.
 func (v *Verifier) prepare(s string) prompt {
 	raw := tokenize(s)
-	p := prompt{raw: raw, toks: dropFillerPhrases(raw)}
+	p := prompt{raw: raw, toks: v.dropBackstory(dropFillerPhrases(raw))}
 	p.contOf = make([]int16, len(p.toks))
 	lemmaBuf := make([]int32, 0, 2*len(p.toks))
 	sentHasContent := int16(-1) // last sentence that has a content word
@@ -105,6 +109,9 @@ func (v *Verifier) prepare(s string) prompt {
 		// A question word asks only in interrogative position, before any
 		// content word of its sentence: "rows where x is null" asks no where.
 		asking := sentHasContent != t.sent
+		if c, ok := whClass[w]; ok && !asking && nextText(p.toks, i) == "" {
+			p.wh |= whBit(c) // a question word closing a keyword query: "fan so loud, why"
+		}
 		if asking {
 			if c, ok := whClass[w]; ok {
 				p.wh |= whBit(c)
@@ -125,6 +132,9 @@ func (v *Verifier) prepare(s string) prompt {
 				}
 			case "how":
 				switch next := nextText(p.toks, i); {
+				case next == "come": // "how come X" asks why X
+					p.wh |= whCause
+					skip = i + 1
 				case beForms[next]:
 					passiveSent = t.sent
 				case !howDegree[next]:
@@ -132,7 +142,10 @@ func (v *Verifier) prepare(s string) prompt {
 				}
 			}
 		}
-		if stopWords[w] || fillerWords[w] || copula(p.toks, i) {
+		if recommendVerbs[w] {
+			p.recommends = true
+		}
+		if (stopWords[w] || fillerWords[w] || copula(p.toks, i)) && !letterName(p.toks, i) {
 			continue
 		}
 		// "What command shows X", "What's the process for X": the frame noun
@@ -143,10 +156,14 @@ func (v *Verifier) prepare(s string) prompt {
 			taskSent = t.sent
 			continue
 		}
-		c := cword{tok: i, text: w,
+		c := cword{tok: i, text: w, name: t.name,
 			optional: asking && (requestVerbs[w] || w == "check" && checkObjects[nextText(p.toks, i)])}
 		start := len(lemmaBuf)
-		lemmaBuf = v.lx.lemmas(lemmaBuf, w)
+		if t.acronym {
+			lemmaBuf = v.lx.exact(lemmaBuf, w)
+		} else {
+			lemmaBuf = v.lx.lemmas(lemmaBuf, w)
+		}
 		if len(lemmaBuf) > start {
 			c.lemmas = lemmaBuf[start:len(lemmaBuf):len(lemmaBuf)]
 		}
@@ -276,4 +293,15 @@ func copula(toks []token, i int) bool {
 		return next(k) == "how" && (next(k+1) == "many" || next(k+1) == "much")
 	}
 	return false
+}
+
+// letterName reports whether toks[i] is a capital letter used as a name
+// inside a sentence ("type A blood", "plan B"), not the article "a" or "I".
+// In Title Case Text the letter is an article.
+func letterName(toks []token, i int) bool {
+	t := toks[i]
+	if !t.name || len(t.text) != 1 || t.text == "i" {
+		return false
+	}
+	return i+1 >= len(toks) || toks[i+1].sent != t.sent || !toks[i+1].name
 }

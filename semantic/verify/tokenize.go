@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -22,11 +23,20 @@ type token struct {
 	kind  tokKind
 	quote int16 // 1-based id of the quoted span holding it, 0 outside quotes
 	sent  int16 // sentence number (split at . ? ! ; :)
+	// name marks a word written with a capital that does not open its sentence
+	// ("in Go", "from HTTP"): a name or an acronym.
+	name bool
+	// acronym marks a word written all in capitals ("HTTPS", "API"): its final
+	// S is a letter of the name, not a plural ending.
+	acronym bool
+	// ask marks the tokens of a sentence that ends with a question mark.
+	ask bool
 }
 
 // tokenizer holds the scan state of one prompt.
 type tokenizer struct {
 	s      string
+	orig   string // s before lowercasing, "" when lowercasing changed its length
 	toks   []token
 	quote  int16 // open span id, 0 = none
 	nQuote int16
@@ -40,6 +50,9 @@ type tokenizer struct {
 // are marked. It never fails: any input gives some (possibly empty) slice.
 func tokenize(s string) []token {
 	t := tokenizer{s: strings.ToLower(s)}
+	if len(t.s) == len(s) {
+		t.orig = s
+	}
 	t.scan()
 	// Chat "how 2 <word>" (and "how2") is "how to": "how 2 say hello". A 2
 	// anywhere else stays a number.
@@ -49,6 +62,8 @@ func tokenize(s string) []token {
 			t.toks[i].text, t.toks[i].kind = "to", tWord
 		}
 	}
+	t.joinSlashes()
+	t.splitClauses()
 	if t.quote != 0 { // unbalanced quote: forget the span
 		for i := range t.toks {
 			if t.toks[i].quote == t.quote {
@@ -93,6 +108,11 @@ func (t *tokenizer) scan() {
 			i = t.word(i) // .gitignore
 			continue
 		case r == '.' || r == '?' || r == '!' || r == ';' || r == ':':
+			if r == '?' {
+				for k := len(t.toks) - 1; k >= 0 && t.toks[k].sent == t.sent; k-- {
+					t.toks[k].ask = true
+				}
+			}
 			t.sent++
 		case r == '%':
 			t.emit("percent", tWord)
@@ -188,8 +208,42 @@ func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 func (t *tokenizer) finish(i, j int) int {
 	w := strings.ReplaceAll(t.s[i:j], "’", "'")
+	first := len(t.toks)
+	name := t.orig != "" && first > 0 && t.toks[first-1].sent == t.sent && unicode.IsUpper(t.at0(i)) &&
+		w != "i" && !strings.HasPrefix(w, "i'") // the pronoun I is no name
+	acronym := t.orig != "" && isAcronym(t.orig[i:j])
+	if acronym && name {
+		if n := roman(t.orig[i:j]); n > 0 { // "World War II", "Henry VIII"
+			t.emit(strconv.Itoa(n), tNum)
+			return j
+		}
+	}
 	t.splitWord(w)
+	for k := first; k < len(t.toks); k++ {
+		t.toks[k].name = name
+		t.toks[k].acronym = acronym
+	}
 	return j
+}
+
+// isAcronym reports whether w has at least two letters, all capitals.
+func isAcronym(w string) bool {
+	letters := 0
+	for _, r := range w {
+		if unicode.IsLower(r) {
+			return false
+		}
+		if unicode.IsLetter(r) {
+			letters++
+		}
+	}
+	return letters >= 2
+}
+
+// at0 is the rune of the original (not lowercased) text at i.
+func (t *tokenizer) at0(i int) rune {
+	r, _ := utf8.DecodeRuneInString(t.orig[i:])
+	return r
 }
 
 // splitWord turns one raw run into tokens.
@@ -205,7 +259,11 @@ func (t *tokenizer) splitWord(w string) {
 			t.splitWord(negBase(base[:len(base)-1]))
 			t.emit("not", tNeg)
 			return
-		case suf == "'s" || suf == "'re" || suf == "'ve" || suf == "'ll" || suf == "'d" || suf == "'m":
+		case suf == "'m":
+			t.splitWord(base)
+			t.emit("am", tWord) // "I'm vegan": the copula tells a trait from a story
+			return
+		case suf == "'s" || suf == "'re" || suf == "'ve" || suf == "'ll" || suf == "'d":
 			t.splitWord(base)
 			return
 		}
@@ -264,7 +322,7 @@ func (t *tokenizer) wordToken(w string) {
 	}
 	if ok {
 		for _, x := range strings.Fields(v) {
-			if x == "not" {
+			if negationWords[x] {
 				t.emit(x, tNeg)
 			} else {
 				t.emit(x, tWord)
@@ -313,4 +371,96 @@ func normNumber(w string) string {
 		k++
 	}
 	return w[k:]
+}
+
+// splitClauses starts a new sentence at "but" before a question ("Sorry to
+// bug you again, but how do I ...") and reads chat "y" opening a question
+// as "why" ("y is my fan so loud").
+func (t *tokenizer) splitClauses() {
+	shift := int16(0)
+	for i := range t.toks {
+		k := &t.toks[i]
+		if k.text == "but" && k.quote == 0 && i+1 < len(t.toks) && t.toks[i+1].sent == k.sent &&
+			clauseOpeners[t.toks[i+1].text] && i > 0 && t.toks[i-1].sent == k.sent {
+			for j := i - 1; j >= 0 && t.toks[j].sent == k.sent+shift; j-- {
+				t.toks[j].ask = false // the question is what follows "but"
+			}
+			shift++
+		}
+		k.sent += shift
+		if k.text == "y" && k.kind == tWord && (i == 0 || t.toks[i-1].sent != k.sent) &&
+			i+1 < len(t.toks) && clauseOpeners[t.toks[i+1].text] {
+			k.text = "why"
+		}
+	}
+}
+
+// clauseOpeners open a question: question words and the auxiliaries of a yes/no question.
+var clauseOpeners = set(`what which who whom whose when where why how is are was were do does did
+can could would will should`)
+
+// roman reads a capitalised Roman numeral of two or more letters from II to
+// XXXIX ("II", "VIII", "XIV"); 0 for anything else. Single letters ("I",
+// "V", "X") are too often words or names to read as numbers.
+func roman(w string) int {
+	if len(w) < 2 {
+		return 0
+	}
+	val := map[byte]int{'I': 1, 'V': 5, 'X': 10}
+	n := 0
+	for k := 0; k < len(w); k++ {
+		v, ok := val[w[k]]
+		if !ok {
+			return 0
+		}
+		if k+1 < len(w) && val[w[k+1]] > v {
+			n -= v
+		} else {
+			n += v
+		}
+	}
+	if n <= 1 || n >= 40 || romanString(n) != w {
+		return 0 // not canonical: "IIII", "VX"
+	}
+	return n
+}
+
+func romanString(n int) string {
+	var b strings.Builder
+	for _, p := range []struct {
+		v int
+		s string
+	}{{10, "X"}, {9, "IX"}, {5, "V"}, {4, "IV"}, {1, "I"}} {
+		for n >= p.v {
+			b.WriteString(p.s)
+			n -= p.v
+		}
+	}
+	return b.String()
+}
+
+// joinSlashes reads the chat forms "w/" (with), "w/o" (without) and "b/c"
+// (because), which the scan splits at the slash.
+func (t *tokenizer) joinSlashes() {
+	out := t.toks[:0]
+	for i := 0; i < len(t.toks); i++ {
+		k := t.toks[i]
+		slash := i+1 < len(t.toks) && t.toks[i+1].text == "/" && t.toks[i+1].kind == tSym
+		next := ""
+		if i+2 < len(t.toks) {
+			next = t.toks[i+2].text
+		}
+		switch {
+		case slash && k.text == "with" && next == "o":
+			k.text, k.kind = "without", tNeg
+			i += 2
+		case slash && k.text == "b" && next == "c":
+			k.text = "because"
+			i += 2
+		case slash && k.text == "with":
+			i++
+		}
+		out = append(out, k)
+	}
+	t.toks = out
 }

@@ -12,10 +12,15 @@
 //     never, without, non-...), politeness formulas like "if you don't mind"
 //     excepted;
 //   - question type: the same who/when/where/why questions ("what year" is when);
-//   - direction: no opposite pair split between them (before/after, to/from,
-//     WordNet antonyms such as import/export), no two words that swap order
-//     across a role marker (Word to PDF / PDF to Word), no number bound to a
-//     different unit (150 pounds / 150 kilograms);
+//   - direction: no opposite pair split between them (particles counted per
+//     prompt: on/off, in/out, to/from; WordNet antonyms such as
+//     import/export), no two close words of one sentence that swap order
+//     across a relation word (Word to PDF / PDF to Word, X divided by Y, A of
+//     B, X than Y, a shared verb: X beat Y, a copula between two numbers), no
+//     number bound to a different unit (150 pounds / 150 kilograms, 20 square
+//     feet / 20 square meters); coordination (X or Y) may swap;
+//   - time: the same time and sequence classes (before/during/after,
+//     first/last/next/previous...), and not future against past;
 //   - question frame: "what command/method/process ..." names the same frame
 //     in both prompts when both name one;
 //   - alignment: every content word of each prompt aligns with one of the
@@ -29,7 +34,13 @@
 //     files") never aligns with a state ("files that were deleted").
 //
 // Chat shorthand and common abbreviations are expanded first ("js" =
-// "javascript", "tbsp" = "tablespoon", "cant" = "can not", "how 2" = "how to").
+// "javascript", "tbsp" = "tablespoon", "cant" = "can not", "how 2" = "how to"),
+// and social wrapping is dropped: greetings, thanks and sentences in which the
+// user describes themselves around a question that stands on its own.
+//
+// In Guards mode only the guards above (numbers, quotes, negation, question
+// type, direction, time, and words the lexicon does not know or names without
+// a counterpart) are checked; the embedding's similarity decides the rest.
 //
 // The lexicon is a WordNet 3.0 extract embedded in the binary; no network.
 package verify
@@ -40,8 +51,38 @@ import (
 	"strings"
 )
 
+// Mode selects how much of the decision the verifier takes.
+type Mode string
+
+// The verifier modes.
+const (
+	// Strict decides: every content word of each prompt must align with the other's, on top
+	// of the hard guards. The default, and the right mode for the local embedder, whose cosine
+	// cannot tell a paraphrase from a near-miss.
+	Strict Mode = "strict"
+	// Guards leaves the decision to the embedding's similarity and only refuses on the hard
+	// guards: numbers, quotes, negation, question type, opposites, time and sequence words,
+	// swapped relation arguments, numbers bound to other units, and words the lexicon does not
+	// know or names (capitalised words) without a counterpart. Meant for a strong embedding
+	// model (embedder = "upstream").
+	Guards Mode = "guards"
+)
+
+// ParseMode maps a config value to a Mode: "" and "strict" are Strict, "guards" is Guards.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", Strict:
+		return Strict, nil
+	case Guards:
+		return Guards, nil
+	}
+	return "", fmt.Errorf("verify: unknown mode %q: want strict or guards", s)
+}
+
 // Options configures a Verifier. The zero value is the tuned default.
 type Options struct {
+	// Mode is Strict (the default, also for "") or Guards.
+	Mode Mode
 	// MaxSenseRank limits synonymy to the most common senses: two words are
 	// synonyms only through a synset that is among the first MaxSenseRank
 	// senses (per part of speech) of both. Default 0 means 5; rare senses
@@ -58,6 +99,7 @@ type Options struct {
 // Verifier applies the rules. It is immutable after New and safe for
 // concurrent use.
 type Verifier struct {
+	guards   bool // Mode == Guards
 	lx       *lexicon
 	maxRank  uint32
 	fuzzyLen int
@@ -67,11 +109,15 @@ type Verifier struct {
 // New returns a Verifier. The embedded lexicon is decoded on the first call
 // (about 0.2 s of CPU, ~15 MB live) and shared by all Verifiers afterwards.
 func New(opts Options) (*Verifier, error) {
+	mode, err := ParseMode(string(opts.Mode))
+	if err != nil {
+		return nil, err
+	}
 	lx, err := loadLexicon()
 	if err != nil {
 		return nil, err
 	}
-	v := &Verifier{lx: lx, maxRank: 5, fuzzyLen: 7, log: opts.Logger}
+	v := &Verifier{guards: mode == Guards, lx: lx, maxRank: 5, fuzzyLen: 7, log: opts.Logger}
 	if opts.MaxSenseRank > 0 {
 		v.maxRank = uint32(min(opts.MaxSenseRank, 255))
 	}
@@ -134,13 +180,21 @@ func (v *Verifier) check(a, b *prompt) string {
 	if a.neg != b.neg {
 		return fmt.Sprintf("negation differs: %d vs %d cues", a.neg, b.neg)
 	}
-	if a.wh != b.wh {
+	if a.wh != b.wh && !causeOfStatement(a, b) && !causeOfStatement(b, a) {
 		return fmt.Sprintf("question type differs: %s vs %s", whString(a.wh), whString(b.wh))
 	}
-	if a.frame != "" && b.frame != "" && a.frame != b.frame {
+	if !v.guards && a.frame != "" && b.frame != "" && a.frame != b.frame {
 		return fmt.Sprintf("question frame differs: %s vs %s", a.frame, b.frame)
 	}
+	if na, nb := a.count("than"), b.count("than"); na != nb {
+		// "Is X faster than Y?" asks yes or no about one order; "Which is faster, X or Y?"
+		// and "X vs Y" ask which.
+		return fmt.Sprintf("comparison differs: %d vs %d \"than\"", na, nb)
+	}
 	if r := v.opposed(a, b); r != "" {
+		return r
+	}
+	if r := v.timeDiffers(a, b); r != "" {
 		return r
 	}
 	ma, r := v.align(a, b)
@@ -150,8 +204,8 @@ func (v *Verifier) check(a, b *prompt) string {
 	if _, r := v.align(b, a); r != "" {
 		return r
 	}
-	if r := swapped(a, b, ma); r != "" {
+	if r := v.unitsDiffer(a, b); r != "" {
 		return r
 	}
-	return v.unitsDiffer(a, b)
+	return v.swapped(a, b, ma)
 }

@@ -87,6 +87,8 @@ var negationWords = set(`not no never without none nothing nobody nowhere neithe
 
 // numberWords become digits. "one" maps to "" (dropped): it is used as an
 // article far more often than as a count ("in one cup" = "in a cup").
+// Fractions and ordinals become number tokens too ("a third of a cup" is not
+// "a quarter cup").
 var numberWords = map[string]string{
 	"zero": "0", "one": "", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
 	"seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
@@ -94,6 +96,10 @@ var numberWords = map[string]string{
 	"eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40",
 	"fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
 	"hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000",
+	// fractions and ordinals from third on ("first" and "second" are sequence and time words)
+	"half": "1/2", "halves": "1/2", "quarter": "1/4", "quarters": "1/4",
+	"third": "3rd", "thirds": "3rd", "fourth": "4th", "fifth": "5th", "sixth": "6th",
+	"seventh": "7th", "eighth": "8th", "ninth": "9th", "tenth": "10th",
 }
 
 // chatSpelling rewrites common chat spellings and apostrophe-less
@@ -111,7 +117,9 @@ var chatSpelling = map[string]string{
 	"cuz": "because", "coz": "because", "abt": "about", "ppl": "people", "sth": "something",
 	"smth": "something", "idk": "i do not know", "dunno": "do not know", "wanna": "want to",
 	"gonna": "going to", "gotta": "have to", "lemme": "let me", "gimme": "give me",
-	"tmrw": "tomorrow", "tmr": "tomorrow", "bday": "birthday",
+	"tmrw": "tomorrow", "tmr": "tomorrow", "bday": "birthday", "ww": "world war",
+	"wht": "what", "whr": "where", "q": "question", "qs": "questions", "rn": "right now",
+	"bc": "because", "b4": "before", "pov": "point of view", "asap": "as soon as possible",
 }
 
 // shortForms expands common written abbreviations that the lexicon lacks or
@@ -150,16 +158,17 @@ var whNouns = map[string]byte{
 
 // directionMarkers separate two roles: source and target (X to Y, from X,
 // into Y), the two sides of a comparison (X than Y, X vs Y, X instead of Y)
-// or a main and a subordinate clause (X when Y). Two content words that
-// change order across such a marker have swapped roles.
-var directionMarkers = set(`to into onto from than vs versus instead rather when while whereas unlike`)
+// a main and a subordinate clause (X when Y), an operation and its operand
+// (X divided by Y, X per Y, X over Y) or a whole and its part (A of B). Two
+// content words that change order across such a marker have swapped roles.
+var directionMarkers = set(`to into onto from than vs versus instead rather when while whereas unlike by of per over in`)
 
 // opposites are function-word pairs with opposite direction. Content-word
 // antonyms come from WordNet.
 var opposites = [][2]string{
 	{"before", "after"}, {"above", "below"}, {"over", "under"}, {"up", "down"}, {"on", "off"},
 	{"inside", "outside"}, {"more", "less"}, {"most", "least"}, {"with", "without"},
-	{"always", "never"}, {"to", "from"}, {"into", "from"},
+	{"always", "never"}, {"to", "from"}, {"into", "from"}, {"in", "out"}, {"into", "out"},
 }
 
 // fillerPhrases are politeness formulas that contain a negation or content
@@ -183,4 +192,14 @@ var fillerPhrases = [][]string{
 	{"have", "a", "good", "day"},
 	{"having", "a", "good", "day"},
 	{"let", "me", "know"},
+	{"have", "no", "idea"},
+	{"hope", "you", "do", "not", "mind"},
 }
+
+// recommendVerbs ask for a recommendation; evaluative adjectives then need no
+// counterpart: "Recommend a laptop for students" asks "What is a good laptop
+// for students?".
+var (
+	recommendVerbs = set(`recommend recommends suggest suggests`)
+	evaluative     = set(`good best great nice decent`)
+)
