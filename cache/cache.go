@@ -3,6 +3,7 @@
 package cache
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -65,6 +66,7 @@ func (c *Cache) Rendering(e *Entry, i int, build func() ([]byte, error)) ([]byte
 	if err != nil {
 		return nil, err
 	}
+	b = fitted(b)
 	if e.renderings[i].CompareAndSwap(nil, &b) {
 		c.recharge(e)
 	}
@@ -214,6 +216,7 @@ func (c *Cache) Set(e *Entry) bool {
 	if ttl <= 0 {
 		return false
 	}
+	e.Body = fitted(e.Body)
 	if e.SemanticOnly {
 		if cur, ok := c.lookup(e.Key); ok && !cur.SemanticOnly {
 			return true // an exact entry for the same request serves the semantic cache too
@@ -243,16 +246,26 @@ func (c *Cache) Set(e *Entry) bool {
 	return true
 }
 
-// Cost is what an entry is charged against MaxBytes: its body, key, namespace and model, the
-// renderings built so far, and a fixed per-entry overhead.
+// Cost is what an entry is charged against MaxBytes: the memory of its body (its capacity,
+// not just its length), key, namespace and model, the renderings built so far, and a fixed
+// per-entry overhead.
 func (c *Cache) Cost(e *Entry) int64 {
-	n := int64(len(e.Body)+len(e.Key)+len(e.Namespace)+len(e.Model)) + entryOverhead
+	n := int64(cap(e.Body)+len(e.Key)+len(e.Namespace)+len(e.Model)) + entryOverhead
 	for i := range e.renderings {
 		if p := e.renderings[i].Load(); p != nil {
-			n += int64(len(*p))
+			n += int64(cap(*p))
 		}
 	}
 	return n
+}
+
+// fitted returns b, or a copy of exactly its length when b's spare capacity (what a growing
+// buffer leaves) would waste more than a sixteenth of it: stored bytes stay what is charged.
+func fitted(b []byte) []byte {
+	if cap(b)-len(b) > len(b)/16 {
+		return bytes.Clone(b)
+	}
+	return b
 }
 
 // Wait blocks until every Set before it has been applied by the store (or turned away by its

@@ -61,7 +61,7 @@ type Options struct {
 	// MaxResponseBytes caps what zest buffers of one upstream answer (the raw body or SSE
 	// events, and the assembled answer). A larger answer is relayed to its clients as it
 	// arrives, never stored, and the flight holds at most about this many bytes. Default
-	// 8 MiB; negative = no cap.
+	// 4 MiB; negative = no cap.
 	MaxResponseBytes int64
 
 	// Semantic is the semantic cache; nil disables it.
@@ -156,7 +156,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	switch {
 	case opts.MaxResponseBytes == 0:
-		opts.MaxResponseBytes = 8 << 20
+		opts.MaxResponseBytes = 4 << 20
 	case opts.MaxResponseBytes < 0:
 		opts.MaxResponseBytes = 0
 	}

@@ -118,7 +118,7 @@ func defaultConfig() Config {
 		BodyTimeout:     Duration(60 * time.Second),
 		ShutdownTimeout: Duration(30 * time.Second),
 		Upstream: UpstreamConfig{URL: "https://api.openai.com/v1", Timeout: Duration(300 * time.Second),
-			MaxResponseBytes: 8 << 20},
+			MaxResponseBytes: 4 << 20},
 		Cache: CacheConfig{Enabled: true, DefaultType: "default", TTL: Duration(time.Hour), MaxBytes: 256 << 20,
 			Namespace: "key", Coalesce: true},
 		Semantic: SemanticConfig{Enabled: true, Embedder: "local", Model: "text-embedding-3-small", Threshold: 0,

@@ -67,6 +67,26 @@ func buildVersion() string {
 	return v
 }
 
+// fixedOverhead is the memory zest needs besides its caches' budgets: the program, the
+// embedder's vectors and the WordNet lexicon (about 25 MiB live), buffers of requests in
+// flight, and the collector's working room.
+const fixedOverhead = 64 << 20
+
+// memoryLimit is the Go runtime's soft memory limit zest sets when GOMEMLIMIT is unset: the
+// budgets of the caches plus fixedOverhead, so the collector works harder before the process
+// grows past what the operator sized it for (without a limit the heap may reach twice the live
+// data).
+func memoryLimit(cfg Config) int64 {
+	n := int64(fixedOverhead)
+	if cfg.Cache.Enabled {
+		n += int64(cfg.Cache.MaxBytes)
+	}
+	if cfg.Semantic.Enabled {
+		n += int64(cfg.Semantic.MaxBytes)
+	}
+	return n
+}
+
 const usageText = `zest is a caching and rate-limiting reverse proxy for OpenAI-compatible chat APIs.
 Point an OpenAI SDK's base URL at it (http://127.0.0.1:8080/v1) and change nothing else.
 
@@ -83,6 +103,8 @@ Environment:
                          only identifies the tenant
   ZEST_ADMIN_TOKEN       enables /admin/ (stats, purge) behind this bearer token
   OTEL_*                 standard OpenTelemetry variables configure trace export
+  GOMEMLIMIT             the Go runtime's soft memory limit; unset, zest sets it to
+                         cache.max_bytes + semantic.max_bytes + 64MiB
 
 Configuration: config.toml (./config.toml when present, else built-in defaults); every key
 and its default is documented in the repository's config.toml.
@@ -144,6 +166,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logOut := newLogWriter(stderr, 200*time.Millisecond)
 	defer logOut.Close()
 	logger := newLogger(cfg.Log, logOut)
+	if getenv("GOMEMLIMIT") == "" {
+		limit := memoryLimit(cfg)
+		debug.SetMemoryLimit(limit)
+		logger.Debug("soft memory limit set from the cache budgets (GOMEMLIMIT overrides)", "bytes", limit)
+	}
 	app, err := build(ctx, cfg, getenv, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "zest: %v\n", err)
