@@ -57,7 +57,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	if aerr != nil {
 		if lim := h.opts.Limiter; lim != nil {
 			// A request zest refuses itself still counts as a request.
-			d := lim.Hit(h.limitIdentity(r, req, KeyHash(r)), 0)
+			d := lim.HitContext(r.Context(), h.limitIdentity(r, req, KeyHash(r)), 0)
 			if !d.Allowed {
 				h.rejected(w, ri, d)
 				return
@@ -102,7 +102,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		if lim == nil {
 			return nil, true
 		}
-		d := lim.Hit(limID, est)
+		d := lim.HitContext(r.Context(), limID, est)
 		if !d.Allowed {
 			h.rejected(w, ri, d)
 			return nil, false
@@ -152,7 +152,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	var limDecision ratelimit.Decision
 	var ticket ratelimit.Ticket
 	if lim != nil {
-		limDecision, ticket = lim.Admit(limID, est)
+		limDecision, ticket = lim.AdmitContext(r.Context(), limID, est)
 		if !limDecision.Allowed {
 			h.rejected(w, ri, limDecision)
 			return

@@ -72,7 +72,7 @@ func (h *Handler) admitPassThrough(sw *statusWriter, r *http.Request, ri *reqInf
 	if lim == nil {
 		return func() {}, true
 	}
-	d, ticket := lim.Admit(h.limitIdentity(r, nil, KeyHash(r)), 0)
+	d, ticket := lim.AdmitContext(r.Context(), h.limitIdentity(r, nil, KeyHash(r)), 0)
 	if !d.Allowed {
 		h.rejected(sw, ri, d)
 		return nil, false
