@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/zest-proxy/zest/internal/redisx"
 )
 
 // Key returns the exact-cache key of a request: the hex SHA-256 over the namespace, the
@@ -73,6 +74,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives nothing on the hot path; nil discards.
 	Logger *slog.Logger
+	// Redis, when set, is the shared second tier behind the in-memory one (see GetContext,
+	// WaitShared, RedisStats); nil = in memory only.
+	Redis *redisx.Client
 }
 
 // Stats are counters of a Cache since it was made.
@@ -88,6 +92,7 @@ type Cache struct {
 	store    *ristretto.Cache[string, *Entry]
 	now      func() time.Time
 	maxBytes int64
+	remote   *tier // nil = no Redis tier
 
 	hits, misses, stores, evictions, rejections, deletes atomic.Uint64
 }
@@ -123,6 +128,13 @@ func New(opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	c.store = store
+	if opts.Redis != nil {
+		log := opts.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		c.remote = newTier(c, opts.Redis, log)
+	}
 	return c, nil
 }
 
@@ -146,6 +158,7 @@ func (c *Cache) Set(e *Entry) bool {
 	if ttl <= 0 {
 		return false
 	}
+	c.remote.put(e, ttl)
 	cost := int64(len(e.Body)+len(e.Key)+len(e.Namespace)+len(e.Model)) + entryOverhead
 	if cost > c.maxBytes || !c.store.SetWithTTL(e.Key, e, cost, ttl) {
 		c.rejections.Add(1)
@@ -155,11 +168,21 @@ func (c *Cache) Set(e *Entry) bool {
 	return true
 }
 
-// Wait blocks until every Set before it is visible to Get (or was turned away).
-func (c *Cache) Wait() { c.store.Wait() }
+// Wait blocks until every Set before it is visible to Get (or was turned away), and written to
+// the Redis tier (or failed).
+func (c *Cache) Wait() {
+	c.store.Wait()
+	c.remote.wait()
+}
 
-// Delete removes the entry under key; it reports whether one was there.
+// Delete removes the entry under key, from every replica when there is a Redis tier; it
+// reports whether this replica's local tier held it.
 func (c *Cache) Delete(key string) bool {
+	c.remote.delete(key)
+	return c.deleteLocal(key)
+}
+
+func (c *Cache) deleteLocal(key string) bool {
 	_, ok := c.store.Get(key)
 	c.store.Del(key)
 	if ok {
@@ -168,8 +191,14 @@ func (c *Cache) Delete(key string) bool {
 	return ok
 }
 
-// DeleteNamespace removes every entry of one namespace and returns how many it removed.
+// DeleteNamespace removes every entry of one namespace (from every replica when there is a
+// Redis tier) and returns how many this replica's local tier held.
 func (c *Cache) DeleteNamespace(ns string) int {
+	c.remote.deleteNamespace(ns)
+	return c.deleteNamespaceLocal(ns)
+}
+
+func (c *Cache) deleteNamespaceLocal(ns string) int {
 	var keys []string
 	c.store.IterValues(func(e *Entry) bool {
 		if e.Namespace == ns {
@@ -184,8 +213,14 @@ func (c *Cache) DeleteNamespace(ns string) int {
 	return len(keys)
 }
 
-// Clear removes every entry and returns how many there were.
+// Clear removes every entry (from every replica when there is a Redis tier) and returns how
+// many this replica's local tier held.
 func (c *Cache) Clear() int {
+	c.remote.clear()
+	return c.clearLocal()
+}
+
+func (c *Cache) clearLocal() int {
 	n := c.Len()
 	c.store.Clear()
 	c.deletes.Add(uint64(n))
@@ -210,5 +245,8 @@ func (c *Cache) Stats() Stats {
 	}
 }
 
-// Close stops the store's goroutines.
-func (c *Cache) Close() { c.store.Close() }
+// Close stops the store's goroutines, after the Redis writes in flight.
+func (c *Cache) Close() {
+	c.remote.close()
+	c.store.Close()
+}

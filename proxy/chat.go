@@ -113,7 +113,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 
 	if exactRead {
 		_, span := h.childSpan(r.Context(), telemetry.SpanCacheLookup)
-		e, ok := h.opts.Cache.Get(key)
+		e, ok := h.opts.Cache.GetContext(r.Context(), key)
 		span.End()
 		if ok {
 			ri.cache, ri.layer, ri.key = "HIT", "exact", key
