@@ -2,7 +2,6 @@ package cache
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -354,11 +353,6 @@ func (c *Cache) RedisStats() RedisStats {
 // compressed with DEFLATE (level 1: chat answers are JSON and shrink 3-5x at little CPU).
 const valueVersion = 1
 
-var flateWriters = sync.Pool{New: func() any {
-	w, _ := flate.NewWriter(nil, flate.BestSpeed)
-	return w
-}}
-
 func encodeEntry(e *Entry) []byte {
 	b := make([]byte, 0, 64+len(e.Namespace)+len(e.Model)+len(e.Body)/3)
 	b = append(b, valueVersion)
@@ -370,13 +364,7 @@ func encodeEntry(e *Entry) []byte {
 	b = binary.AppendUvarint(b, uint64(len(e.Model)))
 	b = append(b, e.Namespace...)
 	b = append(b, e.Model...)
-	buf := bytes.NewBuffer(b)
-	w := flateWriters.Get().(*flate.Writer)
-	w.Reset(buf)
-	w.Write(e.Body)
-	w.Close()
-	flateWriters.Put(w)
-	return buf.Bytes()
+	return redisx.AppendDeflate(b, e.Body)
 }
 
 func decodeEntry(key string, b []byte) (*Entry, error) {
@@ -403,7 +391,7 @@ func decodeEntry(key string, b []byte) (*Entry, error) {
 	}
 	meta := make([]byte, v[4]+v[5])
 	io.ReadFull(r, meta)
-	body, err := io.ReadAll(flate.NewReader(r))
+	body, err := redisx.Inflate(b[len(b)-r.Len():])
 	if err != nil {
 		return nil, fmt.Errorf("cache: redis value: %w", err)
 	}
