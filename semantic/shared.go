@@ -124,7 +124,9 @@ func (s *share) tail(ctx context.Context) {
 		if !warm {
 			block = -1 // no BLOCK while replaying: an empty answer means caught up
 		}
-		err := s.rc.DoTimeout(ctx, tailBlock+s.rc.Timeout(), func(ctx context.Context) error {
+		// Redis checks blocked clients' timeouts only every 1/hz seconds (100ms by default):
+		// the deadline leaves a second of slack beyond the block.
+		err := s.rc.DoTimeout(ctx, tailBlock+s.rc.Timeout()+time.Second, func(ctx context.Context) error {
 			var err error
 			res, err = s.rc.R.XRead(ctx, &redis.XReadArgs{Streams: []string{s.stream, last}, Count: tailBatch,
 				Block: block}).Result()
