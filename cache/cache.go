@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/zest-proxy/zest/internal/redisx"
 )
 
 // Key returns the exact-cache key of a request: the hex SHA-256 over the namespace, the
@@ -110,6 +111,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives nothing on the hot path; nil discards.
 	Logger *slog.Logger
+	// Redis, when set, is the shared second tier behind the in-memory one (see GetContext,
+	// WaitShared, RedisStats); nil = in memory only.
+	Redis *redisx.Client
 }
 
 // Stats are counters of a Cache since it was made.
@@ -130,6 +134,7 @@ type Cache struct {
 	store    *ristretto.Cache[string, *Entry]
 	now      func() time.Time
 	maxBytes int64
+	remote   *tier // nil = no Redis tier
 
 	bg       sync.WaitGroup // background Waits of recharge, finished before Close
 	pmu      sync.RWMutex
@@ -170,6 +175,13 @@ func New(opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	c.store = store
+	if opts.Redis != nil {
+		log := opts.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		c.remote = newTier(c, opts.Redis, log)
+	}
 	return c, nil
 }
 
@@ -222,6 +234,12 @@ func (c *Cache) Set(e *Entry) bool {
 			return true // an exact entry for the same request serves the semantic cache too
 		}
 	}
+	c.remote.put(e, ttl)
+	return c.setLocal(e, ttl)
+}
+
+// setLocal stores e in the in-memory tier only, visible at once (see Set).
+func (c *Cache) setLocal(e *Entry, ttl time.Duration) bool {
 	cost := c.Cost(e)
 	if cost > c.maxBytes {
 		c.rejections.Add(1)
@@ -269,8 +287,15 @@ func fitted(b []byte) []byte {
 }
 
 // Wait blocks until every Set before it has been applied by the store (or turned away by its
-// admission policy), and empties the pending table of those entries.
+// admission policy) and written to the Redis tier (or failed), and empties the pending table of
+// those entries.
 func (c *Cache) Wait() {
+	c.settleLocal()
+	c.remote.wait()
+}
+
+// settleLocal is Wait for the in-memory tier only.
+func (c *Cache) settleLocal() {
 	if c.npending.Load() == 0 {
 		c.store.Wait()
 		return
@@ -297,8 +322,14 @@ func (c *Cache) unpend(key string, e *Entry) {
 	c.pmu.Unlock()
 }
 
-// Delete removes the entry under key; it reports whether one was there.
+// Delete removes the entry under key, from every replica when there is a Redis tier; it
+// reports whether this replica's local tier held it.
 func (c *Cache) Delete(key string) bool {
+	c.remote.delete(key)
+	return c.deleteLocal(key)
+}
+
+func (c *Cache) deleteLocal(key string) bool {
 	_, ok := c.lookup(key)
 	c.unpend(key, nil)
 	c.store.Del(key)
@@ -308,10 +339,16 @@ func (c *Cache) Delete(key string) bool {
 	return ok
 }
 
-// DeleteNamespace removes every entry of one namespace and returns how many it removed.
+// DeleteNamespace removes every entry of one namespace (from every replica when there is a
+// Redis tier) and returns how many this replica's local tier held.
 func (c *Cache) DeleteNamespace(ns string) int {
+	c.remote.deleteNamespace(ns)
+	return c.deleteNamespaceLocal(ns)
+}
+
+func (c *Cache) deleteNamespaceLocal(ns string) int {
 	var keys []string
-	c.Wait()
+	c.settleLocal()
 	c.store.IterValues(func(e *Entry) bool {
 		if e.Namespace == ns {
 			keys = append(keys, e.Key)
@@ -326,9 +363,15 @@ func (c *Cache) DeleteNamespace(ns string) int {
 	return len(keys)
 }
 
-// Clear removes every entry and returns how many there were.
+// Clear removes every entry (from every replica when there is a Redis tier) and returns how
+// many this replica's local tier held.
 func (c *Cache) Clear() int {
-	c.Wait()
+	c.remote.clear()
+	return c.clearLocal()
+}
+
+func (c *Cache) clearLocal() int {
+	c.settleLocal()
 	n := c.Len()
 	c.store.Clear()
 	c.deletes.Add(uint64(n))
@@ -353,8 +396,10 @@ func (c *Cache) Stats() Stats {
 	}
 }
 
-// Close stops the store's goroutines. No other call may run during or after it.
+// Close stops the store's goroutines, after the Redis writes in flight. No other call may run
+// during or after it.
 func (c *Cache) Close() {
 	c.bg.Wait()
+	c.remote.close()
 	c.store.Close()
 }

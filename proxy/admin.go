@@ -7,6 +7,10 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/internal/redisx"
+	"github.com/zest-proxy/zest/semantic"
 )
 
 // serveAdmin answers /admin/... for a caller holding the admin token:
@@ -136,7 +140,16 @@ type Stats struct {
 	Buckets  *int           `json:"ratelimit_buckets,omitempty"`
 	// PeakResponseBytes is the most one upstream answer has held in memory while it was
 	// relayed (bounded by upstream.max_response_bytes plus one read).
-	PeakResponseBytes int64 `json:"peak_response_bytes"`
+	PeakResponseBytes int64       `json:"peak_response_bytes"`
+	Redis             *RedisStats `json:"redis,omitempty"`
+}
+
+// RedisStats is what the shared tiers did, when Redis is configured.
+type RedisStats struct {
+	Client         redisx.Health         `json:"client"`
+	Exact          cache.RedisStats      `json:"exact_cache"`
+	Semantic       *semantic.SharedStats `json:"semantic_cache,omitempty"`
+	LimitFallbacks uint64                `json:"ratelimit_fallbacks"`
 }
 
 // SemanticStats are the semantic layer's counters as the proxy saw them, plus the index's.
@@ -171,6 +184,20 @@ func (h *Handler) Stats() Stats {
 	if h.opts.Limiter != nil {
 		n := h.opts.Limiter.Len()
 		st.Buckets = &n
+	}
+	if h.opts.Redis != nil {
+		rs := &RedisStats{Client: h.opts.Redis.Health()}
+		if h.opts.Cache != nil {
+			rs.Exact = h.opts.Cache.RedisStats()
+		}
+		if h.opts.Semantic != nil {
+			ss := h.opts.Semantic.SharedStats()
+			rs.Semantic = &ss
+		}
+		if h.opts.Limiter != nil {
+			rs.LimitFallbacks = h.opts.Limiter.RedisFallbacks()
+		}
+		st.Redis = rs
 	}
 	return st
 }

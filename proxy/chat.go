@@ -71,7 +71,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 // request against the limits.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, req *cache.Request, ri *reqInfo, aerr *apiError) {
 	if lim := h.opts.Limiter; lim != nil {
-		d := lim.Hit(h.limitIdentity(r, req, KeyHash(r)), 0)
+		d := lim.HitContext(r.Context(), h.limitIdentity(r, req, KeyHash(r)), 0)
 		if !d.Allowed {
 			h.rejected(w, ri, d)
 			return
@@ -138,7 +138,7 @@ func (c *chatCall) hitAllowed() (func(http.Header), bool) {
 	if lim == nil {
 		return nil, true
 	}
-	d := lim.Hit(c.limID, c.est)
+	d := lim.HitContext(c.r.Context(), c.limID, c.est)
 	if !d.Allowed {
 		c.h.rejected(c.w, c.ri, d)
 		return nil, false
@@ -151,7 +151,7 @@ func (c *chatCall) hitAllowed() (func(http.Header), bool) {
 func (c *chatCall) serveExact() bool {
 	h, ri := c.h, c.ri
 	_, span := h.childSpan(c.r.Context(), telemetry.SpanCacheLookup)
-	e, ok := h.opts.Cache.Get(c.key)
+	e, ok := h.opts.Cache.GetContext(c.r.Context(), c.key)
 	span.End()
 	if !ok {
 		return false
@@ -200,7 +200,7 @@ func (h *Handler) serveMiss(c *chatCall) {
 	var limDecision ratelimit.Decision
 	var ticket ratelimit.Ticket
 	if lim != nil {
-		limDecision, ticket = lim.Admit(c.limID, c.est)
+		limDecision, ticket = lim.AdmitContext(c.r.Context(), c.limID, c.est)
 		if !limDecision.Allowed {
 			h.rejected(c.w, ri, limDecision)
 			return

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/internal/redisx"
 	"github.com/zest-proxy/zest/ratelimit"
 	"github.com/zest-proxy/zest/semantic"
 	"github.com/zest-proxy/zest/telemetry"
@@ -75,6 +77,10 @@ type Options struct {
 	Limiter *ratelimit.Limiter
 	// RateLimitKey is what a bucket belongs to: "key" (default), "user" or "ip".
 	RateLimitKey string
+	// TrustedProxies are the peers (load balancers) whose Forwarded / X-Forwarded-For headers
+	// name the client for rate limits; from any other peer those headers are ignored. Empty
+	// (the default) trusts none.
+	TrustedProxies []netip.Prefix
 	// TokenLimits makes zest count prompt tokens to reserve them (set when any token limit is
 	// configured; counting costs CPU, so it is skipped otherwise).
 	TokenLimits bool
@@ -93,6 +99,10 @@ type Options struct {
 
 	// AdminToken guards /admin/...; empty turns the admin API off.
 	AdminToken string
+
+	// Redis is the client the shared tiers use, reported by /healthz and /admin/stats; nil
+	// when zest runs alone. The tiers themselves get it through their own options.
+	Redis *redisx.Client
 
 	// Logger receives one line per request and errors; nil discards.
 	Logger *slog.Logger
@@ -258,8 +268,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/metrics" && h.opts.MetricsHandler != nil:
 		h.opts.MetricsHandler.ServeHTTP(w, r)
 	case p == "/healthz":
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"status":"ok"}` + "\n"))
+		h.serveHealth(w)
 	default:
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
 			Message: fmt.Sprintf("Unknown request URL: %s %s. zest serves the OpenAI API under /v1/.", r.Method, p)})

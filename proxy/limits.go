@@ -14,7 +14,7 @@ import (
 func (h *Handler) limitIdentity(r *http.Request, req *cache.Request, keyHash string) string {
 	switch h.opts.RateLimitKey {
 	case "ip":
-		return ClientIP(r)
+		return h.clientIP(r)
 	case "user":
 		if req != nil {
 			if u := jsonString(req.User.Value); u != "" {
@@ -25,7 +25,7 @@ func (h *Handler) limitIdentity(r *http.Request, req *cache.Request, keyHash str
 	if keyHash != "" {
 		return keyHash
 	}
-	return ClientIP(r)
+	return h.clientIP(r)
 }
 
 // reject writes a 429 for a rate-limit decision, in OpenAI's envelope.
@@ -72,7 +72,7 @@ func (h *Handler) admitPassThrough(sw *statusWriter, r *http.Request, ri *reqInf
 	if lim == nil {
 		return func() {}, true
 	}
-	d, ticket := lim.Admit(h.limitIdentity(r, nil, KeyHash(r)), 0)
+	d, ticket := lim.AdmitContext(r.Context(), h.limitIdentity(r, nil, KeyHash(r)), 0)
 	if !d.Allowed {
 		h.rejected(sw, ri, d)
 		return nil, false

@@ -100,9 +100,9 @@ func (h *Handler) lookupSemantic(ctx context.Context, sq *semQuery) (semantic.Hi
 	if hit.Value == nil {
 		// The answer lives in the exact cache; gone from there (evicted, expired, purged),
 		// the entry is stale.
-		e, found := h.exactAnswer(hit.ID)
+		e, found := h.exactAnswer(ctx, hit.ID)
 		if !found {
-			h.opts.Semantic.Delete(hit.ID)
+			h.opts.Semantic.Forget(hit.ID)
 			return semantic.Hit{}, false
 		}
 		hit.Value = e
@@ -123,11 +123,11 @@ func (h *Handler) lookupSemantic(ctx context.Context, sq *semQuery) (semantic.Hi
 }
 
 // exactAnswer is the body the exact cache keeps under key for the semantic cache.
-func (h *Handler) exactAnswer(key string) ([]byte, bool) {
+func (h *Handler) exactAnswer(ctx context.Context, key string) ([]byte, bool) {
 	if h.opts.Cache == nil {
 		return nil, false
 	}
-	e, ok := h.opts.Cache.GetAny(key)
+	e, ok := h.opts.Cache.GetAnyContext(ctx, key)
 	if !ok {
 		return nil, false
 	}

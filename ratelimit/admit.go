@@ -1,6 +1,9 @@
 package ratelimit
 
-import "hash/maphash"
+import (
+	"context"
+	"hash/maphash"
+)
 
 // Ticket is an admitted request's hold on its identity: the reserved token
 // estimate and one concurrency slot. Call Done exactly once when the request
@@ -14,6 +17,8 @@ type Ticket struct {
 	key    uint64
 	tokens int64 // the estimate charged at admission
 	policy uint32
+	remote string // the bucket key in Redis; "" for a ticket of the local buckets
+	lease  string // the concurrency lease in Redis; "" when none
 }
 
 // Admit decides whether identity may send a request estimated at estTokens
@@ -26,6 +31,17 @@ type Ticket struct {
 // the token bucket is rejected with Never set and no RetryAfter. The
 // concurrency limit is checked after the rate limits and has no RetryAfter.
 func (l *Limiter) Admit(identity string, estTokens int) (Decision, Ticket) {
+	return l.AdmitContext(context.Background(), identity, estTokens)
+}
+
+// AdmitContext is Admit; with Options.Redis, ctx bounds the call to Redis (as does the
+// client's own timeout), and a failed call is decided by the local buckets.
+func (l *Limiter) AdmitContext(ctx context.Context, identity string, estTokens int) (Decision, Ticket) {
+	if l.remote != nil {
+		if d, t, ok := l.takeRemote(ctx, identity, estTokens, true); ok {
+			return d, t
+		}
+	}
 	return l.take(identity, estTokens, true)
 }
 
@@ -34,8 +50,18 @@ func (l *Limiter) Admit(identity string, estTokens int) (Decision, Ticket) {
 // holds no concurrency slot and needs no Done. Like Admit, a rejection takes
 // nothing; the caller decides whether to serve the hit anyway.
 func (l *Limiter) Hit(identity string, estTokens int) Decision {
+	return l.HitContext(context.Background(), identity, estTokens)
+}
+
+// HitContext is Hit; ctx bounds the call to Redis as in AdmitContext.
+func (l *Limiter) HitContext(ctx context.Context, identity string, estTokens int) Decision {
 	if !l.chargeHits {
 		estTokens = 0
+	}
+	if l.remote != nil {
+		if d, _, ok := l.takeRemote(ctx, identity, estTokens, false); ok {
+			return d
+		}
 	}
 	d, _ := l.take(identity, estTokens, false)
 	return d
@@ -132,6 +158,10 @@ func (t *Ticket) Done(actualTokens int, known bool) {
 	}
 	l := t.l
 	t.l = nil
+	if t.remote != "" {
+		l.doneRemote(t, actualTokens, known)
+		return
+	}
 	sh := &l.shards[t.key>>(64-shardBits)]
 	now := l.micros()
 

@@ -19,11 +19,14 @@
 package ratelimit
 
 import (
+	"cmp"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/zest-proxy/zest/internal/redisx"
 )
 
 // Limits are the limits of one identity. Zero means unlimited.
@@ -63,6 +66,16 @@ type Options struct {
 	IdleAfter time.Duration
 	// Logger receives configuration warnings; nil = discard.
 	Logger *slog.Logger
+	// Redis, when set, keeps the buckets and concurrency leases in Redis, so that every
+	// replica sharing it enforces one limit per identity. A call that fails (or meets the
+	// client's open breaker) is decided by this Limiter's local buckets instead (fail open to
+	// local limits; counted by RedisFallbacks). nil = local buckets only. All replicas must
+	// share the same limits and overrides.
+	Redis *redisx.Client
+	// LeaseTTL is how long a concurrency slot held in Redis outlives its replica: a live
+	// replica renews its leases every LeaseTTL/3, so a dead one's slots return within
+	// LeaseTTL. Default 30s. Used only with Redis.
+	LeaseTTL time.Duration
 }
 
 // DefaultIdleAfter is the IdleAfter used when Options.IdleAfter is 0.
@@ -108,6 +121,8 @@ type Limiter struct {
 	policies   []policy          // [0] is Default
 	overrides  map[string]uint32 // identity → index into policies
 	log        *slog.Logger
+	remote     *remote // nil = local only
+	closeOnce  sync.Once
 	shards     [numShards]shard
 }
 
@@ -156,6 +171,18 @@ func New(opts Options) (*Limiter, error) {
 	l.epoch = l.now()
 	for i := range l.shards {
 		l.shards[i].m = make(map[uint64]bucket)
+	}
+	if opts.Redis != nil && l.enabled {
+		if opts.LeaseTTL < 0 {
+			return nil, fmt.Errorf("ratelimit: LeaseTTL is %v, want >= 0", opts.LeaseTTL)
+		}
+		l.remote = &remote{c: opts.Redis, leaseTTL: cmp.Or(opts.LeaseTTL, DefaultLeaseTTL)}
+		for _, p := range l.policies {
+			if p.conc > 0 {
+				l.startRenewing()
+				break
+			}
+		}
 	}
 	return l, nil
 }

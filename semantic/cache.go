@@ -1,6 +1,7 @@
 package semantic
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/zest-proxy/zest/internal/redisx"
 )
 
 // Verifier decides whether a candidate's stored prompt means the same as the
@@ -72,6 +75,13 @@ type Options struct {
 	// MaxRefusedPairs bounds the (query, stored prompt) pairs refused after a Report; 0 means
 	// DefaultMaxRefusedPairs (10000). Beyond it the oldest refusal is forgotten first.
 	MaxRefusedPairs int
+	// Redis, when set, shares the entries with every replica on the same Redis (see
+	// shared.go): stores and deletes are appended to a stream that each replica follows, and a
+	// new replica warms its index from it. nil = this replica only. Call Close to stop.
+	Redis *redisx.Client
+	// StreamMaxLen caps the Redis stream (approximately); 0 means MaxEntries. Used only
+	// with Redis.
+	StreamMaxLen int
 }
 
 // Query names what a prompt is compared against.
@@ -140,6 +150,7 @@ type Cache struct {
 
 	stats    counters
 	refusals refusals
+	share    *share // nil = not shared
 }
 
 // partition holds the index of one namespace and partition.
@@ -228,6 +239,12 @@ func New(opts Options) (*Cache, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.reset()
+	if opts.Redis != nil {
+		if opts.StreamMaxLen < 0 {
+			return nil, errors.New("semantic: StreamMaxLen must not be negative")
+		}
+		c.share = newShare(c, opts.Redis, cmp.Or(opts.StreamMaxLen, c.maxEntries))
+	}
 	return c, nil
 }
 

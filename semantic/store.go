@@ -36,7 +36,18 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 		expires: now.Add(ttl),
 	}
 	key, _ := c.keyOf(q)
+	if err := c.insert(ctx, key, q.Namespace, vec, e); err != nil {
+		return err
+	}
+	c.share.publishStore(ctx, key, q.Namespace, vec, e)
+	return nil
+}
 
+// insert files e under the partition key with its vector, replacing an entry of the same id,
+// then applies expiry and the size cap.
+func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *entry) error {
+	now := c.now()
+	id := e.id
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.entries[id]; ok {
@@ -44,7 +55,7 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 	}
 	p, ok := c.parts[key]
 	if !ok {
-		p = &partition{key: key, ns: q.Namespace, idx: newIndex(c.kind, len(vec))}
+		p = &partition{key: key, ns: ns, idx: newIndex(c.kind, len(vec))}
 		c.parts[key] = p
 	}
 	if err := p.idx.add(ctx, id, vec); err != nil {
@@ -67,8 +78,18 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 	return nil
 }
 
-// Delete removes the entry with this id and reports whether there was one.
+// Delete removes the entry with this id (from every replica, with Options.Redis) and reports
+// whether this replica held one.
 func (c *Cache) Delete(id string) bool {
+	c.share.publishDelete(opDelete, id)
+	return c.deleteLocal(id)
+}
+
+// Forget removes the entry with this id from this replica only: for an entry found stale here
+// (its answer gone from the caller's store), which other replicas may still serve.
+func (c *Cache) Forget(id string) bool { return c.deleteLocal(id) }
+
+func (c *Cache) deleteLocal(id string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
@@ -78,8 +99,14 @@ func (c *Cache) Delete(id string) bool {
 	return ok
 }
 
-// DeleteNamespace removes every entry of namespace ns and returns how many.
+// DeleteNamespace removes every entry of namespace ns (from every replica, with Options.Redis)
+// and returns how many this replica held.
 func (c *Cache) DeleteNamespace(ns string) int {
+	c.share.publishDelete(opDeleteNS, ns)
+	return c.deleteNamespaceLocal(ns)
+}
+
+func (c *Cache) deleteNamespaceLocal(ns string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
@@ -92,8 +119,13 @@ func (c *Cache) DeleteNamespace(ns string) int {
 	return n
 }
 
-// Purge removes every entry.
+// Purge removes every entry (from every replica, with Options.Redis).
 func (c *Cache) Purge() {
+	c.share.publishDelete(opPurge, "")
+	c.purgeLocal()
+}
+
+func (c *Cache) purgeLocal() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reset()

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -21,6 +23,9 @@ type Config struct {
 	MaxBody         Size     `toml:"max_body"`
 	BodyTimeout     Duration `toml:"body_timeout"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// TrustedProxies are the CIDRs (or single addresses) of load balancers whose
+	// Forwarded / X-Forwarded-For headers name the client IP. Top-level; default none.
+	TrustedProxies []string `toml:"trusted_proxies"`
 
 	Upstream  UpstreamConfig  `toml:"upstream"`
 	Cache     CacheConfig     `toml:"cache"`
@@ -29,6 +34,17 @@ type Config struct {
 	Admin     AdminConfig     `toml:"admin"`
 	Telemetry TelemetryConfig `toml:"telemetry"`
 	Log       LogConfig       `toml:"log"`
+	Redis     RedisConfig     `toml:"redis"`
+}
+
+// RedisConfig is [redis]: the shared tiers of several replicas. An empty url (the default)
+// keeps everything in this process.
+type RedisConfig struct {
+	URL        string   `toml:"url"`
+	Timeout    Duration `toml:"timeout"`
+	Prefix     string   `toml:"prefix"`
+	RetryAfter Duration `toml:"retry_after"`
+	LeaseTTL   Duration `toml:"lease_ttl"`
 }
 
 // UpstreamConfig is [upstream].
@@ -126,6 +142,8 @@ func defaultConfig() Config {
 			Verify: "strict"},
 		RateLimit: RateLimitConfig{Key: "key", DefaultMaxTokens: 1024},
 		Log:       LogConfig{Format: "text", Level: "info"},
+		Redis: RedisConfig{Timeout: Duration(100 * time.Millisecond), Prefix: "zest", RetryAfter: Duration(time.Second),
+			LeaseTTL: Duration(30 * time.Second)},
 	}
 }
 
@@ -302,6 +320,20 @@ func (c *Config) validate() error {
 			return bad("ratelimit.override", "entry %d has no identity", i+1)
 		}
 	}
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return bad("redis.url", "want redis://host:port or rediss://host:port (the value is not shown: it may hold a password)")
+		}
+	}
+	if c.Redis.Timeout <= 0 || c.Redis.RetryAfter <= 0 || c.Redis.LeaseTTL <= 0 {
+		return bad("redis", "timeout, retry_after and lease_ttl must be positive")
+	}
+	if c.Redis.Prefix == "" || strings.ContainsAny(c.Redis.Prefix, "{}") {
+		return bad("redis.prefix", "must be non-empty, without braces")
+	}
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		return bad("trusted_proxies", "%v", err)
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -313,6 +345,23 @@ func (c *Config) validate() error {
 		return bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
 	return nil
+}
+
+// parsePrefixes parses CIDRs ("10.0.0.0/8") and single addresses ("10.1.2.3").
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // findKeyLine returns the 1-based line where key (a table path then a name) is set, or 0.

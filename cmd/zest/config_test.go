@@ -28,6 +28,9 @@ func TestRepoConfigIsTheDefaults(t *testing.T) {
 	if cfg.Cache.AllowedTypes != nil && len(cfg.Cache.AllowedTypes) == 0 {
 		cfg.Cache.AllowedTypes = nil
 	}
+	if cfg.TrustedProxies != nil && len(cfg.TrustedProxies) == 0 {
+		cfg.TrustedProxies = nil
+	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config.toml differs from the built-in defaults:\n file %+v\n code %+v", cfg, want)
 	}
@@ -82,6 +85,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"empty verify", "[semantic]\nverify = \"\"\n", []string{":2:", "semantic.verify"}},
 		{"negative limit", "[ratelimit]\nrequests_per_minute = -1\n", []string{":2:", "ratelimit.requests_per_minute"}},
 		{"syntax", "[cache\n", []string{"config.toml:", "table name"}},
+		{"bad redis url", "[redis]\nurl = \"http://:hunter2@h:1\"\n", []string{":2:", "redis.url"}},
+		{"bad trusted proxy", "trusted_proxies = [\"10.0.0.0/8\", \"lb.internal\"]\n", []string{":1:", "trusted_proxies", "lb.internal"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(writeConfig(t, tc.text))

@@ -26,7 +26,7 @@ func TestVerifyModeWired(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sc, err := buildSemantic(cfg, func(string) string { return "" }, slog.New(slog.DiscardHandler))
+			sc, err := buildSemantic(cfg, func(string) string { return "" }, slog.New(slog.DiscardHandler), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/internal/redisx"
 	"github.com/zest-proxy/zest/proxy"
 	"github.com/zest-proxy/zest/ratelimit"
 	"github.com/zest-proxy/zest/semantic"
@@ -31,24 +32,41 @@ func (a *app) close() {
 // build turns a config into a running handler.
 func build(ctx context.Context, cfg Config, getenv func(string) string, logger *slog.Logger) (*app, error) {
 	a := &app{}
+	trusted, err := parsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	rc, err := buildRedis(ctx, cfg.Redis, getenv, logger)
+	if err != nil {
+		return nil, err
+	}
+	if rc != nil {
+		a.closers = append(a.closers, func() { rc.Close() })
+	}
 	var exact *cache.Cache
 	if cfg.Cache.Enabled {
 		var err error
-		exact, err = cache.New(cache.Options{MaxBytes: int64(cfg.Cache.MaxBytes), Logger: logger})
+		exact, err = cache.New(cache.Options{MaxBytes: int64(cfg.Cache.MaxBytes), Logger: logger, Redis: rc})
 		if err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, exact.Close)
 	}
-	sem, err := buildSemantic(cfg, getenv, logger)
+	sem, err := buildSemantic(cfg, getenv, logger, rc)
 	if err != nil {
 		a.close()
 		return nil, err
 	}
-	lim, tokenLimits, err := buildLimiter(cfg.RateLimit, logger)
+	if sem != nil {
+		a.closers = append(a.closers, sem.Close)
+	}
+	lim, tokenLimits, err := buildLimiter(cfg.RateLimit, logger, rc, time.Duration(cfg.Redis.LeaseTTL))
 	if err != nil {
 		a.close()
 		return nil, err
+	}
+	if lim != nil {
+		a.closers = append(a.closers, lim.Close)
 	}
 	reg := telemetry.NewRegistry()
 	prices := map[string]telemetry.Price{}
@@ -60,6 +78,22 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 		metrics.SetCacheStats(func() telemetry.CacheStats {
 			st := exact.Stats()
 			return telemetry.CacheStats{Entries: int64(st.Entries), Bytes: st.Bytes, Evictions: st.Evictions}
+		})
+	}
+	if rc != nil {
+		telemetry.RegisterRedis(reg, func() telemetry.RedisStats {
+			h := rc.Health()
+			st := telemetry.RedisStats{Up: h.Up, Errors: h.Errors, Skipped: h.Skipped}
+			if exact != nil {
+				st.CacheHits = exact.RedisStats().Hits
+			}
+			if lim != nil {
+				st.LimitFallbacks = lim.RedisFallbacks()
+			}
+			if sem != nil {
+				st.SemanticApplied = sem.SharedStats().Applied
+			}
+			return st
 		})
 	}
 	tp, prop, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingOptions{
@@ -94,6 +128,8 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 
 		Limiter:          lim,
 		RateLimitKey:     cfg.RateLimit.Key,
+		TrustedProxies:   trusted,
+		Redis:            rc,
 		TokenLimits:      tokenLimits,
 		DefaultMaxTokens: cfg.RateLimit.DefaultMaxTokens,
 
@@ -120,7 +156,7 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 
 // buildLimiter makes the rate limiter of [ratelimit]; nil when no limit is set anywhere.
 // tokenLimits reports whether any token limit exists (so prompts must be counted).
-func buildLimiter(c RateLimitConfig, logger *slog.Logger) (lim *ratelimit.Limiter, tokenLimits bool, err error) {
+func buildLimiter(c RateLimitConfig, logger *slog.Logger, rc *redisx.Client, leaseTTL time.Duration) (lim *ratelimit.Limiter, tokenLimits bool, err error) {
 	def := ratelimit.Limits{RequestsPerMinute: c.RequestsPerMinute, TokensPerMinute: c.TokensPerMinute,
 		MaxConcurrent: c.MaxConcurrent, BurstRequests: c.BurstRequests, BurstTokens: c.BurstTokens}
 	any := def != ratelimit.Limits{}
@@ -136,11 +172,36 @@ func buildLimiter(c RateLimitConfig, logger *slog.Logger) (lim *ratelimit.Limite
 	if !any {
 		return nil, false, nil
 	}
-	lim, err = ratelimit.New(ratelimit.Options{Default: def, Overrides: overrides, ChargeHits: c.ChargeHits, Logger: logger})
+	lim, err = ratelimit.New(ratelimit.Options{Default: def, Overrides: overrides, ChargeHits: c.ChargeHits, Logger: logger,
+		Redis: rc, LeaseTTL: leaseTTL})
 	if err != nil {
 		return nil, false, fmt.Errorf("ratelimit: %w", err)
 	}
 	return lim, tokenLimits, nil
+}
+
+// buildRedis makes the client of [redis]; nil when no URL is set. ZEST_REDIS_URL, when set,
+// replaces redis.url (so a password need not live in the file). An unreachable Redis is not
+// an error: zest starts on its local tiers and joins the shared ones when Redis answers.
+func buildRedis(ctx context.Context, c RedisConfig, getenv func(string) string, logger *slog.Logger) (*redisx.Client, error) {
+	u := c.URL
+	if v := getenv("ZEST_REDIS_URL"); v != "" {
+		u = v
+	}
+	if u == "" {
+		return nil, nil
+	}
+	rc, err := redisx.New(redisx.Options{URL: u, Timeout: time.Duration(c.Timeout), Prefix: c.Prefix,
+		RetryAfter: time.Duration(c.RetryAfter), Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	if err := rc.Ping(ctx); err != nil {
+		logger.Warn("redis not reachable at start; serving from local tiers until it is", "error", err)
+	} else {
+		logger.Info("redis: shared tiers on", "prefix", c.Prefix)
+	}
+	return rc, nil
 }
 
 // The tuned similarity thresholds (semantic.threshold = 0). The local embedder's static word
@@ -152,7 +213,7 @@ const (
 )
 
 // buildSemantic makes the semantic cache of [semantic]; nil when it is off.
-func buildSemantic(cfg Config, getenv func(string) string, logger *slog.Logger) (*semantic.Cache, error) {
+func buildSemantic(cfg Config, getenv func(string) string, logger *slog.Logger, rc *redisx.Client) (*semantic.Cache, error) {
 	c := cfg.Semantic
 	if !c.Enabled {
 		return nil, nil
@@ -194,7 +255,8 @@ func buildSemantic(cfg Config, getenv func(string) string, logger *slog.Logger) 
 	}
 	sc, err := semantic.New(semantic.Options{Embedder: emb, Verifier: v, Threshold: float32(threshold),
 		Index:      semantic.IndexKind(c.Index),
-		MaxEntries: c.MaxEntries, MaxBytes: int64(c.MaxBytes), EmbedTimeout: time.Duration(c.Timeout), Logger: logger})
+		MaxEntries: c.MaxEntries, MaxBytes: int64(c.MaxBytes), EmbedTimeout: time.Duration(c.Timeout),
+		Logger: logger, Redis: rc})
 	if err != nil {
 		return nil, fmt.Errorf("semantic: %w", err)
 	}
