@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
@@ -15,7 +16,11 @@ func benchHitMetrics(b *testing.B, body string) {
 	h.opts.Metrics = telemetry.NewMetrics(telemetry.NewRegistry(), map[string]telemetry.Price{"gpt-4o-mini": {InputPerMTok: 0.15, OutputPerMTok: 0.6}})
 	rr := newReusableRequest(body)
 	w := &benchWriter{h: http.Header{}}
-	h.ServeHTTP(w, rr.rewind()) // prime
+	h.ServeHTTP(w, rr.rewind()) // prime, and wait until the answer is stored
+	if err := h.Wait(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	h.opts.Cache.Wait()
 	w.reset()
 	h.ServeHTTP(w, rr.rewind())
 	if w.code != 200 || w.h.Get("X-Cache-Status") != "HIT" {
