@@ -13,7 +13,7 @@ import (
 func benchHitMetrics(b *testing.B, body string) {
 	srv := benchUpstream(b, jsonAnswer(200, completionJSON))
 	h := benchHandler(b, srv.URL)
-	h.opts.Metrics = telemetry.NewMetrics(telemetry.NewRegistry(), map[string]telemetry.Price{"gpt-4o-mini": {InputPerMTok: 0.15, OutputPerMTok: 0.6}})
+	h.opts.Metrics = telemetry.NewMetrics(telemetry.NewRegistry(nil), map[string]telemetry.Price{"gpt-4o-mini": {InputPerMTok: 0.15, OutputPerMTok: 0.6}})
 	rr := newReusableRequest(body)
 	w := &benchWriter{h: http.Header{}}
 	h.ServeHTTP(w, rr.rewind()) // prime, and wait until the answer is stored
