@@ -227,6 +227,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ri.status = sw.status
 		}
 		h.finish(r, &ri)
+	case p == "/admin" && h.opts.AdminToken != "":
+		http.Redirect(w, r, "/admin/", http.StatusFound) // the dashboard page
 	case strings.HasPrefix(p, "/admin/"):
 		h.serveAdmin(w, r)
 	case p == "/metrics" && h.opts.MetricsHandler != nil:
