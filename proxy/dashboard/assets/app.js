@@ -19,14 +19,15 @@
   function fmtDur(s, count) {
     if (!count) return "–";
     if (s < 0.001) return (s * 1e6).toFixed(0) + " µs";
-    if (s < 1) return (s * 1e3).toFixed(1) + " ms";
+    if (s < 0.01) return (s * 1e3).toFixed(1) + " ms";
+    if (s < 1) return (s * 1e3).toFixed(0) + " ms";
     return s.toFixed(2) + " s";
   }
   function fmtBytes(b) {
     const u = ["B", "KiB", "MiB", "GiB", "TiB"];
     let i = 0;
     while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }
-    return (i ? b.toFixed(1) : String(Math.round(b))) + " " + u[i];
+    return (i && b < 100 ? b.toFixed(1) : String(Math.round(b))) + " " + u[i];
   }
   const sum = (o) => Object.values(o || {}).reduce((a, b) => a + b, 0);
   const get = (o, path) => path.split(".").reduce((x, k) => (x == null ? undefined : x[k]), o);
@@ -47,7 +48,7 @@
             el.dataset.raw2 = v.p99_seconds; break;
           case "bytes": raw = v.bytes; text = fmtBytes(v.bytes) + " / " + fmtBytes(v.max_bytes); el.dataset.raw2 = v.max_bytes; break;
           case "entries": raw = v.entries; text = fmtInt(v.entries) + " / " + fmtInt(v.max_entries); el.dataset.raw2 = v.max_entries; break;
-          case "text": raw = v; text = String(v); break;
+          case "text": case "clock": raw = v; text = String(v); break;
           default: raw = v; text = fmtInt(v);
         }
       }
@@ -103,6 +104,11 @@
     const u = new uPlot(o, data, el);
     const c = { el, u, data };
     charts.push(c);
+    // Follow the card's width (window resizes, phone rotation, the grid reflowing).
+    new ResizeObserver(() => {
+      const w = Math.max(200, el.clientWidth);
+      if (w !== u.width) u.setSize({ width: w, height: 190 });
+    }).observe(el);
     return c;
   }
   function push(c, t, ys) {
@@ -215,10 +221,5 @@
     poll();
   });
   $("logout").addEventListener("click", () => signOut(""));
-  let resizeTimer = 0;
-  window.addEventListener("resize", () => {
-    clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => charts.forEach((c) => c.u.setSize({ width: Math.max(200, c.el.clientWidth), height: 190 })), 100);
-  });
   if (sessionStorage.getItem(KEY)) poll(); else show("login");
 })();
