@@ -297,8 +297,8 @@ func (t *tier) listen() {
 			}
 			if !first {
 				// Reconnected: purges sent meanwhile were missed. Start the local tier afresh.
-				t.resyncs.Add(1)
 				t.c.clearLocal()
+				t.resyncs.Add(1) // after the clear: a reader seeing the count sees the local tier empty
 				t.log.Info("cache: purge channel reconnected; local tier emptied, refilling from redis")
 			}
 			first = false

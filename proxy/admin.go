@@ -6,15 +6,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 
-	"github.com/zest-proxy/zest/cache"
-	"github.com/zest-proxy/zest/internal/redisx"
-	"github.com/zest-proxy/zest/semantic"
+	"github.com/zest-proxy/zest/proxy/dashboard"
 )
 
 // serveAdmin answers /admin/... for a caller holding the admin token:
 //
+//	GET    /admin/                           the dashboard page (no token needed: it asks for it)
 //	GET    /admin/stats                      counters of every layer, as JSON
 //	DELETE /admin/cache                      every cached answer (exact and semantic)
 //	DELETE /admin/cache?namespace=NS         one namespace ("k:<sha256 of key>", "u:<user>", "shared")
@@ -26,6 +24,12 @@ func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	if h.opts.AdminToken == "" {
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
 			Message: "The admin API is off: set ZEST_ADMIN_TOKEN to turn it on."})
+		return
+	}
+	if dashboard.Serves(r.URL.Path) {
+		// The page and its files hold no data; the page asks for the token and sends it with
+		// every GET /admin/stats.
+		dashboard.Handler().ServeHTTP(w, r)
 		return
 	}
 	if !h.adminAuthorized(r) {
@@ -127,79 +131,6 @@ func (h *Handler) purge(r *http.Request) PurgeResult {
 	}
 	h.logger.Info("admin purge", "scope", res.Scope, "exact", res.Exact, "semantic", res.Semantic)
 	return res
-}
-
-// Stats is the JSON of GET /admin/stats.
-type Stats struct {
-	Uptime   string         `json:"uptime"`
-	Upstream string         `json:"upstream"`
-	Exact    any            `json:"exact_cache,omitempty"`
-	Semantic *SemanticStats `json:"semantic_cache,omitempty"`
-	InFlight int            `json:"coalescing_flights"`
-	Feedback FeedbackStats  `json:"feedback"`
-	Buckets  *int           `json:"ratelimit_buckets,omitempty"`
-	// PeakResponseBytes is the most one upstream answer has held in memory while it was
-	// relayed (bounded by upstream.max_response_bytes plus one read).
-	PeakResponseBytes int64       `json:"peak_response_bytes"`
-	Redis             *RedisStats `json:"redis,omitempty"`
-}
-
-// RedisStats is what the shared tiers did, when Redis is configured.
-type RedisStats struct {
-	Client         redisx.Health         `json:"client"`
-	Exact          cache.RedisStats      `json:"exact_cache"`
-	Semantic       *semantic.SharedStats `json:"semantic_cache,omitempty"`
-	LimitFallbacks uint64                `json:"ratelimit_fallbacks"`
-}
-
-// SemanticStats are the semantic layer's counters as the proxy saw them, plus the index's.
-type SemanticStats struct {
-	Lookups    uint64 `json:"lookups"`
-	Hits       uint64 `json:"hits"`
-	ShadowHits uint64 `json:"shadow_hits"`
-	Errors     uint64 `json:"errors"`
-	Stores     uint64 `json:"stores"`
-	Shadow     bool   `json:"shadow"`
-	Index      any    `json:"index"`
-}
-
-// Stats reports the counters of every layer.
-func (h *Handler) Stats() Stats {
-	st := Stats{Uptime: time.Since(h.started).Round(time.Second).String(), Upstream: h.base,
-		PeakResponseBytes: h.peakFlightBytes.Load()}
-	if h.opts.Cache != nil {
-		st.Exact = h.opts.Cache.Stats()
-	}
-	if h.opts.Semantic != nil {
-		st.Semantic = &SemanticStats{
-			Lookups: h.sem.lookups.Load(), Hits: h.sem.hits.Load(), ShadowHits: h.sem.shadowHits.Load(),
-			Errors: h.sem.errors.Load(), Stores: h.sem.stores.Load(), Shadow: h.opts.SemanticShadow,
-			Index: h.opts.Semantic.Stats(),
-		}
-	}
-	st.Feedback = FeedbackStats{Removed: h.feedback.removed.Load(), NotFound: h.feedback.notFound.Load()}
-	h.flights.mu.Lock()
-	st.InFlight = len(h.flights.m)
-	h.flights.mu.Unlock()
-	if h.opts.Limiter != nil {
-		n := h.opts.Limiter.Len()
-		st.Buckets = &n
-	}
-	if h.opts.Redis != nil {
-		rs := &RedisStats{Client: h.opts.Redis.Health()}
-		if h.opts.Cache != nil {
-			rs.Exact = h.opts.Cache.RedisStats()
-		}
-		if h.opts.Semantic != nil {
-			ss := h.opts.Semantic.SharedStats()
-			rs.Semantic = &ss
-		}
-		if h.opts.Limiter != nil {
-			rs.LimitFallbacks = h.opts.Limiter.RedisFallbacks()
-		}
-		st.Redis = rs
-	}
-	return st
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

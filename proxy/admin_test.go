@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/zest-proxy/zest/ratelimit"
@@ -78,12 +79,17 @@ func TestAdminStats(t *testing.T) {
 		Uptime   string `json:"uptime"`
 		Upstream string `json:"upstream"`
 		Exact    struct {
-			Hits, Stores uint64
-			Entries      int
+			Hits    uint64 `json:"hits"`
+			Stores  uint64 `json:"stores"`
+			Entries int    `json:"entries"`
 		} `json:"exact_cache"`
 		Semantic struct {
-			Lookups, Hits, Stores uint64
-			Index                 struct{ Entries int }
+			Lookups uint64 `json:"lookups"`
+			Hits    uint64 `json:"hits"`
+			Stores  uint64 `json:"stores"`
+			Index   struct {
+				Entries int `json:"entries"`
+			} `json:"index"`
 		} `json:"semantic_cache"`
 		InFlight *int `json:"coalescing_flights"`
 		Buckets  *int `json:"ratelimit_buckets"`
@@ -182,6 +188,102 @@ func TestAdminPurgeNoAccidentalAll(t *testing.T) {
 			}
 			wantStatus(t, x.chat(xChat(xPromptA, "")), 200, "HIT")
 			wantCalls(t, up, 1)
+		})
+	}
+}
+
+// TestAdminStatsKeys: every key of GET /admin/stats is snake_case, and with metrics on the
+// summed-up metrics are there with what the requests did.
+func TestAdminStatsKeys(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(200, completionJSON))
+	x := xNewEnv(t, up, xCfg{semantic: true, metrics: true, limits: &ratelimit.Limits{RequestsPerMinute: 100},
+		mod: func(o *Options) { o.AdminToken = xAdminToken }})
+	x.prime(t, xChat(xPromptA, ""))
+	wantStatus(t, x.chat(xChat(xPromptA, "")), 200, "HIT")
+	r := x.do(http.MethodGet, "/admin/stats", "", withToken(xAdminToken))
+	var v any
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("stats are not JSON: %v", err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, c := range v {
+				if !snakeCase(k) {
+					t.Errorf("key %s.%s is not snake_case", path, k)
+				}
+				walk(path+"."+k, c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(path+"[]", c)
+			}
+		}
+	}
+	walk("", v)
+	var st Stats
+	if err := json.Unmarshal(r.body, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Metrics == nil {
+		t.Fatalf("no metrics in %s", r.body)
+	}
+	if st.Metrics.Requests.ExactHit != 1 || st.Metrics.Requests.Miss != 1 || st.Metrics.HitRate != 0.5 {
+		t.Errorf("metrics requests %+v hit rate %v, want 1 exact hit, 1 miss, 0.5", st.Metrics.Requests, st.Metrics.HitRate)
+	}
+	if st.Metrics.Latency.Hit.Count != 1 || st.Metrics.Saved.InputTokens == 0 {
+		t.Errorf("hit latency count %d, saved %+v", st.Metrics.Latency.Hit.Count, st.Metrics.Saved)
+	}
+}
+
+func snakeCase(k string) bool {
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return k != ""
+}
+
+// TestAdminDashboard: the page and its files are served without the token when the admin API
+// is on (they hold no data), with a strict CSP; nothing is served when it is off.
+func TestAdminDashboard(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(200, completionJSON))
+	on := xNewEnv(t, up, xCfg{mod: func(o *Options) { o.AdminToken = xAdminToken }})
+	off := xNewEnv(t, up, xCfg{})
+	tests := []struct {
+		name, path string
+		on         bool
+		wantStatus int
+		wantType   string
+	}{
+		{"page", "/admin/", true, 200, "text/html"},
+		{"script", "/admin/assets/app.js", true, 200, "text/javascript"},
+		{"uplot", "/admin/assets/vendor/uplot/uPlot.iife.min.js", true, 200, "text/javascript"},
+		{"uplot licence", "/admin/assets/vendor/uplot/LICENSE", true, 200, "text/plain"},
+		{"directory", "/admin/assets/vendor/", true, 404, ""},
+		{"missing", "/admin/assets/nope.js", true, 404, ""},
+		{"traversal", "/admin/assets/../dashboard.go", true, 404, ""},
+		{"redirect to the page", "/admin", true, 200, "text/html"},
+		{"off", "/admin/", false, 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := off
+			if tt.on {
+				x = on
+			}
+			r := x.do(http.MethodGet, tt.path, "", func(r *http.Request) { r.Header.Del("Authorization") })
+			if r.status != tt.wantStatus {
+				t.Fatalf("GET %s: %d, want %d", tt.path, r.status, tt.wantStatus)
+			}
+			if tt.wantType != "" && !strings.HasPrefix(r.header.Get("Content-Type"), tt.wantType) {
+				t.Errorf("Content-Type %q, want %s", r.header.Get("Content-Type"), tt.wantType)
+			}
+			if tt.wantStatus == 200 && !strings.Contains(r.header.Get("Content-Security-Policy"), "default-src 'none'") {
+				t.Errorf("CSP %q", r.header.Get("Content-Security-Policy"))
+			}
 		})
 	}
 }

@@ -81,7 +81,7 @@ func (h *Handler) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	if !res.Exact && !res.Semantic {
 		h.feedback.notFound.Add(1)
 		if m != nil {
-			m.CacheFeedback.With("not_found").Inc()
+			m.CacheFeedback.WithLabelValues("not_found").Inc()
 		}
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "cache_entry_not_found",
 			Param: "cache_key", Message: "No cached answer with this cache_key for your API key (it may have expired or been removed)."})
@@ -89,7 +89,7 @@ func (h *Handler) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	}
 	h.feedback.removed.Add(1)
 	if m != nil {
-		m.CacheFeedback.With("removed").Inc()
+		m.CacheFeedback.WithLabelValues("removed").Inc()
 	}
 	h.logger.Info("cache feedback: entry removed", "entry", shortID(fb.CacheKey), "exact", res.Exact,
 		"semantic", res.Semantic, "reason", truncate(fb.Reason, maxReasonLog))

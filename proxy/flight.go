@@ -165,6 +165,9 @@ func (f *flight) run(h *Handler, req *http.Request) {
 		if span != nil {
 			span.SetStatus(codes.Error, errText(err))
 		}
+		if m := h.opts.Metrics; m != nil && req.Context().Err() != context.Canceled { // not when every client left
+			m.UpstreamFailed()
+		}
 		f.finish(nil, usage{}, err, nil)
 		return
 	}
@@ -173,7 +176,7 @@ func (f *flight) run(h *Handler, req *http.Request) {
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	}
 	if m := h.opts.Metrics; m != nil {
-		defer func() { m.UpstreamDuration.Observe(time.Since(sent).Seconds()) }()
+		defer func() { m.ObserveUpstream(req.Context(), resp.StatusCode, time.Since(sent)) }()
 	}
 	firstByte := true
 	isSSE := isEventStream(resp.Header.Get("Content-Type"))
@@ -197,7 +200,7 @@ func (f *flight) run(h *Handler, req *http.Request) {
 		if n > 0 && firstByte {
 			firstByte = false
 			if m := h.opts.Metrics; m != nil {
-				m.UpstreamTTFT.Observe(time.Since(sent).Seconds())
+				m.ObserveTTFT(req.Context(), time.Since(sent))
 			}
 		}
 		if n > 0 {

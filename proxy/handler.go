@@ -263,6 +263,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer h.finishOnExit(r, &ri, sw)
 		h.bodyDeadline(w, r)
 		h.forward(sw, r, &ri)
+	case p == "/admin" && h.opts.AdminToken != "":
+		http.Redirect(w, r, "/admin/", http.StatusFound) // the dashboard page
 	case strings.HasPrefix(p, "/admin/"):
 		h.serveAdmin(w, r)
 	case p == "/metrics" && h.opts.MetricsHandler != nil:

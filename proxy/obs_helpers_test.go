@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -224,7 +225,7 @@ func xNewEnv(t testing.TB, up *upstream, cfg xCfg) *xEnv {
 			o.TokenLimits = cfg.limits.TokensPerMinute > 0 || len(lo.Overrides) > 0
 		}
 		if cfg.metrics {
-			x.reg = telemetry.NewRegistry()
+			x.reg = telemetry.NewRegistry(nil)
 			x.metrics = telemetry.NewMetrics(x.reg, nil)
 			o.Metrics, o.MetricsHandler = x.metrics, x.reg.Handler()
 		}
@@ -336,10 +337,20 @@ func (x *xEnv) scrape(t testing.TB) map[string]float64 {
 	return xMetrics(t, string(r.body))
 }
 
-// xSeries formats a series name with labels in the given order.
+// xSeries formats a series name with its labels as the exposition writes them: sorted by
+// label name.
 func xSeries(name string, kv ...string) string {
 	if len(kv) == 0 {
 		return name
+	}
+	pairs := make([][2]string, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		pairs = append(pairs, [2]string{kv[i], kv[i+1]})
+	}
+	slices.SortFunc(pairs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	kv = kv[:0:0]
+	for _, p := range pairs {
+		kv = append(kv, p[0], p[1])
 	}
 	var b strings.Builder
 	b.WriteString(name + "{")

@@ -70,6 +70,7 @@ func (h *Handler) injectTrace(out *http.Request) {
 func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 	if m := h.opts.Metrics; m != nil {
 		m.Request(r.URL.Path, ri.status, metricCache(ri.cache), ri.layer)
+		m.ObserveRequest(r.Context(), metricCache(ri.cache), h.now().Sub(ri.start))
 		if ri.cache == "HIT" && (ri.inTok > 0 || ri.outTok > 0) {
 			m.Saved(ri.model, ri.inTok, ri.outTok)
 		}

@@ -1,10 +1,14 @@
 package telemetry
 
 import (
-	"bytes"
+	"context"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSavedPrefixPricing(t *testing.T) {
@@ -33,16 +37,16 @@ func TestSavedPrefixPricing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.model, func(t *testing.T) {
-			r := NewRegistry()
+			r := NewRegistry(nil)
 			m := NewMetrics(r, prices)
 			m.Saved(tt.model, tt.in, tt.out)
-			if got := r.Value("zest_tokens_saved_total", tt.model, "input"); got != float64(tt.in) {
+			if got := value(t, r, "zest_tokens_saved_total", "model", tt.model, "kind", "input"); got != float64(tt.in) {
 				t.Errorf("input tokens = %v, want %d", got, tt.in)
 			}
-			if got := r.Value("zest_tokens_saved_total", tt.model, "output"); got != float64(tt.out) {
+			if got := value(t, r, "zest_tokens_saved_total", "model", tt.model, "kind", "output"); got != float64(tt.out) {
 				t.Errorf("output tokens = %v, want %d", got, tt.out)
 			}
-			got := r.Value("zest_cost_saved_usd_total", tt.model)
+			got := value(t, r, "zest_cost_saved_usd_total", "model", tt.model)
 			if math.Abs(got-tt.wantUSD) > 1e-9 {
 				t.Errorf("cost = %v, want %v", got, tt.wantUSD)
 			}
@@ -54,27 +58,27 @@ func TestSavedPrefixPricing(t *testing.T) {
 }
 
 func TestSavedAccumulatesAndIgnoresNegatives(t *testing.T) {
-	r := NewRegistry()
+	r := NewRegistry(nil)
 	m := NewMetrics(r, map[string]Price{"m": {InputPerMTok: 1, OutputPerMTok: 2}})
 	m.Saved("m", 100, 10)
 	m.Saved("m", 100, -5)
 	m.Saved("", 7, 0)
-	if got := r.Value("zest_tokens_saved_total", "m", "input"); got != 200 {
+	if got := value(t, r, "zest_tokens_saved_total", "model", "m", "kind", "input"); got != 200 {
 		t.Errorf("input = %v, want 200", got)
 	}
-	if got := r.Value("zest_tokens_saved_total", "m", "output"); got != 10 {
+	if got := value(t, r, "zest_tokens_saved_total", "model", "m", "kind", "output"); got != 10 {
 		t.Errorf("output = %v, want 10", got)
 	}
-	if got := r.Value("zest_cost_saved_usd_total", "m"); math.Abs(got-220e-6) > 1e-12 {
+	if got := value(t, r, "zest_cost_saved_usd_total", "model", "m"); math.Abs(got-220e-6) > 1e-12 {
 		t.Errorf("cost = %v, want 0.00022", got)
 	}
-	if got := r.Value("zest_tokens_saved_total", "unknown", "input"); got != 7 {
+	if got := value(t, r, "zest_tokens_saved_total", "model", "unknown", "kind", "input"); got != 7 {
 		t.Errorf("empty model counted as %v under unknown, want 7", got)
 	}
 }
 
 func TestRequestLabels(t *testing.T) {
-	r := NewRegistry()
+	r := NewRegistry(nil)
 	m := NewMetrics(r, nil)
 	m.Request("/v1/chat/completions", 200, CacheHit, LayerSemantic)
 	m.Request("/v1/chat/completions", 200, CacheHit, LayerSemantic)
@@ -87,19 +91,19 @@ func TestRequestLabels(t *testing.T) {
 		labels []string
 		want   float64
 	}{
-		{[]string{"/v1/chat/completions", "200", "hit", "semantic"}, 2},
-		{[]string{"/v1/files", "404", "none", ""}, 1},
-		{[]string{"/v1/other", "200", "none", ""}, 1},
-		{[]string{"/v1/chat/completions", "other", "miss", ""}, 1},
+		{[]string{"path", "/v1/chat/completions", "status", "200", "cache", "hit", "layer", "semantic"}, 2},
+		{[]string{"path", "/v1/files", "status", "404", "cache", "none", "layer", ""}, 1},
+		{[]string{"path", "/v1/other", "status", "200", "cache", "none", "layer", ""}, 1},
+		{[]string{"path", "/v1/chat/completions", "status", "other", "cache", "miss", "layer", ""}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.labels, ","), func(t *testing.T) {
-			if got := r.Value("zest_requests_total", tt.labels...); got != tt.want {
+			if got := value(t, r, "zest_requests_total", tt.labels...); got != tt.want {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
 	}
-	if got := r.Value("zest_ratelimit_rejections_total", "tokens"); got != 1 {
+	if got := value(t, r, "zest_ratelimit_rejections_total", "type", "tokens"); got != 1 {
 		t.Errorf("rejections = %v, want 1", got)
 	}
 }
@@ -128,18 +132,13 @@ func TestRouteLabel(t *testing.T) {
 }
 
 func TestMetricsExposition(t *testing.T) {
-	r := NewRegistry()
+	r := NewRegistry(nil)
 	m := NewMetrics(r, nil)
 	m.UpstreamDuration.Observe(1.5)
 	m.UpstreamTTFT.Observe(0.3)
 	m.SemanticShadowHits.Inc()
 
-	scrape := func() string {
-		var b bytes.Buffer
-		r.WriteTo(&b)
-		return b.String()
-	}
-	out := scrape()
+	out := scrape(t, r, "")
 	for _, want := range []string{
 		"# TYPE zest_upstream_duration_seconds histogram\n",
 		`zest_upstream_duration_seconds_bucket{le="2"} 1` + "\n",
@@ -154,18 +153,127 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("scrape lacks %q", want)
 		}
 	}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
-		if !strings.HasPrefix(name, "zest_") {
-			t.Errorf("metric without zest_ prefix: %q", line)
-		}
-	}
 
-	m.SetCacheStats(func() CacheStats { return CacheStats{Entries: 12, Bytes: 4096, Evictions: 3} })
-	out = scrape()
-	for _, want := range []string{"zest_cache_entries 12\n", "zest_cache_bytes 4096\n", "zest_cache_evictions_total 3\n"} {
+	m.SetCacheStats(func() CacheStats { return CacheStats{Entries: 12, Bytes: 4096, MaxBytes: 1 << 20, Evictions: 3} })
+	m.SetSemanticStats(func() SemanticStats { return SemanticStats{Entries: 5, MaxEntries: 100} })
+	out = scrape(t, r, "")
+	for _, want := range []string{"zest_cache_entries 12\n", "zest_cache_bytes 4096\n", "zest_cache_max_bytes 1.048576e+06\n",
+		"zest_cache_evictions_total 3\n", "zest_semantic_entries 5\n", "zest_semantic_max_entries 100\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("after SetCacheStats, scrape lacks %q", want)
 		}
 	}
+}
+
+// TestModelLabelCap: the client-named model label stops growing at MaxModels; later models
+// are counted, and priced, under the overflow series.
+func TestModelLabelCap(t *testing.T) {
+	r := NewRegistry(nil)
+	m := NewMetrics(r, map[string]Price{"priced": {InputPerMTok: 1e6}})
+	for i := range MaxModels + 50 {
+		m.Saved(fmt.Sprint("model-", i), 1, 0)
+	}
+	m.Saved("priced-late", 2, 0) // past the cap, but still priced by its own name
+	if got := value(t, r, "zest_tokens_saved_total", "model", OverflowLabelValue, "kind", "input"); got != 52 {
+		t.Errorf("overflow input tokens = %v, want 52", got)
+	}
+	if got := value(t, r, "zest_cost_saved_usd_total", "model", OverflowLabelValue); got != 2 {
+		t.Errorf("overflow cost = %v, want 2", got)
+	}
+	if got := value(t, r, "zest_tokens_saved_total", "model", "model-0", "kind", "input"); got != 1 {
+		t.Errorf("model-0 = %v, want 1", got)
+	}
+	out := scrape(t, r, "")
+	if n := strings.Count(out, "zest_cost_saved_usd_total{"); n != MaxModels+1 {
+		t.Errorf("%d cost series, want %d", n, MaxModels+1)
+	}
+}
+
+// TestUpstreamClasses: ObserveUpstream files a status under its class; UpstreamFailed is "error".
+func TestUpstreamClasses(t *testing.T) {
+	r := NewRegistry(nil)
+	m := NewMetrics(r, nil)
+	ctx := context.Background()
+	for _, st := range []int{200, 201, 304, 400, 429, 500, 503, 0} {
+		m.ObserveUpstream(ctx, st, time.Second)
+	}
+	m.UpstreamFailed()
+	want := map[string]float64{"2xx": 2, "3xx": 1, "4xx": 1, "429": 1, "5xx": 3, "error": 1}
+	for class, n := range want {
+		if got := value(t, r, "zest_upstream_requests_total", "class", class); got != n {
+			t.Errorf("class %s = %v, want %v", class, got, n)
+		}
+	}
+	if got := value(t, r, "zest_upstream_duration_seconds_count"); got != 8 {
+		t.Errorf("duration count = %v, want 8", got)
+	}
+}
+
+// value reads one series of r's zest metrics by its label pairs (name, value, ...); a
+// histogram's count or sum with the _count or _sum suffix. It is 0 for a series that does not
+// exist, and never creates one.
+func value(t *testing.T, r *Registry, name string, kv ...string) float64 {
+	t.Helper()
+	fams, err := r.zest.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		want[kv[i]] = kv[i+1]
+	}
+	for _, f := range fams {
+		base, suffix := f.GetName(), ""
+		if name != base {
+			if b, ok := strings.CutSuffix(name, "_count"); ok && b == base {
+				suffix = "_count"
+			} else if b, ok := strings.CutSuffix(name, "_sum"); ok && b == base {
+				suffix = "_sum"
+			} else {
+				continue
+			}
+		}
+		for _, x := range f.GetMetric() {
+			l := labels(x)
+			if len(l) != len(want) {
+				continue
+			}
+			match := true
+			for k, v := range want {
+				match = match && l[k] == v
+			}
+			if !match {
+				continue
+			}
+			switch suffix {
+			case "_count":
+				return float64(x.GetHistogram().GetSampleCount())
+			case "_sum":
+				return x.GetHistogram().GetSampleSum()
+			}
+			return x.GetCounter().GetValue() + x.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// scrape GETs r's handler with the given Accept header and returns the body.
+func scrape(t *testing.T, r *Registry, accept string) string {
+	t.Helper()
+	body, _ := scrapeResp(t, r, accept)
+	return body
+}
+
+func scrapeResp(t *testing.T, r *Registry, accept string) (string, http.Header) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	w := httptest.NewRecorder()
+	r.Handler().ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", w.Code, w.Body)
+	}
+	return w.Body.String(), w.Header()
 }

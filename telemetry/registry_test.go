@@ -1,82 +1,20 @@
 package telemetry
 
 import (
-	"bytes"
-	"flag"
-	"fmt"
-	"io"
-	"math"
+	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
-	"unicode/utf8"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata golden files")
-
-// goldenRegistry builds the registry described by testdata/exposition.prom.
-// Registration order differs from name order on purpose.
-func goldenRegistry() *Registry {
-	r := NewRegistry()
-	r.Gauge("zest_h", "Infinite.").With().Set(math.Inf(-1))
-	r.Counter("zest_g_total", "A labelled counter never used: left out.", "x")
-	b := r.Counter("zest_b_total", "Help with \\ backslash\nand newline.", "code", "method")
-	b.With("500", `qu"ote`).Inc()
-	b.With("200", "GET").Add(3)
-	b.With("200", `back\slash`).Add(0.5)
-	b.With("200", "new\nline").Inc()
-	b.With("404", "bad\xffutf8").Inc()
-	r.Gauge("zest_a_gauge", "A gauge.").With().Set(-1.5)
-	c := r.Histogram("zest_c_seconds", "Latency.", []float64{0.125, 1, 10}, "path")
-	for _, v := range []float64{0.0625, 0.125, 0.5, 20} {
-		c.With("/x").Observe(v)
-	}
-	c.With("/a")
-	r.Histogram("zest_d_hist", "Unlabelled histogram.", []float64{1, math.Inf(1)}).With().Observe(2)
-	r.GaugeFunc("zest_e_func", "A gauge func.", func() float64 { return 1e6 })
-	r.CounterFunc("zest_f_total", "A counter func.", func() float64 { return 42 })
-	return r
-}
-
-func TestExpositionGolden(t *testing.T) {
-	r := goldenRegistry()
-	var buf bytes.Buffer
-	n, err := r.WriteTo(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != int64(buf.Len()) {
-		t.Errorf("WriteTo returned %d, wrote %d bytes", n, buf.Len())
-	}
-	const golden = "testdata/exposition.prom"
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := buf.String(); got != string(want) {
-		t.Errorf("exposition mismatch\n--- got\n%s\n--- want\n%s", got, want)
-	}
-	// A second scrape is byte-identical (deterministic order, reused buffers).
-	var again bytes.Buffer
-	r.WriteTo(&again)
-	if again.String() != buf.String() {
-		t.Error("second scrape differs from the first")
-	}
-}
-
-func TestHandler(t *testing.T) {
-	r := goldenRegistry()
-	srv := httptest.NewServer(r.Handler())
-	defer srv.Close()
-
+// TestHandlerMethods: GET and HEAD are served, anything else is a 405.
+func TestHandlerMethods(t *testing.T) {
+	r := NewRegistry(nil)
+	NewMetrics(r, nil)
 	tests := []struct {
 		method     string
 		wantStatus int
@@ -88,242 +26,82 @@ func TestHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
-			req, _ := http.NewRequest(tt.method, srv.URL+"/metrics", nil)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
+			w := httptest.NewRecorder()
+			r.Handler().ServeHTTP(w, httptest.NewRequest(tt.method, "/metrics", nil))
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d", w.Code, tt.wantStatus)
 			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tt.wantStatus {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
-			}
-			if tt.wantStatus == 200 && resp.Header.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" {
-				t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
-			}
-			if got := strings.Contains(string(body), "zest_b_total{code=\"200\",method=\"GET\"} 3\n"); got != tt.wantBody {
-				t.Errorf("body has samples = %v, want %v; body:\n%s", got, tt.wantBody, body)
+			if got := strings.Contains(w.Body.String(), "zest_semantic_hits_total"); got != tt.wantBody {
+				t.Errorf("body has metrics = %v, want %v", got, tt.wantBody)
 			}
 		})
 	}
 }
 
-func TestRegisterPanics(t *testing.T) {
+// TestNegotiation: the text format by default, OpenMetrics when asked for; both carry zest's
+// metrics and the runtime and process collectors.
+func TestNegotiation(t *testing.T) {
+	r := NewRegistry(nil)
+	m := NewMetrics(r, nil)
+	m.Request("/v1/chat/completions", 200, CacheHit, LayerExact)
 	tests := []struct {
-		name string
-		fn   func(r *Registry)
+		accept, wantType, wantEnd string
 	}{
-		{"bad metric name", func(r *Registry) { r.Counter("1abc", "") }},
-		{"dash in name", func(r *Registry) { r.Counter("a-b", "") }},
-		{"reserved label", func(r *Registry) { r.Counter("a", "", "__x") }},
-		{"bad label", func(r *Registry) { r.Counter("a", "", "a.b") }},
-		{"duplicate label", func(r *Registry) { r.Counter("a", "", "x", "x") }},
-		{"le on histogram", func(r *Registry) { r.Histogram("a", "", []float64{1}, "le") }},
-		{"unsorted buckets", func(r *Registry) { r.Histogram("a", "", []float64{2, 1}) }},
-		{"NaN bucket", func(r *Registry) { r.Histogram("a", "", []float64{math.NaN()}) }},
-		{"type conflict", func(r *Registry) { r.Counter("a", ""); r.Gauge("a", "") }},
-		{"label conflict", func(r *Registry) { r.Counter("a", "", "x"); r.Counter("a", "", "y") }},
-		{"func twice", func(r *Registry) {
-			r.GaugeFunc("a", "", func() float64 { return 0 })
-			r.GaugeFunc("a", "", func() float64 { return 0 })
-		}},
-		{"clash with histogram", func(r *Registry) { r.Histogram("a", "", nil); r.Counter("a_count", "") }},
-		{"histogram clashes", func(r *Registry) { r.Counter("a_sum", ""); r.Histogram("a", "", nil) }},
-		{"wrong label count", func(r *Registry) { r.Counter("a", "", "x", "y").With("1") }},
+		{"", "text/plain; version=0.0.4", ""},
+		{"text/plain", "text/plain; version=0.0.4", ""},
+		{"application/openmetrics-text; version=1.0.0", "application/openmetrics-text; version=1.0.0", "# EOF\n"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			defer func() {
-				if recover() == nil {
-					t.Error("no panic")
+		t.Run(tt.accept, func(t *testing.T) {
+			body, h := scrapeResp(t, r, tt.accept)
+			if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, tt.wantType) {
+				t.Errorf("Content-Type %q, want %q", ct, tt.wantType)
+			}
+			if !strings.HasSuffix(body, tt.wantEnd) {
+				t.Errorf("body does not end in %q", tt.wantEnd)
+			}
+			for _, want := range []string{
+				`zest_requests_total{cache="hit",layer="exact",path="/v1/chat/completions",status="200"} 1`,
+				"go_goroutines ", "go_memstats_heap_alloc_bytes ", "go_gc_duration_seconds",
+				"process_resident_memory_bytes ", "process_cpu_seconds_total",
+			} {
+				if !strings.Contains(body, want) {
+					t.Errorf("scrape lacks %q", want)
 				}
-			}()
-			tt.fn(NewRegistry())
-		})
-	}
-}
-
-func TestReRegisterReturnsSameMetric(t *testing.T) {
-	r := NewRegistry()
-	a := r.Counter("x_total", "help", "l").With("v")
-	a.Inc()
-	b := r.Counter("x_total", "help", "l").With("v")
-	b.Inc()
-	if a != b || r.Value("x_total", "v") != 2 {
-		t.Fatalf("re-registration gave a different counter (value %v)", r.Value("x_total", "v"))
-	}
-}
-
-func TestValue(t *testing.T) {
-	r := NewRegistry()
-	r.Counter("c_total", "", "a").With("x").Add(2.5)
-	r.Gauge("g", "").With().Sub(3)
-	h := r.Histogram("h_seconds", "", []float64{1}, "a")
-	h.With("x").Observe(0.5)
-	h.With("x").Observe(4)
-
-	tests := []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"c_total", []string{"x"}, 2.5},
-		{"c_total", []string{"never"}, 0},
-		{"c_total", nil, 0}, // wrong arity: 0, no panic
-		{"g", nil, -3},
-		{"h_seconds", []string{"x"}, 2},
-		{"h_seconds_count", []string{"x"}, 2},
-		{"h_seconds_sum", []string{"x"}, 4.5},
-		{"c_total_sum", []string{"x"}, 0}, // only histograms have _sum
-		{"missing", nil, 0},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.name, tt.labels), func(t *testing.T) {
-			if got := r.Value(tt.name, tt.labels...); got != tt.want {
-				t.Errorf("Value = %v, want %v", got, tt.want)
 			}
 		})
 	}
-	var buf bytes.Buffer
-	r.WriteTo(&buf)
-	if strings.Contains(buf.String(), "never") {
-		t.Error("Value created a series")
-	}
 }
 
-func TestCounterIgnoresNegative(t *testing.T) {
-	var c Counter
-	c.Add(2)
-	c.Add(-5)
-	c.Add(math.NaN())
-	c.Add(0.25)
-	if c.Value() != 2.25 {
-		t.Fatalf("Value = %v, want 2.25", c.Value())
-	}
-}
+// TestExemplars: with a sampled span in the context, the latency histograms keep its trace
+// id as an exemplar, which OpenMetrics shows; without one there is none.
+func TestExemplars(t *testing.T) {
+	r := NewRegistry(nil)
+	m := NewMetrics(r, nil)
+	tid := trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
+	ctx := trace.ContextWithSpanContext(context.Background(), sc)
+	m.ObserveRequest(ctx, CacheHit, 300*time.Microsecond)
+	m.ObserveUpstream(ctx, 200, 1500*time.Millisecond)
+	m.ObserveTTFT(ctx, 300*time.Millisecond)
+	m.ObserveRequest(context.Background(), CacheMiss, 2*time.Second) // no span: no exemplar
 
-func TestHistogramBucketBoundaries(t *testing.T) {
-	r := NewRegistry()
-	h := r.Histogram("h", "", []float64{1, 2, 4}).With()
-	for _, v := range []float64{-1, 1, 1.5, 2, 4, 4.0001, math.Inf(1), math.NaN()} {
-		h.Observe(v)
-	}
-	counts, _ := h.counts(nil)
-	want := []uint64{2, 2, 1, 2} // ≤1: -1,1 | ≤2: 1.5,2 | ≤4: 4 | +Inf: 4.0001,Inf; NaN ignored
-	if fmt.Sprint(counts) != fmt.Sprint(want) {
-		t.Fatalf("bucket counts %v, want %v", counts, want)
-	}
-}
-
-func TestSeriesOverflow(t *testing.T) {
-	r := NewRegistry()
-	r.maxSeries = 3
-	v := r.Counter("c_total", "", "user")
-	for i := range 10 {
-		v.With(fmt.Sprint("u", i)).Inc()
-	}
-	v.With("u1").Inc() // existing series still count
-	if got := r.Value("c_total", "u1"); got != 2 {
-		t.Errorf("u1 = %v, want 2", got)
-	}
-	if got := r.Value("c_total", OverflowLabelValue); got != 7 {
-		t.Errorf("overflow = %v, want 7", got)
-	}
-	var buf bytes.Buffer
-	r.WriteTo(&buf)
-	if n := strings.Count(buf.String(), "c_total{"); n != 4 {
-		t.Errorf("%d series written, want 3 + overflow:\n%s", n, buf.String())
-	}
-}
-
-func TestConcurrentUpdatesExactTotals(t *testing.T) {
-	r := NewRegistry()
-	cv := r.Counter("c_total", "", "k")
-	g := r.Gauge("g", "").With()
-	hv := r.Histogram("h", "", []float64{0.5, 1}, "k")
-	const workers, per = 8, 2000
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			key := fmt.Sprint("k", w%2) // two series, created concurrently
-			for range per {
-				cv.With(key).Inc()
-				cv.With(key).Add(0.5)
-				g.Add(1)
-				hv.With(key).Observe(0.25)
-				hv.With(key).Observe(0.75)
-			}
-		}()
-	}
-	// Scrape while writers run; must not race.
-	for range 5 {
-		r.WriteTo(io.Discard)
-	}
-	wg.Wait()
-	for _, k := range []string{"k0", "k1"} {
-		if got, want := r.Value("c_total", k), 1.5*per*workers/2; got != want {
-			t.Errorf("counter %s = %v, want %v", k, got, want)
-		}
-		if got, want := r.Value("h_count", k), float64(2*per*workers/2); got != want {
-			t.Errorf("histogram count %s = %v, want %v", k, got, want)
-		}
-		if got, want := r.Value("h_sum", k), float64(per*workers/2); got != want {
-			t.Errorf("histogram sum %s = %v, want %v", k, got, want)
+	body := scrape(t, r, "application/openmetrics-text; version=1.0.0")
+	for _, want := range []string{
+		`zest_request_duration_seconds_bucket{cache="hit",le="0.0005"} 1 # {trace_id="` + tid.String() + `"} 0.0003`,
+		`zest_upstream_duration_seconds_bucket{le="2.0"} 1 # {trace_id="` + tid.String() + `"} 1.5`,
+		`zest_upstream_ttft_seconds_bucket{le="0.4"} 1 # {trace_id="` + tid.String() + `"} 0.3`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("OpenMetrics scrape lacks %q", want)
 		}
 	}
-	if g.Value() != per*workers {
-		t.Errorf("gauge = %v, want %v", g.Value(), per*workers)
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, `zest_request_duration_seconds_bucket{cache="miss"`) && strings.Contains(line, "#") {
+			t.Errorf("exemplar without a span: %s", line)
+		}
 	}
-}
-
-func TestExponentialBuckets(t *testing.T) {
-	if got := fmt.Sprint(ExponentialBuckets(0.5, 2, 4)); got != "[0.5 1 2 4]" {
-		t.Errorf("ExponentialBuckets = %s", got)
+	if strings.Contains(scrape(t, r, ""), "trace_id") {
+		t.Error("the 0.0.4 text format carries exemplars")
 	}
-}
-
-// FuzzEscapeLabelValue checks that any label value comes out as one valid
-// UTF-8 line without a bare quote, and that valid UTF-8 unescapes back to
-// the original.
-func FuzzEscapeLabelValue(f *testing.F) {
-	for _, s := range []string{"", "plain", `a"b`, `c\d`, "e\nf", "\xff", `\n`, `"\`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		out := string(appendEscaped(nil, s, true))
-		if strings.ContainsRune(out, '\n') {
-			t.Fatalf("raw newline in %q", out)
-		}
-		var b strings.Builder
-		for i := 0; i < len(out); i++ {
-			c := out[i]
-			if c == '"' {
-				t.Fatalf("unescaped quote in %q", out)
-			}
-			if c != '\\' {
-				b.WriteByte(c)
-				continue
-			}
-			i++
-			if i == len(out) {
-				t.Fatalf("dangling backslash in %q", out)
-			}
-			switch out[i] {
-			case '\\', '"':
-				b.WriteByte(out[i])
-			case 'n':
-				b.WriteByte('\n')
-			default:
-				t.Fatalf("bad escape \\%c in %q", out[i], out)
-			}
-		}
-		if !utf8.ValidString(out) {
-			t.Fatalf("invalid UTF-8 in %q", out)
-		}
-		if utf8.ValidString(s) && b.String() != s {
-			t.Fatalf("round trip %q -> %q -> %q", s, out, b.String())
-		}
-	})
 }

@@ -68,7 +68,7 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 	if lim != nil {
 		a.closers = append(a.closers, lim.Close)
 	}
-	reg := telemetry.NewRegistry()
+	reg := telemetry.NewRegistry(logger)
 	prices := map[string]telemetry.Price{}
 	for model, p := range cfg.Telemetry.Prices {
 		prices[model] = telemetry.Price{InputPerMTok: p.Input, OutputPerMTok: p.Output}
@@ -77,7 +77,13 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 	if exact != nil {
 		metrics.SetCacheStats(func() telemetry.CacheStats {
 			st := exact.Stats()
-			return telemetry.CacheStats{Entries: int64(st.Entries), Bytes: st.Bytes, Evictions: st.Evictions}
+			return telemetry.CacheStats{Entries: int64(st.Entries), Bytes: st.Bytes, MaxBytes: st.MaxBytes, Evictions: st.Evictions}
+		})
+	}
+	if sem != nil {
+		maxEntries := int64(cfg.Semantic.MaxEntries)
+		metrics.SetSemanticStats(func() telemetry.SemanticStats {
+			return telemetry.SemanticStats{Entries: int64(sem.Stats().Entries), MaxEntries: maxEntries}
 		})
 	}
 	if rc != nil {

@@ -1,0 +1,3 @@
+package dashboard
+
+//go:generate bash fetch-uplot.sh
