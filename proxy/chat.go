@@ -61,6 +61,10 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	if c.exactRead && c.serveExact() {
 		return
 	}
+	if h.opts.Semantic != nil && (m.semRead || m.semWrite) {
+		// Only after an exact miss: a hit never pays for reading the messages.
+		c.sq = h.semanticQuery(c.ns, h.cacheTarget(r), body, req, m.similarity)
+	}
 	if c.m.semRead && c.sq.ok && c.serveSemantic() {
 		return
 	}
@@ -121,9 +125,6 @@ func (h *Handler) newChatCall(w http.ResponseWriter, r *http.Request, req *cache
 		c.key = h.cacheKey(r, c.ns, req)
 	}
 	c.exactRead = m.exactRead && h.opts.Cache != nil
-	if semOn {
-		c.sq = h.semanticQuery(c.ns, h.cacheTarget(r), body, req, m.similarity)
-	}
 	if h.opts.Limiter != nil {
 		c.limID = h.limitIdentity(r, req, keyHash)
 		c.est = h.estimate(req)

@@ -59,6 +59,7 @@ func TestMemoryWithinBudget(t *testing.T) {
 	c := x.cache
 
 	before := liveHeap()
+	streamedHits := 0
 	for i := range answers {
 		extra := ""
 		if i%2 == 1 {
@@ -70,8 +71,13 @@ func TestMemoryWithinBudget(t *testing.T) {
 			if r.err != nil || r.status != 200 {
 				t.Fatalf("answer %d/%d: status %d err %v", i, j, r.status, r.err)
 			}
-			if want := map[bool]string{true: "MISS", false: "HIT"}[j == 0]; r.header.Get("X-Cache-Status") != want {
-				t.Fatalf("answer %d/%d: %s, want %s", i, j, r.header.Get("X-Cache-Status"), want)
+			// Once the budget is full the admission policy may turn a new answer away, so a
+			// repeat may miss; the first ask always does.
+			switch st := r.header.Get("X-Cache-Status"); {
+			case j == 0 && st != "MISS":
+				t.Fatalf("answer %d: first ask %s, want MISS", i, st)
+			case j > 0 && st == "HIT" && i%2 == 1:
+				streamedHits++
 			}
 		}
 	}
@@ -84,6 +90,9 @@ func TestMemoryWithinBudget(t *testing.T) {
 		es.Entries, es.Bytes, es.MaxBytes, ss.Entries, ss.Bytes, ss.MaxBytes, before>>20, after>>20)
 	if es.Bytes > exactBudget || ss.Bytes > semBudget {
 		t.Errorf("accounted bytes past budget: exact %d/%d, semantic %d/%d", es.Bytes, exactBudget, ss.Bytes, semBudget)
+	}
+	if streamedHits == 0 {
+		t.Error("no streamed hit: no rendering was built")
 	}
 	if es.Entries == 0 || ss.Entries == 0 {
 		t.Errorf("nothing cached: exact %d, semantic %d entries", es.Entries, ss.Entries)
