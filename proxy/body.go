@@ -51,8 +51,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (*bytes.Buffe
 // reads (Python's http.client, curl without Expect) would otherwise meet a connection reset
 // instead of the answer. At most drainLimit bytes are read, for at most drainTime.
 const (
-	drainLimit = 16 << 20
-	drainTime  = 5 * time.Second
+	drainLimit = 64 << 20
+	drainTime  = 10 * time.Second
 )
 
 // drainBody reads and discards what is left of a refused request body, within the bounds
@@ -61,7 +61,7 @@ func drainBody(w http.ResponseWriter, r *http.Request, raw io.Reader) {
 	if raw == nil || raw == http.NoBody || strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
 		return
 	}
-	if r.ContentLength > drainLimit+(32<<20) {
+	if r.ContentLength > drainLimit {
 		return // far too much to read: the connection is closed on it
 	}
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainTime))
