@@ -27,7 +27,10 @@ func (w *benchWriter) Header() http.Header         { return w.h }
 func (w *benchWriter) WriteHeader(code int)        { w.code = code }
 func (w *benchWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 func (w *benchWriter) Flush()                      {}
-func (w *benchWriter) reset()                      { clear(w.h); w.code, w.n = 0, 0 }
+
+// SetReadDeadline is what a real connection's writer offers (zest bounds body reads with it).
+func (w *benchWriter) SetReadDeadline(time.Time) error { return nil }
+func (w *benchWriter) reset()                          { clear(w.h); w.code, w.n = 0, 0 }
 
 // benchUpstream is a lean upstream: no recording.
 func benchUpstream(b *testing.B, fn http.HandlerFunc) *httptest.Server {

@@ -57,18 +57,20 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		h.refuse(w, r, req, ri, aerr)
 		return
 	}
-	c := h.newChatCall(w, r, req, body, m, ri)
-	if c.exactRead && c.serveExact() {
+	var call chatCall // on the stack: a hit allocates no call state
+	c := &call
+	h.initChatCall(c, w, r, req, body, m, ri)
+	if c.exactRead && c.serveExact(ri) {
 		return
 	}
 	if h.opts.Semantic != nil && (m.semRead || m.semWrite) {
 		// Only after an exact miss: a hit never pays for reading the messages.
 		c.sq = h.semanticQuery(c.ns, h.cacheTarget(r), body, req, m.similarity)
 	}
-	if c.m.semRead && c.sq.ok && c.serveSemantic() {
+	if c.m.semRead && c.sq.ok && c.serveSemantic(ri) {
 		return
 	}
-	h.serveMiss(c)
+	h.serveMiss(c, ri)
 }
 
 // refuse answers a request zest rejects itself (a bad cache_control); it still counts as a
@@ -92,7 +94,6 @@ type chatCall struct {
 	h    *Handler
 	w    http.ResponseWriter
 	r    *http.Request
-	ri   *reqInfo
 	req  *cache.Request
 	body []byte
 	m    mode
@@ -106,8 +107,8 @@ type chatCall struct {
 	est   int
 }
 
-func (h *Handler) newChatCall(w http.ResponseWriter, r *http.Request, req *cache.Request, body []byte, m mode, ri *reqInfo) *chatCall {
-	c := &chatCall{h: h, w: w, r: r, ri: ri, req: req, body: body, m: m}
+func (h *Handler) initChatCall(c *chatCall, w http.ResponseWriter, r *http.Request, req *cache.Request, body []byte, m mode, ri *reqInfo) {
+	*c = chatCall{h: h, w: w, r: r, req: req, body: body, m: m}
 	c.stream = string(req.Stream.Value) == "true"
 	ri.stream = c.stream
 	c.includeUsage = c.stream && wantsUsage(req.StreamOptions.Value)
@@ -130,27 +131,26 @@ func (h *Handler) newChatCall(w http.ResponseWriter, r *http.Request, req *cache
 		c.est = h.estimate(req)
 		ri.reserved = c.est
 	}
-	return c
 }
 
 // hitAllowed counts a hit against the limits; false means a 429 was written.
-func (c *chatCall) hitAllowed() (func(http.Header), bool) {
+func (c *chatCall) hitAllowed(ri *reqInfo) (func(http.Header), bool) {
 	lim := c.h.opts.Limiter
 	if lim == nil {
 		return nil, true
 	}
 	d := lim.HitContext(c.r.Context(), c.limID, c.est)
 	if !d.Allowed {
-		c.h.rejected(c.w, c.ri, d)
+		c.h.rejected(c.w, ri, d)
 		return nil, false
 	}
-	c.ri.limit = telemetry.RateLimitAllow
+	ri.limit = telemetry.RateLimitAllow
 	return d.WriteHeaders, true
 }
 
 // serveExact answers from the exact cache; false when it holds nothing for the request.
-func (c *chatCall) serveExact() bool {
-	h, ri := c.h, c.ri
+func (c *chatCall) serveExact(ri *reqInfo) bool {
+	h := c.h
 	_, span := h.childSpan(c.r.Context(), telemetry.SpanCacheLookup)
 	e, ok := h.opts.Cache.GetContext(c.r.Context(), c.key)
 	span.End()
@@ -158,7 +158,7 @@ func (c *chatCall) serveExact() bool {
 		return false
 	}
 	ri.cache, ri.layer, ri.key = "HIT", "exact", c.key
-	setLimit, ok := c.hitAllowed()
+	setLimit, ok := c.hitAllowed(ri)
 	if !ok {
 		return true
 	}
@@ -171,8 +171,8 @@ func (c *chatCall) serveExact() bool {
 }
 
 // serveSemantic answers from the semantic cache; false when it has no match.
-func (c *chatCall) serveSemantic() bool {
-	h, ri := c.h, c.ri
+func (c *chatCall) serveSemantic(ri *reqInfo) bool {
+	h := c.h
 	ctx, span := h.childSpan(c.r.Context(), telemetry.SpanSemanticSearch)
 	hit, ok := h.lookupSemantic(ctx, &c.sq)
 	span.End()
@@ -180,7 +180,7 @@ func (c *chatCall) serveSemantic() bool {
 		return false
 	}
 	ri.cache, ri.layer, ri.key, ri.similarity = "HIT", "semantic", hit.ID, hit.Similarity
-	setLimit, ok := c.hitAllowed()
+	setLimit, ok := c.hitAllowed(ri)
 	if !ok {
 		return true
 	}
@@ -195,8 +195,13 @@ func (c *chatCall) serveSemantic() bool {
 
 // serveMiss admits the request, joins or starts the upstream call, and relays its answer. The
 // concurrency slot and token reservation are settled by defer, whatever way the request ends.
-func (h *Handler) serveMiss(c *chatCall) {
-	ri, m := c.ri, c.m
+func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
+	// The miss path's closures keep reqInfo on the heap; a copy, written back on the way out,
+	// keeps the caller's on the stack, so a hit allocates none.
+	ri := new(reqInfo)
+	*ri = *outer
+	defer func() { *outer = *ri }()
+	m := c.m
 	lim := h.opts.Limiter
 	var limDecision ratelimit.Decision
 	var ticket ratelimit.Ticket
@@ -215,7 +220,7 @@ func (h *Handler) serveMiss(c *chatCall) {
 	}
 	store := m.exactWrite && h.opts.Cache != nil
 	semStore := m.semWrite && c.sq.ok
-	f, cur, leader := h.startFlight(c, store, semStore)
+	f, cur, leader := h.startFlight(c, ri, store, semStore)
 	defer f.leave(cur)
 	if lim != nil {
 		defer func() { h.settle(ticket, f, leader, ri) }()
@@ -260,8 +265,8 @@ func (h *Handler) serveMiss(c *chatCall) {
 // startFlight joins a live identical call (as a follower) or starts the upstream call (as
 // the leader), and returns the client's cursor in it. A refresh never joins: it wants a fresh
 // answer.
-func (h *Handler) startFlight(c *chatCall, store, semStore bool) (*flight, *cursor, bool) {
-	ri, m := c.ri, c.m
+func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (*flight, *cursor, bool) {
+	m := c.m
 	fwd, _ := upstreamBody(c.body, c.req, !m.keepBody, c.stream && !c.includeUsage)
 	ttl := h.opts.TTL
 	if m.maxAge > 0 {

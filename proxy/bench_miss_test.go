@@ -1,0 +1,82 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/semantic"
+	"github.com/zest-proxy/zest/semantic/verify"
+)
+
+// BenchmarkMissVsReverseProxy compares, in one run, a miss through a bare httputil.ReverseProxy
+// (the reference), through zest with the exact cache only, and through zest with its defaults
+// (exact + semantic with the local embedder and verifier). Every iteration is a new prompt
+// (a different number, so the semantic cache never matches) to the same loopback upstream.
+func BenchmarkMissVsReverseProxy(b *testing.B) {
+	srv := benchUpstream(b, jsonAnswer(200, completionJSON))
+	u, _ := url.Parse(srv.URL)
+	tr := NewTransport()
+	b.Cleanup(tr.CloseIdleConnections)
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }, Transport: tr}
+
+	local, err := semantic.NewLocal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	zest := func(withSemantic bool) http.Handler {
+		c, err := cache.New(cache.Options{MaxBytes: 256 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		o := Options{Upstream: srv.URL + "/v1", Cache: c, Transport: tr}
+		if withSemantic {
+			s, err := semantic.New(semantic.Options{Embedder: local, Verifier: v, Threshold: 0.5})
+			if err != nil {
+				b.Fatal(err)
+			}
+			o.Semantic = s
+		}
+		h, err := New(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { h.Wait(context.Background()); c.Close() })
+		return h
+	}
+	seq := 0
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"reverseproxy", rp},
+		{"zest-exact", zest(false)},
+		{"zest-defaults", zest(true)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			w := &benchWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				seq++
+				body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"What is ` + strconv.Itoa(seq) + ` times 7?"}]}`
+				req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer sk-bench")
+				w.reset()
+				tc.h.ServeHTTP(w, req)
+				if w.code != 200 {
+					b.Fatalf("status %d", w.code)
+				}
+			}
+		})
+	}
+}
