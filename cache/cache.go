@@ -85,17 +85,13 @@ func (c *Cache) recharge(e *Entry) {
 	if cur, ok := c.lookup(e.Key); !ok || cur != e {
 		return // replaced or gone meanwhile
 	}
-	c.pmu.Lock()
-	if _, ok := c.pending[e.Key]; !ok {
-		c.npending.Add(1)
-	}
-	c.pending[e.Key] = e
-	c.pmu.Unlock()
+	c.pend(e)
 	c.store.Del(e.Key)
 	if c.Cost(e) > c.maxBytes || !c.store.SetWithTTL(e.Key, e, c.Cost(e), ttl) {
 		c.unpend(e.Key, e)
 		return
 	}
+	c.queued(e)
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
@@ -138,7 +134,8 @@ type Cache struct {
 
 	bg       sync.WaitGroup // background Waits of recharge, finished before Close
 	pmu      sync.RWMutex
-	pending  map[string]*Entry
+	pending  map[string]pendingEntry
+	pseq     uint64 // under pmu
 	npending atomic.Int64 // len(pending), read without the lock on the hit path
 
 	hits, misses, stores, evictions, rejections, deletes atomic.Uint64
@@ -158,7 +155,7 @@ func New(opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Cache{now: opts.Now, maxBytes: opts.MaxBytes, pending: map[string]*Entry{}}
+	c := &Cache{now: opts.Now, maxBytes: opts.MaxBytes, pending: map[string]pendingEntry{}}
 	// About ten counters per item the budget holds at ~2 KiB an answer, within sane bounds.
 	counters := opts.MaxBytes / 2048 * 10
 	counters = max(counters, 1e4)
@@ -207,7 +204,9 @@ func (c *Cache) lookup(key string) (*Entry, bool) {
 	ok := false
 	if c.npending.Load() > 0 {
 		c.pmu.RLock()
-		e, ok = c.pending[key]
+		var p pendingEntry
+		p, ok = c.pending[key]
+		e = p.e
 		c.pmu.RUnlock()
 	}
 	if !ok {
@@ -245,12 +244,7 @@ func (c *Cache) setLocal(e *Entry, ttl time.Duration) bool {
 		c.rejections.Add(1)
 		return false
 	}
-	c.pmu.Lock()
-	if _, ok := c.pending[e.Key]; !ok {
-		c.npending.Add(1)
-	}
-	c.pending[e.Key] = e
-	c.pmu.Unlock()
+	c.pend(e)
 	if !c.store.SetWithTTL(e.Key, e, cost, ttl) {
 		// Dropped because ristretto's write buffer was full: let it drain, then once more.
 		c.store.Wait()
@@ -260,6 +254,7 @@ func (c *Cache) setLocal(e *Entry, ttl time.Duration) bool {
 			return false
 		}
 	}
+	c.queued(e)
 	c.stores.Add(1)
 	return true
 }
@@ -300,22 +295,58 @@ func (c *Cache) settleLocal() {
 		c.store.Wait()
 		return
 	}
+	// Only entries whose write is already in the store's queue (seq set) may settle: the wait
+	// below is queued after their writes, so once it returns they are applied.
 	c.pmu.RLock()
-	settled := make(map[string]*Entry, len(c.pending))
-	for k, e := range c.pending {
-		settled[k] = e
+	settled := make(map[string]pendingEntry, len(c.pending))
+	for k, p := range c.pending {
+		if p.seq != 0 {
+			settled[k] = p
+		}
 	}
 	c.pmu.RUnlock()
 	c.store.Wait()
-	for k, e := range settled {
-		c.unpend(k, e)
+	c.pmu.Lock()
+	for k, p := range settled {
+		if cur, ok := c.pending[k]; ok && cur == p {
+			delete(c.pending, k)
+			c.npending.Add(-1)
+		}
 	}
+	c.pmu.Unlock()
 }
 
-// unpend drops key from the pending table if it still holds e.
+// pendingEntry is an entry written to the store but perhaps not yet applied; seq is 0 until
+// its write is queued.
+type pendingEntry struct {
+	e   *Entry
+	seq uint64
+}
+
+// pend makes e visible through the pending table before its write is queued.
+func (c *Cache) pend(e *Entry) {
+	c.pmu.Lock()
+	if _, ok := c.pending[e.Key]; !ok {
+		c.npending.Add(1)
+	}
+	c.pending[e.Key] = pendingEntry{e: e}
+	c.pmu.Unlock()
+}
+
+// queued records that e's write is in the store's queue, so a later Wait may settle it.
+func (c *Cache) queued(e *Entry) {
+	c.pmu.Lock()
+	if p, ok := c.pending[e.Key]; ok && p.e == e {
+		c.pseq++
+		c.pending[e.Key] = pendingEntry{e: e, seq: c.pseq}
+	}
+	c.pmu.Unlock()
+}
+
+// unpend drops key from the pending table if it still holds e (any entry when e is nil).
 func (c *Cache) unpend(key string, e *Entry) {
 	c.pmu.Lock()
-	if cur, ok := c.pending[key]; ok && (e == nil || cur == e) {
+	if cur, ok := c.pending[key]; ok && (e == nil || cur.e == e) {
 		delete(c.pending, key)
 		c.npending.Add(-1)
 	}

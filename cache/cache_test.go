@@ -178,3 +178,45 @@ func TestSetVisibleAtOnce(t *testing.T) {
 		t.Error("a pending entry survived Clear")
 	}
 }
+
+// TestVisibleThroughRecharge: an entry stays visible while a rendering recharges it, however
+// Waits interleave (a Wait once settled a recharge whose write was not yet queued, and the
+// entry vanished until the store applied it).
+func TestVisibleThroughRecharge(t *testing.T) {
+	c, err := New(Options{MaxBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				c.Wait()
+			}
+		}
+	}()
+	exp := time.Now().Add(time.Hour)
+	for i := range 500 {
+		e := &Entry{Key: fmt.Sprint("k", i), Body: []byte("answer"), Expires: exp}
+		c.Set(e)
+		for slot := range 2 {
+			if _, err := c.Rendering(e, slot, func() ([]byte, error) { return []byte("sse rendering"), nil }); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := c.Get(e.Key); !ok {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("entry %d invisible after rendering slot %d", i, slot)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
