@@ -58,6 +58,10 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		return
 	}
 	c := h.newChatCall(w, r, req, body, m, ri)
+	if h.opts.Replay != nil {
+		h.serveReplay(c) // the recording stands in for the caches and the upstream
+		return
+	}
 	if c.exactRead && c.serveExact() {
 		return
 	}
@@ -307,6 +311,7 @@ func (h *Handler) startFlight(c *chatCall, store, semStore bool) (*flight, *curs
 	}
 	if leader {
 		f.model = model
+		h.armRecording(f, c, ttl)
 		h.background.Add(1)
 		go func(req *http.Request) {
 			defer h.background.Done()
