@@ -47,7 +47,7 @@ func (s *fakeSleeper) total() (n int, sum time.Duration) {
 
 // record runs a recording zest in front of up, sends bodies (each once), and returns the
 // records the file holds.
-func record(t *testing.T, up *upstream, path string, mod func(*Options), bodies ...string) []replay.Record {
+func record(t testing.TB, up *upstream, path string, mod func(*Options), bodies ...string) []replay.Record {
 	t.Helper()
 	w, err := replay.Create(path)
 	if err != nil {
@@ -75,7 +75,7 @@ func record(t *testing.T, up *upstream, path string, mod func(*Options), bodies 
 
 // replayEnv is zest replaying book in front of up (which it must not call), with a sleeper
 // on zest's fake clock.
-func replayEnv(t *testing.T, up *upstream, book *replay.Book, speed float64, miss string, mod func(*Options)) (*env, *fakeSleeper) {
+func replayEnv(t testing.TB, up *upstream, book *replay.Book, speed float64, miss string, mod func(*Options)) (*env, *fakeSleeper) {
 	t.Helper()
 	s := &fakeSleeper{}
 	e := newEnv(t, up, func(o *Options) {
