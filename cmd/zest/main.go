@@ -1,6 +1,6 @@
 // Command zest is a caching and rate-limiting reverse proxy for OpenAI-compatible chat APIs.
 //
-//	zest [-config FILE] [-listen ADDR] [-upstream URL]
+//	zest [-config FILE] [-listen ADDR] [-upstream URL] [-record FILE | -replay FILE]
 //
 // With no -config it reads ./config.toml when present, else runs on built-in defaults.
 // ZEST_UPSTREAM_API_KEY (sent upstream instead of the client's token) and ZEST_ADMIN_TOKEN
