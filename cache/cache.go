@@ -135,7 +135,7 @@ type Cache struct {
 	bg       sync.WaitGroup // background Waits of recharge, finished before Close
 	pmu      sync.RWMutex
 	pending  map[string]pendingEntry
-	pseq     uint64 // under pmu
+	pseq     uint64       // under pmu
 	npending atomic.Int64 // len(pending), read without the lock on the hit path
 
 	hits, misses, stores, evictions, rejections, deletes atomic.Uint64

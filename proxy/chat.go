@@ -60,6 +60,10 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	var call chatCall // on the stack: a hit allocates no call state
 	c := &call
 	h.initChatCall(c, w, r, req, body, m, ri)
+	if h.opts.Replay != nil {
+		h.serveReplay(c, ri) // the recording stands in for the caches and the upstream
+		return
+	}
 	if c.exactRead && c.serveExact(ri) {
 		return
 	}
@@ -105,6 +109,10 @@ type chatCall struct {
 
 	limID string
 	est   int
+
+	// ri is the heap copy of the request's reqInfo that the miss and replay paths work on
+	// (never the caller's own, which stays on the stack for hits); nil before them.
+	ri *reqInfo
 }
 
 func (h *Handler) initChatCall(c *chatCall, w http.ResponseWriter, r *http.Request, req *cache.Request, body []byte, m mode, ri *reqInfo) {
@@ -201,6 +209,7 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 	ri := new(reqInfo)
 	*ri = *outer
 	defer func() { *outer = *ri }()
+	c.ri = ri
 	m := c.m
 	lim := h.opts.Limiter
 	var limDecision ratelimit.Decision
@@ -313,6 +322,7 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (*
 	}
 	if leader {
 		f.model = model
+		h.armRecording(f, c, ttl)
 		h.background.Add(1)
 		go func(req *http.Request) {
 			defer h.background.Done()

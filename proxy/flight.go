@@ -29,9 +29,10 @@ type flight struct {
 	done  func(f *flight) // runs once a clean answer is complete, before waiters see it finished
 	after func(f *flight) // runs once a clean answer is complete, after waiters see it finished
 
-	expires   time.Time // when a stored answer of this call expires: joinable until then
-	semStore  bool      // the answer is filed in the semantic cache after the flight finishes
-	maxBuffer int64     // bytes of the answer kept whole; 0 = no limit
+	expires   time.Time  // when a stored answer of this call expires: joinable until then
+	semStore  bool       // the answer is filed in the semantic cache after the flight finishes
+	maxBuffer int64      // bytes of the answer kept whole; 0 = no limit
+	rec       *recording // non-nil in record mode: the call is timed and a clean answer recorded
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -178,6 +179,7 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	if m := h.opts.Metrics; m != nil {
 		defer func() { m.ObserveUpstream(req.Context(), resp.StatusCode, time.Since(sent)) }()
 	}
+	f.rec.headers(sent)
 	firstByte := true
 	isSSE := isEventStream(resp.Header.Get("Content-Type"))
 	header := resp.Header.Clone()
@@ -188,7 +190,7 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	f.broadcastLocked()
 	f.mu.Unlock()
 
-	rd := reading{ok: resp.StatusCode == http.StatusOK}
+	rd := reading{ok: resp.StatusCode == http.StatusOK, timed: f.rec != nil}
 	if isSSE && rd.ok {
 		rd.asm = sse.NewAssembler()
 	}
@@ -197,6 +199,9 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	buf := *bp
 	for {
 		n, rerr := resp.Body.Read(buf)
+		if rd.timed && n > 0 {
+			rd.at = f.rec.read(sent)
+		}
 		if n > 0 && firstByte {
 			firstByte = false
 			if m := h.opts.Metrics; m != nil {
@@ -234,6 +239,7 @@ func (f *flight) run(h *Handler, req *http.Request) {
 				u.prompt, u.completion, u.known = rd.asm.Usage()
 			}
 		}
+		f.rec.end(sent, rd.times)
 		f.finish(result, u, nil, rd.held)
 		return
 	}
@@ -252,6 +258,7 @@ func (f *flight) run(h *Handler, req *http.Request) {
 		result = b
 		u.prompt, u.completion, u.known = usageOf(b)
 	}
+	f.rec.end(sent, nil)
 	f.finish(result, u, nil, nil)
 }
 
@@ -265,6 +272,10 @@ type reading struct {
 	body     bytes.Buffer
 	total    int64 // bytes read so far
 	overflow bool  // total passed the flight's maxBuffer
+
+	timed bool            // record mode: note when each event arrived
+	at    time.Duration   // when the bytes being fed arrived, from the request's start
+	times []time.Duration // arrival of each SSE event
 }
 
 // feedEvents splits SSE bytes into events, assembles them, and publishes them to the clients.
@@ -277,6 +288,9 @@ func (f *flight) feedEvents(rd *reading, p []byte) {
 	rd.sc.Feed(p, func(ev []byte) {
 		ev = bytes.Clone(ev)
 		data := sse.Data(ev)
+		if rd.timed {
+			rd.times = append(rd.times, rd.at)
+		}
 		if len(rd.held) > 0 || string(bytes.TrimSpace(data)) == "[DONE]" {
 			rd.held = append(rd.held, ev)
 		} else {
@@ -339,6 +353,9 @@ func (f *flight) finish(result []byte, u usage, err error, final [][]byte) {
 	f.finished = true
 	f.broadcastLocked()
 	f.mu.Unlock()
+	if clean && f.rec != nil {
+		f.rec.emit(result)
+	}
 	if clean && f.after != nil {
 		f.after(f)
 	}

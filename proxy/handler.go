@@ -104,6 +104,13 @@ type Options struct {
 	// when zest runs alone. The tiers themselves get it through their own options.
 	Redis *redisx.Client
 
+	// Recorder, when set, receives every clean upstream chat answer with its timing (record
+	// mode); nil (the default) records nothing and times nothing.
+	Recorder Recorder
+	// Replay, when set, answers chat completions from a recording and never calls the
+	// upstream for them (replay mode; see ReplayOptions). Nil (the default) = off.
+	Replay *ReplayOptions
+
 	// Logger receives one line per request and errors; nil discards.
 	Logger *slog.Logger
 	// Now is the clock for ages and expiry. Default time.Now.
@@ -227,6 +234,13 @@ func New(opts Options) (*Handler, error) {
 		}
 	}
 	h.rp = h.newReverseProxy()
+	if opts.Replay != nil {
+		ro := *opts.Replay
+		h.opts.Replay = &ro
+		if err := h.initReplay(); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
 }
 

@@ -35,6 +35,20 @@ type Config struct {
 	Telemetry TelemetryConfig `toml:"telemetry"`
 	Log       LogConfig       `toml:"log"`
 	Redis     RedisConfig     `toml:"redis"`
+	Replay    ReplayConfig    `toml:"replay"`
+}
+
+// ReplayConfig is [replay]: load-test mode. Mode "off" (the default) serves as usual;
+// "record" also appends every clean upstream answer with its timing to File; "replay" answers
+// chat completions from File at the recorded pace and never calls the upstream for them.
+type ReplayConfig struct {
+	Mode string `toml:"mode"`
+	File string `toml:"file"`
+	// Speed divides recorded times in replay: 1 (the default) = as recorded, 0 = instant.
+	Speed float64 `toml:"speed"`
+	// Miss is what an unrecorded request gets in replay: error (the default, a 404
+	// "not_recorded"), semantic (the nearest recording by meaning) or synthetic.
+	Miss string `toml:"miss"`
 }
 
 // RedisConfig is [redis]: the shared tiers of several replicas. An empty url (the default)
@@ -63,6 +77,9 @@ type CacheConfig struct {
 	Namespace    string   `toml:"namespace"`
 	AllowedTypes []string `toml:"allowed_types"`
 	Coalesce     bool     `toml:"coalesce"`
+	// Preload is a recording (see [replay]) loaded into the exact cache on start, each answer
+	// with what is left of its TTL; "" (the default) starts empty.
+	Preload string `toml:"preload"`
 }
 
 // SemanticConfig is [semantic].
@@ -144,6 +161,7 @@ func defaultConfig() Config {
 		Log:       LogConfig{Format: "text", Level: "info"},
 		Redis: RedisConfig{Timeout: Duration(100 * time.Millisecond), Prefix: "zest", RetryAfter: Duration(time.Second),
 			LeaseTTL: Duration(30 * time.Second)},
+		Replay: ReplayConfig{Mode: "off", Speed: 1, Miss: "error"},
 	}
 }
 
@@ -333,6 +351,23 @@ func (c *Config) validate() error {
 	}
 	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
 		return bad("trusted_proxies", "%v", err)
+	}
+	switch c.Replay.Mode {
+	case "off":
+	case "record", "replay":
+		if c.Replay.File == "" {
+			return bad("replay.file", "must be set when replay.mode = %q", c.Replay.Mode)
+		}
+	default:
+		return bad("replay.mode", "want off, record or replay, got %q", c.Replay.Mode)
+	}
+	if c.Replay.Speed < 0 {
+		return bad("replay.speed", "must not be negative (0 = instant)")
+	}
+	switch c.Replay.Miss {
+	case "error", "semantic", "synthetic":
+	default:
+		return bad("replay.miss", "want error, semantic or synthetic, got %q", c.Replay.Miss)
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -1,6 +1,6 @@
 // Command zest is a caching and rate-limiting reverse proxy for OpenAI-compatible chat APIs.
 //
-//	zest [-config FILE] [-listen ADDR] [-upstream URL]
+//	zest [-config FILE] [-listen ADDR] [-upstream URL] [-record FILE | -replay FILE]
 //
 // With no -config it reads ./config.toml when present, else runs on built-in defaults.
 // ZEST_UPSTREAM_API_KEY (sent upstream instead of the client's token) and ZEST_ADMIN_TOKEN
@@ -91,7 +91,7 @@ const usageText = `zest is a caching and rate-limiting reverse proxy for OpenAI-
 Point an OpenAI SDK's base URL at it (http://127.0.0.1:8080/v1) and change nothing else.
 
 Usage:
-  zest [-config FILE] [-listen ADDR] [-upstream URL]
+  zest [-config FILE] [-listen ADDR] [-upstream URL] [-record FILE | -replay FILE]
   zest -version
 
 Flags (they beat the config file):
@@ -122,6 +122,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	listen := fs.String("listen", "", "listen address, overrides the config's listen")
 	upstream := fs.String("upstream", "", "upstream base URL ending in its version path, overrides [upstream] url")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	recordFile := fs.String("record", "", "record every clean upstream answer with its timing to `FILE` (JSON Lines, appended)")
+	replayFile := fs.String("replay", "", "answer chat completions from the recording `FILE` at its pace, never calling the upstream")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
@@ -161,6 +163,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *upstream != "" {
 		cfg.Upstream.URL = *upstream
+	}
+	switch {
+	case *recordFile != "" && *replayFile != "":
+		fmt.Fprintf(stderr, "zest: -record and -replay exclude each other (see zest -h)\n")
+		return 2
+	case *recordFile != "":
+		cfg.Replay.Mode, cfg.Replay.File = "record", *recordFile
+	case *replayFile != "":
+		cfg.Replay.Mode, cfg.Replay.File = "replay", *replayFile
 	}
 
 	logOut := newLogWriter(stderr, 200*time.Millisecond)

@@ -51,6 +51,12 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 			return nil, err
 		}
 		a.closers = append(a.closers, exact.Close)
+		if err := preload(exact, cfg.Cache.Preload, time.Now(), logger); err != nil {
+			a.close()
+			return nil, err
+		}
+	} else if cfg.Cache.Preload != "" {
+		logger.Warn("cache.preload is ignored: the exact cache is off")
 	}
 	sem, err := buildSemantic(cfg, getenv, logger, rc)
 	if err != nil {
@@ -113,6 +119,11 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 		defer cancel()
 		shutdownTracing(sctx)
 	})
+	recorder, replayOpts, err := buildReplay(cfg.Replay, logger, a)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	h, err := proxy.New(proxy.Options{
 		Upstream:       cfg.Upstream.URL,
 		UpstreamAPIKey: getenv("ZEST_UPSTREAM_API_KEY"),
@@ -150,6 +161,8 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 		TracerProvider: tp,
 		Propagator:     prop,
 		Logger:         logger,
+		Recorder:       recorder,
+		Replay:         replayOpts,
 	})
 	if err != nil {
 		a.close()
