@@ -110,6 +110,10 @@ type Options struct {
 	// Redis, when set, is the shared second tier behind the in-memory one (see GetContext,
 	// WaitShared, RedisStats); nil = in memory only.
 	Redis *redisx.Client
+	// MaxPendingPurges bounds the purges kept, while Redis is unreachable, to replay when it
+	// is back; beyond it they are replaced by one purge of the whole shared cache. Default
+	// redisx.DefaultBacklog (10000). Used only with Redis.
+	MaxPendingPurges int
 }
 
 // Stats are counters of a Cache since it was made.
@@ -177,7 +181,7 @@ func New(opts Options) (*Cache, error) {
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		c.remote = newTier(c, opts.Redis, log)
+		c.remote = newTier(c, opts.Redis, log, opts.MaxPendingPurges)
 	}
 	return c, nil
 }
