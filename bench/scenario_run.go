@@ -21,8 +21,8 @@ const phaseStride = 1 << 24
 const limitMinDuration = 4 * time.Second
 
 // runScenario runs one scenario's warm-up, open loop and closed loop(s).
-func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
-	out := report.Scenario{Name: s.name, Title: s.title, Baseline: s.baseline, Stream: s.stream}
+func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario) {
+	out = report.Scenario{Name: s.name, Title: s.title, Baseline: s.baseline, Stream: s.stream}
 	if s.limitRPM > 0 {
 		if e.o.smoke {
 			s.limitRPM = 60 // a bucket the smoke run's few requests can drain
@@ -30,7 +30,8 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 		s.zestConfig = fmt.Sprintf("[ratelimit]\nrequests_per_minute = %d\n", int(s.limitRPM))
 	}
 	var addr string
-	var server *proc
+	var server measured
+	addrs := func() []string { return []string{addr} }
 	switch s.target {
 	case tMock:
 		addr = e.mockAddr
@@ -50,19 +51,31 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 			out.Skipped = e.zestSkip
 			return out
 		}
-		z, zaddr, err := e.startZest(ctx, s)
+		if why := e.redisSkipOf(s); why != "" {
+			out.Skipped = why
+			return out
+		}
+		zs, err := e.startZests(ctx, s)
 		if err != nil {
 			out.Skipped = err.Error()
 			return out
 		}
-		defer z.stop()
-		addr, server = zaddr, z
+		defer zs.stop()
+		loaded := zs.loaded(s)
+		addr, server, addrs = loaded.addrs[0], loaded, func() []string { return loaded.addrs }
 		if s.zestConfig != "" {
 			out.Notes = append(out.Notes, fmt.Sprintf("zest config: `%s`", oneLine(s.zestConfig)))
 		}
+		if s.prepare != nil {
+			if err := s.prepare(ctx, e, s, zs); err != nil {
+				out.Skipped = err.Error()
+				return out
+			}
+		}
+		defer func() { out.Notes = append(out.Notes, zs.redisNotes(ctx)...) }()
 	}
 	o := e.o
-	newDoer := func() load.Doer { return &load.Conn{Addr: addr, Stream: s.stream} }
+	newDoer := roundRobin(addrs(), s.stream)
 
 	// Warm: the prompts a hit scenario needs, then connections and the
 	// server's code paths (not for the limiter or the Zipf mix, whose first
@@ -78,7 +91,7 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 	if len(s.warm) > 0 {
 		time.Sleep(100 * time.Millisecond) // let asynchronous cache writes land
 	}
-	if s.limitRPM == 0 && s.name != "zest-zipf" {
+	if s.limitRPM == 0 && s.name != "zest-zipf" && !s.cold {
 		_, _ = load.Run(ctx, load.Config{Gen: s.gen(addr, 9*phaseStride), NewDoer: newDoer, Conns: o.openConns,
 			Duration: min(o.duration/4, 300*time.Millisecond)})
 	}
@@ -124,7 +137,7 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 		d := max(o.duration/4, 200*time.Millisecond)
 		for k, c := range conns {
 			r, err := load.Run(ctx, load.Config{
-				Gen: s.gen(addr, uint64(k+1)*phaseStride), NewDoer: newDoer, Conns: c, Duration: d,
+				Gen: s.gen(addr, uint64(k+1)*phaseStride), NewDoer: newDoer, Conns: c, Duration: d, MaxRequests: s.maxClosed,
 				Progress: progress(s.name, fmt.Sprintf("closed@%d", c), d),
 			})
 			if err != nil || ctx.Err() != nil {
@@ -147,21 +160,22 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 	return out
 }
 
-// startZest starts a fresh zest for s and waits for /healthz.
-func (e *env) startZest(ctx context.Context, s *scenario) (*proc, string, error) {
+// startZest starts a zest named name with config cfg ("" = built-in defaults) and waits for
+// /healthz.
+func (e *env) startZest(ctx context.Context, name, cfg string) (*proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
 	args := []string{"-listen", addr, "-upstream", "http://" + e.mockAddr + "/v1"}
-	if s.zestConfig != "" {
-		cfg := filepath.Join(e.dir, "zest-"+s.name+".toml")
-		if err := os.WriteFile(cfg, []byte(s.zestConfig), 0o644); err != nil {
+	if cfg != "" {
+		path := filepath.Join(e.dir, name+".toml")
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			return nil, "", fmt.Errorf("zest config: %w", err)
 		}
-		args = append(args, "-config", cfg)
+		args = append(args, "-config", path)
 	}
-	p, err := startProc(e.dir, "zest-"+s.name, e.serverCPU, e.zestBin, args...)
+	p, err := startProc(e.dir, name, e.serverCPU, e.zestBin, args...)
 	if err != nil {
 		return nil, "", err
 	}

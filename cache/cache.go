@@ -87,6 +87,9 @@ func (c *Cache) recharge(e *Entry) {
 	}
 	c.pend(e)
 	c.store.Del(e.Key)
+	// The store applies the delete later: an older queued write of e landing before it would make
+	// the Set below an update, which that delete then undoes. Let it apply first.
+	c.store.Wait()
 	if c.Cost(e) > c.maxBytes || !c.store.SetWithTTL(e.Key, e, c.Cost(e), ttl) {
 		c.unpend(e.Key, e)
 		return
