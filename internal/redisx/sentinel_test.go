@@ -45,7 +45,9 @@ func TestSentinelURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Do(ctx, func(ctx context.Context) error { return c.R.Set(ctx, "zest-sentinel-test", "through sentinel", 0).Err() }); err != nil {
+	if err := c.Do(ctx, func(ctx context.Context) error {
+		return c.R.Set(ctx, "zest-sentinel-test", "through sentinel", 0).Err()
+	}); err != nil {
 		t.Fatalf("SET through the sentinel URL: %v", err)
 	}
 	direct := redis.NewClient(&redis.Options{Addr: masterAddr})
