@@ -188,6 +188,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	defer app.close()
+	// Loading the embedder and the lexicon leaves tens of MiB of garbage (decompression, parsing):
+	// give those pages back now rather than when the scavenger gets to them.
+	debug.FreeOSMemory()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
