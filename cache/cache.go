@@ -409,6 +409,36 @@ func (c *Cache) clearLocal() int {
 	return n
 }
 
+// Entries returns the live entries of the in-memory tier, SemanticOnly ones included, in no
+// order: what a snapshot of the cache saves. It settles the pending writes, then walks the
+// store (outside its locks once the slice is built, so callers may take their time). The slice
+// is transient and bounded: every entry is charged at least 256 bytes of MaxBytes, so it holds
+// at most MaxBytes/256 pointers (8 MiB for the default 256 MiB).
+func (c *Cache) Entries() []*Entry {
+	c.settleLocal()
+	now := c.now()
+	var out []*Entry
+	var pending map[string]bool // entries still pending are newer than what the store holds
+	c.pmu.RLock()
+	for k, p := range c.pending {
+		if pending == nil {
+			pending = make(map[string]bool, len(c.pending))
+		}
+		pending[k] = true
+		if now.Before(p.e.Expires) {
+			out = append(out, p.e)
+		}
+	}
+	c.pmu.RUnlock()
+	c.store.IterValues(func(e *Entry) bool {
+		if !pending[e.Key] && now.Before(e.Expires) {
+			out = append(out, e)
+		}
+		return false
+	})
+	return out
+}
+
 // Len counts the stored entries (expired ones not yet collected included). It walks the store.
 func (c *Cache) Len() int {
 	n := 0
