@@ -33,13 +33,16 @@ type replayWorkload struct {
 	tps         int
 }
 
-// newReplayWorkload is 16 prompts with upstream TTFTs of 40–190 ms, or 8 of 20–55 ms for
-// -smoke (recorded in a fraction of a second).
+// newReplayWorkload is 15 prompts with upstream TTFTs of 40–180 ms, or 5 of 20–60 ms for
+// -smoke (recorded in a fraction of a second). The counts are such that p50, p90 and p99 each
+// fall inside one prompt's share of the requests (15: the 8th, 14th and 15th prompt; 5: the
+// 3rd, 5th and 5th), not on the edge between two, where the slightly unequal mix of a timed
+// replay would move a percentile by a whole step.
 func newReplayWorkload(smoke bool) replayWorkload {
 	if smoke {
-		return replayWorkload{prompts: 8, ttft0: 20 * time.Millisecond, step: 5 * time.Millisecond, tps: 2000}
+		return replayWorkload{prompts: 5, ttft0: 20 * time.Millisecond, step: 10 * time.Millisecond, tps: 2000}
 	}
-	return replayWorkload{prompts: 16, ttft0: 40 * time.Millisecond, step: 10 * time.Millisecond, tps: 400}
+	return replayWorkload{prompts: 15, ttft0: 40 * time.Millisecond, step: 10 * time.Millisecond, tps: 400}
 }
 
 // gen returns request i of s against host: prompt i mod prompts, with its pacing headers
