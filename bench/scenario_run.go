@@ -23,6 +23,10 @@ const limitMinDuration = 4 * time.Second
 // runScenario runs one scenario's warm-up, open loop and closed loop(s).
 func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 	out := report.Scenario{Name: s.name, Title: s.title, Baseline: s.baseline, Stream: s.stream}
+	if s.replay {
+		e.runReplay(ctx, s, &out)
+		return out
+	}
 	if s.limitRPM > 0 {
 		if e.o.smoke {
 			s.limitRPM = 60 // a bucket the smoke run's few requests can drain
@@ -50,7 +54,7 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 			out.Skipped = e.zestSkip
 			return out
 		}
-		z, zaddr, err := e.startZest(ctx, s)
+		z, zaddr, err := e.startZest(ctx, s, "")
 		if err != nil {
 			out.Skipped = err.Error()
 			return out
@@ -147,8 +151,9 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 	return out
 }
 
-// startZest starts a fresh zest for s and waits for /healthz.
-func (e *env) startZest(ctx context.Context, s *scenario) (*proc, string, error) {
+// startZest starts a fresh zest for s with extra flags and waits for /healthz; role, when
+// set, names its log apart from other zests of the same scenario.
+func (e *env) startZest(ctx context.Context, s *scenario, role string, extra ...string) (*proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
@@ -161,7 +166,11 @@ func (e *env) startZest(ctx context.Context, s *scenario) (*proc, string, error)
 		}
 		args = append(args, "-config", cfg)
 	}
-	p, err := startProc(e.dir, "zest-"+s.name, e.serverCPU, e.zestBin, args...)
+	name := "zest-" + s.name
+	if role != "" {
+		name += "-" + role
+	}
+	p, err := startProc(e.dir, name, e.serverCPU, e.zestBin, append(args, extra...)...)
 	if err != nil {
 		return nil, "", err
 	}

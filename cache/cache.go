@@ -348,6 +348,36 @@ func (c *Cache) clearLocal() int {
 	return n
 }
 
+// Entries returns the live entries of the in-memory tier, SemanticOnly ones included, in no
+// order: what a snapshot of the cache saves. It settles the writes offered to the store, then
+// walks the window and the store (outside their locks once the slice is built, so callers may
+// take their time). The slice is transient and bounded: every entry is charged at least 256
+// bytes of MaxBytes, so it holds at most MaxBytes/256 pointers (8 MiB for the default 256 MiB).
+func (c *Cache) Entries() []*Entry {
+	c.settleLocal()
+	now := c.now()
+	var out []*Entry
+	var newer map[string]bool // keys in the table: their entries are newer than the store's
+	c.pmu.RLock()
+	for k, s := range c.slots {
+		if newer == nil {
+			newer = make(map[string]bool, len(c.slots))
+		}
+		newer[k] = true
+		if now.Before(s.e.Expires) {
+			out = append(out, s.e)
+		}
+	}
+	c.pmu.RUnlock()
+	c.store.IterValues(func(e *Entry) bool {
+		if !newer[e.Key] && now.Before(e.Expires) {
+			out = append(out, e)
+		}
+		return false
+	})
+	return out
+}
+
 // Len counts the stored entries (expired ones not yet collected included; a key whose new
 // entry is in the window while the old one is still in the store counts twice). It walks the
 // store.

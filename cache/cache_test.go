@@ -256,3 +256,29 @@ func TestNewAnswerServedOnRepeat(t *testing.T) {
 		t.Errorf("a full 1 MiB cache of 10 KiB answers holds %d entries", st.Entries)
 	}
 }
+
+// TestEntries: a snapshot sees every live entry once, in its latest version, SemanticOnly ones
+// included, and no expired one.
+func TestEntries(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	c := newTestCache(t, clock, 1<<20)
+	c.Set(entry(clock, "long", "a", time.Hour))
+	c.Set(entry(clock, "short", "a", time.Minute))
+	sem := entry(clock, "sem", "b", time.Hour)
+	sem.SemanticOnly = true
+	c.Set(sem)
+	c.Wait()
+	newer := entry(clock, "long", "a", 2*time.Hour) // replaces the first, not yet settled
+	c.Set(newer)
+	clock.Add(time.Minute)
+	got := map[string]*Entry{}
+	for _, e := range c.Entries() {
+		if got[e.Key] != nil {
+			t.Fatalf("entry %s listed twice", e.Key)
+		}
+		got[e.Key] = e
+	}
+	if len(got) != 2 || got["long"] != newer || got["sem"] != sem {
+		t.Errorf("entries %v: want the newer long and sem, not the expired short", got)
+	}
+}
