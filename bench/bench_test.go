@@ -186,6 +186,52 @@ func TestSmokeCheckPerRound(t *testing.T) {
 	}
 }
 
+func TestSmokeCheckReplayUpstream(t *testing.T) {
+	sc := func(calls int64) *report.Run {
+		return &report.Run{Scenarios: []report.Scenario{{Name: "zest-replay",
+			Open: &report.Phase{Status: map[int]uint64{200: 10}}, Replay: &report.Replay{UpstreamCalls: calls}}}}
+	}
+	for calls, want := range map[int64]int{0: 0, 1: 1, -1: 1} {
+		if c := smokeCheck(sc(calls)); c != want {
+			t.Errorf("replay with %d upstream calls: code %d, want %d", calls, c, want)
+		}
+	}
+}
+
+// TestReplayWorkload: request i asks prompt i mod prompts with that prompt's pacing headers,
+// so every replayed request has a recording and the recording spreads its TTFTs.
+func TestReplayWorkload(t *testing.T) {
+	var s scenario
+	for _, x := range scenarios() {
+		if x.replay {
+			s = x
+		}
+	}
+	if s.name == "" || !s.stream {
+		t.Fatalf("no streamed replay scenario: %+v", s)
+	}
+	for _, smoke := range []bool{true, false} {
+		w := newReplayWorkload(smoke)
+		gen := w.gen(&s, "127.0.0.1:1")
+		bodies := map[string]bool{}
+		for i := range uint64(w.prompts) {
+			req := string(gen(i, nil))
+			again := string(gen(i+uint64(w.prompts)*7, nil))
+			if req != again {
+				t.Fatalf("request %d differs from request %d of the same prompt", i, i+uint64(w.prompts)*7)
+			}
+			ttft := w.ttft0 + time.Duration(i)*w.step
+			if !strings.Contains(req, "\r\nX-Mock-TTFT: "+ttft.String()+"\r\n") || !strings.Contains(req, "\r\n"+authHeader+"\r\n") {
+				t.Errorf("request %d head: %q", i, req[:min(len(req), 300)])
+			}
+			bodies[req[strings.Index(req, "\r\n\r\n"):]] = true
+		}
+		if len(bodies) != w.prompts {
+			t.Errorf("smoke=%v: %d distinct bodies for %d prompts", smoke, len(bodies), w.prompts)
+		}
+	}
+}
+
 func TestNginxConf(t *testing.T) {
 	c := nginxConf("/tmp/x", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3")
 	for _, want := range []string{"listen 127.0.0.1:2;", "listen 127.0.0.1:3;", "server 127.0.0.1:1;",

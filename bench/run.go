@@ -199,7 +199,7 @@ func (e *env) startNginx(ctx context.Context) {
 }
 
 // smokeCheck returns 1 when a scenario got no successful answer in a round
-// it ran.
+// it ran, or a load-test replay reached the upstream.
 func smokeCheck(rep *report.Run) int {
 	code := 0
 	for _, agg := range rep.Scenarios {
@@ -222,6 +222,11 @@ func smokeCheck(rep *report.Run) int {
 					s.Name, k+1, s.Open.Status, s.Open.FirstError)
 				code = 1
 			}
+			if r := s.Replay; r != nil && r.UpstreamCalls != 0 {
+				fmt.Fprintf(os.Stderr, "bench: scenario %s round %d: replay mode made %d upstream calls (-1: not counted), want 0\n",
+					s.Name, k+1, r.UpstreamCalls)
+				code = 1
+			}
 		}
 	}
 	return code
@@ -241,6 +246,12 @@ func (e *env) mockStats(ctx context.Context) mock.Stats {
 }
 
 func upstreamCalls(s mock.Stats) int64 { return s.Chat + s.ChatStream + s.Errors + s.RateLimited }
+
+// mockServed counts every request the mock answered on an API path, whatever the outcome
+// (its own /mock/stats and /healthz left out).
+func mockServed(s mock.Stats) int64 {
+	return upstreamCalls(s) + s.Embeddings + s.Models + s.BadRequests + s.NotFound
+}
 
 // progress prints a line a second while a phase runs.
 func progress(name, phase string, total time.Duration) func(load.Progress) {

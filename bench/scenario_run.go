@@ -23,6 +23,10 @@ const limitMinDuration = 4 * time.Second
 // runScenario runs one scenario's warm-up, open loop and closed loop(s).
 func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario) {
 	out = report.Scenario{Name: s.name, Title: s.title, Baseline: s.baseline, Stream: s.stream}
+	if s.replay {
+		e.runReplay(ctx, s, &out)
+		return out
+	}
 	if s.limitRPM > 0 {
 		if e.o.smoke {
 			s.limitRPM = 60 // a bucket the smoke run's few requests can drain
@@ -160,22 +164,26 @@ func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario
 	return out
 }
 
-// startZest starts a zest named name with config cfg ("" = built-in defaults) and waits for
-// /healthz.
-func (e *env) startZest(ctx context.Context, name, cfg string) (*proc, string, error) {
+// startZest starts a fresh zest for s with extra flags and waits for /healthz; role, when
+// set, names its log apart from other zests of the same scenario.
+func (e *env) startZest(ctx context.Context, s *scenario, role string, extra ...string) (*proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
 	args := []string{"-listen", addr, "-upstream", "http://" + e.mockAddr + "/v1"}
-	if cfg != "" {
-		path := filepath.Join(e.dir, name+".toml")
-		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+	if s.zestConfig != "" {
+		cfg := filepath.Join(e.dir, "zest-"+s.name+".toml")
+		if err := os.WriteFile(cfg, []byte(s.zestConfig), 0o644); err != nil {
 			return nil, "", fmt.Errorf("zest config: %w", err)
 		}
-		args = append(args, "-config", path)
+		args = append(args, "-config", cfg)
 	}
-	p, err := startProc(e.dir, name, e.serverCPU, e.zestBin, args...)
+	name := "zest-" + s.name
+	if role != "" {
+		name += "-" + role
+	}
+	p, err := startProc(e.dir, name, e.serverCPU, e.zestBin, append(args, extra...)...)
 	if err != nil {
 		return nil, "", err
 	}

@@ -34,6 +34,7 @@ type scenario struct {
 	extra       string                // extra top-level JSON fields, with a leading comma
 	warm        []uint64              // request numbers to send once before measuring
 	limitRPM    float64               // rate-limit scenario: configured requests per minute
+	replay      bool                  // load-test scenario: record, then replay at 100× concurrency (see runReplay)
 
 	// Scenarios with a Redis (scenarios_redis.go).
 	redis     bool        // zest gets a [redis] section (skipped without a Redis)
@@ -52,6 +53,11 @@ const (
 )
 
 func fixed(uint64) string { return fixedPrompt }
+
+// replayPrompt is prompt i of the load-test workload (runReplay takes i modulo its size).
+func replayPrompt(i uint64) string {
+	return "Load-test prompt " + strconv.FormatUint(i, 10) + ": what does a reverse proxy cache, and for how long?"
+}
 
 // unique makes every request a different prompt (a guaranteed cache miss).
 func unique(i uint64) string { return fixedPrompt + " Request " + strconv.FormatUint(i, 10) + "." }
@@ -113,6 +119,8 @@ func scenarios() []scenario {
 		{name: "zest-zipf", title: "zest, Zipf mix of 1000 prompts, upstream takes 2 ms", target: tZest, prompt: zipf, headers: []string{"X-Mock-Latency: 2ms"}},
 		{name: "zest-ratelimit", title: "zest rate limiter under overload (one identity, 600/min)", target: tZest, noClosed: true, prompt: fixed,
 			rate: 1000, limitRPM: 600},
+		{name: "zest-replay", title: "zest load-test mode: streams recorded over 2 connections, replayed over 200 (100×) at the recorded pace",
+			target: tZest, stream: true, replay: true, prompt: replayPrompt, zestConfig: "[semantic]\nenabled = false\n"},
 	}, redisScenarios(zipf)...)
 }
 

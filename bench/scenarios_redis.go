@@ -152,12 +152,14 @@ func (e *env) startZests(ctx context.Context, s *scenario) (*zestSet, error) {
 		// instead of opening the breaker, which would send requests to local state mid-run.
 		cfg += fmt.Sprintf("[redis]\nurl = %q\nprefix = %q\ntimeout = \"1s\"\n", "redis://"+e.rd.addr+"/0", zs.prefix)
 	}
+	sc := *s
+	sc.zestConfig = cfg
 	for i := range max(s.replicas, 1) {
-		name := "zest-" + s.name
+		role := ""
 		if i > 0 {
-			name += fmt.Sprint("-", i+1)
+			role = fmt.Sprint(i + 1)
 		}
-		p, addr, err := e.startZest(ctx, name, cfg)
+		p, addr, err := e.startZest(ctx, &sc, role)
 		if err != nil {
 			zs.stop()
 			return nil, err

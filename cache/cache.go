@@ -4,6 +4,7 @@ package cache
 
 import (
 	"bytes"
+	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -74,32 +75,33 @@ func (c *Cache) Rendering(e *Entry, i int, build func() ([]byte, error)) ([]byte
 	return *e.renderings[i].Load(), nil
 }
 
-// recharge stores e again at its current cost, as a new item, so that the store evicts what
-// no longer fits (an update of an item's cost evicts nothing). The entry stays visible
-// through the pending table meanwhile; a background Wait settles it.
+// recharge charges e again at its current cost. In the window that is a change of its
+// charge; in the store, e is stored again as a new item, so that the store evicts what no
+// longer fits (an update of an item's cost evicts nothing). The entry stays visible
+// meanwhile; a background Wait settles it.
 func (c *Cache) recharge(e *Entry) {
 	ttl := e.Expires.Sub(c.now())
 	if ttl <= 0 {
 		return
 	}
-	if cur, ok := c.lookup(e.Key); !ok || cur != e {
-		return // replaced or gone meanwhile
+	inWindow, victims := c.rechargeWindow(e)
+	if !inWindow {
+		if !c.pendIfCurrent(e) {
+			return // replaced or gone meanwhile
+		}
+		c.store.Del(e.Key)
+		// The store applies the delete later: an older queued write of e landing before it
+		// would make the write below an update, which that delete then undoes. Let it apply.
+		c.store.Wait()
+		victims = []*Entry{e}
 	}
-	c.pend(e)
-	c.store.Del(e.Key)
-	// The store applies the delete later: an older queued write of e landing before it would make
-	// the Set below an update, which that delete then undoes. Let it apply first.
-	c.store.Wait()
-	if c.Cost(e) > c.maxBytes || !c.store.SetWithTTL(e.Key, e, c.Cost(e), ttl) {
-		c.unpend(e.Key, e)
-		return
+	if c.promote(victims) {
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			c.Wait()
+		}()
 	}
-	c.queued(e)
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		c.Wait()
-	}()
 }
 
 // Options configures a Cache.
@@ -129,21 +131,27 @@ type Stats struct {
 
 // Cache is the exact cache. It is safe for concurrent use.
 //
-// Invariant: an entry is visible to Get as soon as Set returns. ristretto applies its writes
-// asynchronously, so Set also keeps the entry in a small pending table that Get consults until
-// Wait has seen ristretto apply it; the table holds at most the entries stored since the last
-// Wait (the proxy calls Wait after every store, off the client's path).
+// Invariant: an entry is visible to Get as soon as Set returns. Set puts it in the window
+// (see window.go), a FIFO of the newest entries that holds a sixteenth of MaxBytes; an entry
+// pushed out of the window is offered to ristretto, which holds the rest of the budget and
+// admits it only if its hits so far beat those of what it would evict. ristretto applies
+// writes asynchronously, so an offered entry stays visible through the window's table until a
+// Wait has seen ristretto apply it (the proxy calls Wait after every store, off the client's
+// path).
 type Cache struct {
 	store    *ristretto.Cache[string, *Entry]
 	now      func() time.Time
-	maxBytes int64
+	maxBytes int64 // window + store
+	winMax   int64 // the window's share of maxBytes
 	remote   *tier // nil = no Redis tier
 
 	bg       sync.WaitGroup // background Waits of recharge, finished before Close
 	pmu      sync.RWMutex
-	pending  map[string]pendingEntry
-	pseq     uint64       // under pmu
-	npending atomic.Int64 // len(pending), read without the lock on the hit path
+	slots    map[string]slot // entries not (yet) applied by the store: the window, and offered ones
+	fifo     list.List       // the window's entries, oldest first (Value: *Entry)
+	winBytes int64           // what the window's entries are charged, under pmu
+	pseq     uint64          // under pmu
+	nslots   atomic.Int64    // len(slots), read without the lock on the hit path
 
 	hits, misses, stores, evictions, rejections, deletes atomic.Uint64
 }
@@ -162,14 +170,14 @@ func New(opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Cache{now: opts.Now, maxBytes: opts.MaxBytes, pending: map[string]pendingEntry{}}
+	c := &Cache{now: opts.Now, maxBytes: opts.MaxBytes, winMax: opts.MaxBytes / 16, slots: map[string]slot{}}
 	// About ten counters per item the budget holds at ~2 KiB an answer, within sane bounds.
 	counters := opts.MaxBytes / 2048 * 10
 	counters = max(counters, 1e4)
 	counters = min(counters, 1e7)
 	store, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters:        counters,
-		MaxCost:            opts.MaxBytes,
+		MaxCost:            opts.MaxBytes - c.winMax,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
 		OnEvict:            func(*ristretto.Item[*Entry]) { c.evictions.Add(1) },
@@ -205,16 +213,20 @@ func (c *Cache) Get(key string) (*Entry, bool) {
 // cache keeps its answers here. It counts nothing.
 func (c *Cache) GetAny(key string) (*Entry, bool) { return c.lookup(key) }
 
-// lookup finds the live entry under key, pending ones first.
+// lookup finds the live entry under key, in the window's table first. Every lookup counts as
+// an access for the store's admission policy.
 func (c *Cache) lookup(key string) (*Entry, bool) {
 	var e *Entry
 	ok := false
-	if c.npending.Load() > 0 {
+	if c.nslots.Load() > 0 {
 		c.pmu.RLock()
-		var p pendingEntry
-		p, ok = c.pending[key]
-		e = p.e
+		var s slot
+		s, ok = c.slots[key]
+		e = s.e
 		c.pmu.RUnlock()
+		if ok {
+			c.store.Get(key) // counts the access, so that the entry's hits speak for it later
+		}
 	}
 	if !ok {
 		e, ok = c.store.Get(key)
@@ -227,8 +239,8 @@ func (c *Cache) lookup(key string) (*Entry, bool) {
 
 // Set stores e under e.Key until e.Expires; e is visible to Get when Set returns. It does
 // not wait for the store's own bookkeeping (Wait does). It reports false when the entry is
-// already expired or larger than the budget; when the cache is full, the admission policy
-// may still turn it away at the next Wait (Rejections counts those).
+// already expired or larger than the budget; an entry leaving the window may still be turned
+// away by the store's admission policy (Rejections counts those).
 func (c *Cache) Set(e *Entry) bool {
 	ttl := e.Expires.Sub(c.now())
 	if ttl <= 0 {
@@ -241,27 +253,17 @@ func (c *Cache) Set(e *Entry) bool {
 		}
 	}
 	c.remote.put(e, ttl)
-	return c.setLocal(e, ttl)
+	return c.setLocal(e)
 }
 
 // setLocal stores e in the in-memory tier only, visible at once (see Set).
-func (c *Cache) setLocal(e *Entry, ttl time.Duration) bool {
+func (c *Cache) setLocal(e *Entry) bool {
 	cost := c.Cost(e)
-	if cost > c.maxBytes {
+	if cost > c.maxBytes-c.winMax {
 		c.rejections.Add(1)
 		return false
 	}
-	c.pend(e)
-	if !c.store.SetWithTTL(e.Key, e, cost, ttl) {
-		// Dropped because ristretto's write buffer was full: let it drain, then once more.
-		c.store.Wait()
-		if !c.store.SetWithTTL(e.Key, e, cost, ttl) {
-			c.unpend(e.Key, e)
-			c.rejections.Add(1)
-			return false
-		}
-	}
-	c.queued(e)
+	c.promote(c.enter(e, cost))
 	c.stores.Add(1)
 	return true
 }
@@ -289,75 +291,11 @@ func fitted(b []byte) []byte {
 }
 
 // Wait blocks until every Set before it has been applied by the store (or turned away by its
-// admission policy) and written to the Redis tier (or failed), and empties the pending table of
-// those entries.
+// admission policy) and written to the Redis tier (or failed), and empties the window's table
+// of the entries offered to the store before it.
 func (c *Cache) Wait() {
 	c.settleLocal()
 	c.remote.wait()
-}
-
-// settleLocal is Wait for the in-memory tier only.
-func (c *Cache) settleLocal() {
-	if c.npending.Load() == 0 {
-		c.store.Wait()
-		return
-	}
-	// Only entries whose write is already in the store's queue (seq set) may settle: the wait
-	// below is queued after their writes, so once it returns they are applied.
-	c.pmu.RLock()
-	settled := make(map[string]pendingEntry, len(c.pending))
-	for k, p := range c.pending {
-		if p.seq != 0 {
-			settled[k] = p
-		}
-	}
-	c.pmu.RUnlock()
-	c.store.Wait()
-	c.pmu.Lock()
-	for k, p := range settled {
-		if cur, ok := c.pending[k]; ok && cur == p {
-			delete(c.pending, k)
-			c.npending.Add(-1)
-		}
-	}
-	c.pmu.Unlock()
-}
-
-// pendingEntry is an entry written to the store but perhaps not yet applied; seq is 0 until
-// its write is queued.
-type pendingEntry struct {
-	e   *Entry
-	seq uint64
-}
-
-// pend makes e visible through the pending table before its write is queued.
-func (c *Cache) pend(e *Entry) {
-	c.pmu.Lock()
-	if _, ok := c.pending[e.Key]; !ok {
-		c.npending.Add(1)
-	}
-	c.pending[e.Key] = pendingEntry{e: e}
-	c.pmu.Unlock()
-}
-
-// queued records that e's write is in the store's queue, so a later Wait may settle it.
-func (c *Cache) queued(e *Entry) {
-	c.pmu.Lock()
-	if p, ok := c.pending[e.Key]; ok && p.e == e {
-		c.pseq++
-		c.pending[e.Key] = pendingEntry{e: e, seq: c.pseq}
-	}
-	c.pmu.Unlock()
-}
-
-// unpend drops key from the pending table if it still holds e (any entry when e is nil).
-func (c *Cache) unpend(key string, e *Entry) {
-	c.pmu.Lock()
-	if cur, ok := c.pending[key]; ok && (e == nil || cur.e == e) {
-		delete(c.pending, key)
-		c.npending.Add(-1)
-	}
-	c.pmu.Unlock()
 }
 
 // Delete removes the entry under key, from every replica when there is a Redis tier; it
@@ -385,15 +323,15 @@ func (c *Cache) DeleteNamespace(ns string) int {
 }
 
 func (c *Cache) deleteNamespaceLocal(ns string) int {
-	var keys []string
 	c.settleLocal()
+	keys := c.windowKeys(func(e *Entry) bool { return e.Namespace == ns })
 	c.store.IterValues(func(e *Entry) bool {
 		if e.Namespace == ns {
-			keys = append(keys, e.Key)
+			keys[e.Key] = struct{}{}
 		}
 		return false
 	})
-	for _, k := range keys {
+	for k := range keys {
 		c.unpend(k, nil)
 		c.store.Del(k)
 	}
@@ -411,25 +349,63 @@ func (c *Cache) Clear() int {
 func (c *Cache) clearLocal() int {
 	c.settleLocal()
 	n := c.Len()
+	c.clearWindow()
 	c.store.Clear()
 	c.deletes.Add(uint64(n))
 	return n
 }
 
-// Len counts the stored entries (expired ones not yet collected included). It walks the store.
+// Entries returns the live entries of the in-memory tier, SemanticOnly ones included, in no
+// order: what a snapshot of the cache saves. It settles the writes offered to the store, then
+// walks the window and the store (outside their locks once the slice is built, so callers may
+// take their time). The slice is transient and bounded: every entry is charged at least 256
+// bytes of MaxBytes, so it holds at most MaxBytes/256 pointers (8 MiB for the default 256 MiB).
+func (c *Cache) Entries() []*Entry {
+	c.settleLocal()
+	now := c.now()
+	var out []*Entry
+	var newer map[string]bool // keys in the table: their entries are newer than the store's
+	c.pmu.RLock()
+	for k, s := range c.slots {
+		if newer == nil {
+			newer = make(map[string]bool, len(c.slots))
+		}
+		newer[k] = true
+		if now.Before(s.e.Expires) {
+			out = append(out, s.e)
+		}
+	}
+	c.pmu.RUnlock()
+	c.store.IterValues(func(e *Entry) bool {
+		if !newer[e.Key] && now.Before(e.Expires) {
+			out = append(out, e)
+		}
+		return false
+	})
+	return out
+}
+
+// Len counts the stored entries (expired ones not yet collected included; a key whose new
+// entry is in the window while the old one is still in the store counts twice). It walks the
+// store.
 func (c *Cache) Len() int {
-	n := 0
+	c.pmu.RLock()
+	n := c.fifo.Len()
+	c.pmu.RUnlock()
 	c.store.IterValues(func(*Entry) bool { n++; return false })
 	return n
 }
 
 // Stats returns the counters and the current size.
 func (c *Cache) Stats() Stats {
+	c.pmu.RLock()
+	win := c.winBytes
+	c.pmu.RUnlock()
 	return Stats{
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Stores: c.stores.Load(),
 		Evictions: c.evictions.Load(), Rejections: c.rejections.Load(), Deletes: c.deletes.Load(),
 		Entries:  c.Len(),
-		Bytes:    c.maxBytes - c.store.RemainingCost(),
+		Bytes:    c.maxBytes - c.winMax - c.store.RemainingCost() + win,
 		MaxBytes: c.maxBytes,
 	}
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -219,4 +220,65 @@ func TestVisibleThroughRecharge(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestNewAnswerServedOnRepeat: once the cache is full, a new answer is still served when its
+// prompt is asked again right away. (ristretto alone turned nearly all of them away: their one
+// access lost to the victims' several.) The budget holds meanwhile.
+func TestNewAnswerServedOnRepeat(t *testing.T) {
+	const budget = 1 << 20
+	c, err := New(Options{MaxBytes: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exp := time.Now().Add(time.Hour)
+	body := bytes.Repeat([]byte("a"), 10<<10)
+	for i := range 2000 { // twenty times what the budget holds
+		k := fmt.Sprint("k", i)
+		if _, ok := c.Get(k); ok {
+			t.Fatalf("%s: hit before it was stored", k)
+		}
+		if !c.Set(&Entry{Key: k, Body: body, Expires: exp}) {
+			t.Fatalf("Set %s refused", k)
+		}
+		c.Wait()
+		for ask := range 2 {
+			if _, ok := c.Get(k); !ok {
+				t.Fatalf("answer %d missing on repeat %d, right after it was stored", i, ask+1)
+			}
+		}
+		if st := c.Stats(); st.Bytes > budget {
+			t.Fatalf("after %d answers the cache holds %d bytes, over its budget of %d", i+1, st.Bytes, budget)
+		}
+	}
+	if st := c.Stats(); st.Entries < 50 {
+		t.Errorf("a full 1 MiB cache of 10 KiB answers holds %d entries", st.Entries)
+	}
+}
+
+// TestEntries: a snapshot sees every live entry once, in its latest version, SemanticOnly ones
+// included, and no expired one.
+func TestEntries(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	c := newTestCache(t, clock, 1<<20)
+	c.Set(entry(clock, "long", "a", time.Hour))
+	c.Set(entry(clock, "short", "a", time.Minute))
+	sem := entry(clock, "sem", "b", time.Hour)
+	sem.SemanticOnly = true
+	c.Set(sem)
+	c.Wait()
+	newer := entry(clock, "long", "a", 2*time.Hour) // replaces the first, not yet settled
+	c.Set(newer)
+	clock.Add(time.Minute)
+	got := map[string]*Entry{}
+	for _, e := range c.Entries() {
+		if got[e.Key] != nil {
+			t.Fatalf("entry %s listed twice", e.Key)
+		}
+		got[e.Key] = e
+	}
+	if len(got) != 2 || got["long"] != newer || got["sem"] != sem {
+		t.Errorf("entries %v: want the newer long and sem, not the expired short", got)
+	}
 }

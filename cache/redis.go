@@ -184,7 +184,7 @@ func (t *tier) get(ctx context.Context, key string) (*Entry, bool) {
 		return nil, false
 	}
 	t.hits.Add(1)
-	t.c.setLocal(e, ttl)
+	t.c.setLocal(e)
 	return e, true
 }
 

@@ -229,11 +229,18 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 	}
 	store := m.exactWrite && h.opts.Cache != nil
 	semStore := m.semWrite && c.sq.ok
-	f, cur, leader := h.startFlight(c, ri, store, semStore)
-	defer f.leave(cur)
-	if lim != nil {
-		defer func() { h.settle(ticket, f, leader, ri) }()
-	}
+	var f *flight
+	var cur *cursor
+	leader := false
+	defer func() { // registered before the flight starts, so a panic there still settles
+		if lim != nil {
+			h.settle(ticket, f, leader, ri)
+		}
+		if f != nil {
+			f.leave(cur)
+		}
+	}()
+	f, cur, leader = h.startFlight(c, ri, store, semStore)
 	if !leader {
 		ri.cache, ri.layer = "HIT", "coalesced"
 	}
@@ -334,7 +341,12 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (*
 
 // settle gives back a request's concurrency slot and reconciles its token reservation with
 // what the upstream call spent. It runs on every path out of serveMiss, panics included.
+// f is nil when the flight never started (nothing was sent upstream: a refund).
 func (h *Handler) settle(ticket ratelimit.Ticket, f *flight, leader bool, ri *reqInfo) {
+	if f == nil {
+		ticket.Done(0, true)
+		return
+	}
 	p, c, known := f.usage()
 	switch {
 	case !leader:

@@ -118,33 +118,32 @@ func TestErrorAnswersNotStored(t *testing.T) {
 			wantCalls(t, up, 2)
 		})
 	}
-	t.Run("streamed finish_reason error", func(t *testing.T) {
-		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/event-stream")
-			fmt.Fprint(w, `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n")
-			fmt.Fprint(w, `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"error"}]}`+"\n\n")
-			fmt.Fprint(w, "data: [DONE]\n\n")
+	const hel = `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`
+	for _, tc := range []struct {
+		name   string
+		events []string
+	}{
+		{"streamed finish_reason error", []string{hel,
+			`data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"error"}]}`}},
+		{"streamed error chunk", []string{hel,
+			`data: {"error":{"message":"provider failed"}}`,
+			`data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				for _, ev := range tc.events {
+					fmt.Fprint(w, ev+"\n\n")
+				}
+				fmt.Fprint(w, "data: [DONE]\n\n")
+			})
+			e := newEnv(t, up, nil)
+			for range 2 {
+				wantStatus(t, e.chat(chatBody(`"stream":true`)), 200, "MISS")
+			}
+			wantCalls(t, up, 2)
 		})
-		e := newEnv(t, up, nil)
-		for range 2 {
-			wantStatus(t, e.chat(chatBody(`"stream":true`)), 200, "MISS")
-		}
-		wantCalls(t, up, 2)
-	})
-	t.Run("streamed error chunk", func(t *testing.T) {
-		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/event-stream")
-			fmt.Fprint(w, `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n")
-			fmt.Fprint(w, `data: {"error":{"message":"provider failed"}}`+"\n\n")
-			fmt.Fprint(w, `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n")
-			fmt.Fprint(w, "data: [DONE]\n\n")
-		})
-		e := newEnv(t, up, nil)
-		for range 2 {
-			wantStatus(t, e.chat(chatBody(`"stream":true`)), 200, "MISS")
-		}
-		wantCalls(t, up, 2)
-	})
+	}
 }
 
 // TestIdentityAnyCredential: whatever credential a request presents is its tenant; only a

@@ -37,23 +37,25 @@ type flight struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	changed   chan struct{} // closed and replaced on every change
-	headerSet bool
-	status    int
-	header    http.Header
-	isSSE     bool
-	parts     [][]byte // SSE: whole events; otherwise pieces of the body
-	base      int      // index in the whole answer of parts[0] (earlier parts were trimmed)
-	held      int64    // bytes in parts
-	peak      int64    // the most bytes parts ever held
-	overflow  bool     // the answer outgrew maxBuffer: relayed live, trimmed, never stored
-	cursors   []*cursor
-	finished  bool
-	err       error  // the call or the read failed
-	result    []byte // the complete chat.completion of a clean 200, else nil
-	refs      int
-	abandoned bool
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced on every change
+	headerSet  bool
+	status     int
+	header     http.Header
+	isSSE      bool
+	parts      [][]byte // SSE: whole events; otherwise pieces of the body
+	base       int      // index in the whole answer of parts[0] (earlier parts were trimmed)
+	held       int64    // bytes in parts
+	peak       int64    // the most bytes parts ever held
+	spare      [][]byte // parts every client has written, for the reader to refill (overflow only)
+	spareBytes int64    // their capacity, at most maxBuffer
+	overflow   bool     // the answer outgrew maxBuffer: relayed live, trimmed, never stored
+	cursors    []*cursor
+	finished   bool
+	err        error  // the call or the read failed
+	result     []byte // the complete chat.completion of a clean 200, else nil
+	refs       int
+	abandoned  bool
 
 	usagePrompt, usageCompletion int
 	usageKnown                   bool
@@ -273,6 +275,9 @@ type reading struct {
 	total    int64 // bytes read so far
 	overflow bool  // total passed the flight's maxBuffer
 
+	spare [][]byte // buffers of parts every client has written, reused once the flight overflows
+	evs   [][]byte // the events of one feed, reused
+
 	timed bool            // record mode: note when each event arrived
 	at    time.Duration   // when the bytes being fed arrived, from the request's start
 	times []time.Duration // arrival of each SSE event
@@ -283,10 +288,11 @@ type reading struct {
 // that has seen the end of a stream finds the answer in the cache on its next request.
 func (f *flight) feedEvents(rd *reading, p []byte) {
 	rd.count(f, len(p))
-	var evs [][]byte
+	rd.refill(f)
+	evs := rd.evs[:0]
 	n := 0
 	rd.sc.Feed(p, func(ev []byte) {
-		ev = bytes.Clone(ev)
+		ev = rd.clone(ev)
 		data := sse.Data(ev)
 		if rd.timed {
 			rd.times = append(rd.times, rd.at)
@@ -311,6 +317,8 @@ func (f *flight) feedEvents(rd *reading, p []byte) {
 		f.broadcastLocked()
 		f.mu.Unlock()
 	}
+	clear(evs)
+	rd.evs = evs[:0]
 }
 
 // appendTail passes on a last event that the stream ended without its blank line only where

@@ -67,8 +67,10 @@ func (f *flight) feedBody(rd *reading, p []byte) {
 		rd.body.Write(p)
 		return
 	}
+	rd.refill(f)
+	b := rd.clone(p)
 	f.mu.Lock()
-	f.parts = append(f.parts, bytes.Clone(p))
+	f.parts = append(f.parts, b)
 	f.held += int64(len(p))
 	f.broadcastLocked()
 	f.mu.Unlock()
@@ -120,12 +122,45 @@ func (f *flight) trimLocked() {
 	if k <= 0 {
 		return
 	}
-	for i := range f.parts[:k] {
-		f.held -= int64(len(f.parts[i]))
+	for i, b := range f.parts[:k] {
+		f.held -= int64(len(b))
 		f.parts[i] = nil
+		if f.overflow && f.spareBytes+int64(cap(b)) <= f.maxBuffer {
+			f.spare = append(f.spare, b) // nobody reads it any more: the reader may refill it
+			f.spareBytes += int64(cap(b))
+		}
 	}
 	f.parts = f.parts[k:]
 	f.base += k
+}
+
+// refill drops what every client of an overflowing flight has written and hands the buffers
+// to its reader, for the parts it is about to publish.
+func (rd *reading) refill(f *flight) {
+	if !rd.overflow {
+		return
+	}
+	f.mu.Lock()
+	f.trimLocked()
+	rd.spare = append(rd.spare, f.spare...)
+	clear(f.spare)
+	f.spare, f.spareBytes = f.spare[:0], 0
+	f.mu.Unlock()
+}
+
+// clone copies b for publishing, into a spare buffer when one is large enough: an overflowing
+// answer of any size then reuses the buffers of what its clients have written, and makes no
+// garbage for the collector to let the heap grow by.
+func (rd *reading) clone(b []byte) []byte {
+	if n := len(rd.spare); n > 0 {
+		buf := rd.spare[n-1]
+		rd.spare[n-1] = nil
+		rd.spare = rd.spare[:n-1]
+		if cap(buf) >= len(b) {
+			return append(buf[:0], b...)
+		}
+	}
+	return bytes.Clone(b)
 }
 
 // notePeak keeps the most bytes any one flight has held, for Stats and the memory tests.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,8 +29,9 @@ func bigStream(n, size int) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
+		ev := []byte(`data: {"id":"big","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"` + piece + `"}}]}` + "\n\n")
 		for i := range n {
-			fmt.Fprintf(w, `data: {"id":"big","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"%s"}}]}`+"\n\n", piece)
+			w.Write(ev)
 			if i%16 == 0 {
 				fl.Flush()
 			}
@@ -118,5 +120,33 @@ func TestLargeAnswerFollowers(t *testing.T) {
 	e.h.Wait(t.Context())
 	if p := e.h.Stats().PeakResponseBytes; p > limit+64<<10 {
 		t.Errorf("a flight held %d bytes, cap %d", p, limit)
+	}
+}
+
+// TestLargeAnswerReusesBuffers: relaying an answer far above the cap makes little garbage, so
+// the collector does not let the heap grow by it: the reader refills the buffers of the parts
+// every client has written. (Each event was a new allocation: a 200 MB stream made 200 MB of
+// garbage and grew an idle process by the collector's whole headroom.)
+func TestLargeAnswerReusesBuffers(t *testing.T) {
+	const limit = 256 << 10
+	const chunks, size = 64000, 1000 // ~64 MB of content, 256x the cap
+	up := newUpstream(t, bigStream(chunks, size))
+	e := newEnv(t, up, func(o *Options) { o.MaxResponseBytes = limit })
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(chatBody(`"stream":true`)))
+	req.Header.Set("Authorization", "Bearer sk-test")
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n < chunks*size {
+		t.Fatalf("read %d bytes (%v), want at least %d", n, err, chunks*size)
+	}
+	runtime.ReadMemStats(&after)
+	if garbage := after.TotalAlloc - before.TotalAlloc; garbage > chunks*size/4 {
+		t.Errorf("relaying %d MB allocated %d MB", n>>20, garbage>>20)
 	}
 }

@@ -103,17 +103,17 @@ func (h *Handler) serveReplay(c *chatCall, outer *reqInfo) {
 	}
 	var dec ratelimit.Decision
 	var ticket ratelimit.Ticket
+	spent, known := 0, true // what the ticket is settled with: a refund unless an answer plays
 	if lim := h.opts.Limiter; lim != nil {
 		dec, ticket = lim.AdmitContext(c.r.Context(), c.limID, c.est)
 		if !dec.Allowed {
 			h.rejected(c.w, ri, dec)
 			return
 		}
+		defer func() { ticket.Done(spent, known) }()
 		ri.limit = telemetry.RateLimitAllow
 		dec.WriteHeaders(c.w.Header())
 	}
-	spent, known := 0, true // what the ticket is settled with: a refund unless an answer plays
-	defer func() { ticket.Done(spent, known) }()
 
 	hdr := c.w.Header()
 	rec, how := h.findReplay(c, key)

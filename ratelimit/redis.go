@@ -28,14 +28,10 @@ import (
 // msWindow is one minute in ms: the debt of one unit in the Redis scale.
 const msWindow = 60_000
 
-// admitScript takes one request and k tokens, and a lease when slot is set, if they fit.
-// It returns {allowed, reason (0 none, 1 requests, 2 tokens, 3 concurrency), never,
-// request debt, token debt, request wait ms, token wait ms, leases held}.
-var admitScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local rrate, rsize = tonumber(ARGV[2]), tonumber(ARGV[3])
-local trate, tsize = tonumber(ARGV[4]), tonumber(ARGV[5])
-local conc, k, slot = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
+// luaBucket is what both scripts share: the window in ms (a bucket's debt is kept in
+// request-milliseconds, as the local buckets keep it), the debt cap, a ceiling division exact
+// for integers up to 2^53, and the refill of a debt after e ms at rate units per ms.
+const luaBucket = `
 local W, MAXDEBT = 60000, 4503599627370496
 local function cdiv(a, b)
   local q = math.floor(a / b)
@@ -46,6 +42,16 @@ local function refill(debt, rate, e)
   if debt <= 0 or e <= 0 or rate <= 0 then return math.max(debt, 0) end
   return math.max(debt - e * rate, 0)
 end
+`
+
+// admitScript takes one request and k tokens, and a lease when slot is set, if they fit.
+// It returns {allowed, reason (0 none, 1 requests, 2 tokens, 3 concurrency), never,
+// request debt, token debt, request wait ms, token wait ms, leases held}.
+var admitScript = redis.NewScript(luaBucket + `
+local now = tonumber(ARGV[1])
+local rrate, rsize = tonumber(ARGV[2]), tonumber(ARGV[3])
+local trate, tsize = tonumber(ARGV[4]), tonumber(ARGV[5])
+local conc, k, slot = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
 local function wait(debt, size, rate, n)
   local over = debt + n * W - size * W
   if over <= 0 then return 0 end
@@ -92,20 +98,10 @@ return {1, 0, 0, r, t, 0, 0, held}
 
 // doneScript releases a lease and settles a token reservation: delta (actual - reserved)
 // is charged when positive, refunded when negative, ignored unless known is set.
-var doneScript = redis.NewScript(`
+var doneScript = redis.NewScript(luaBucket + `
 local now = tonumber(ARGV[1])
 local rrate, trate = tonumber(ARGV[2]), tonumber(ARGV[3])
 local known, delta = ARGV[4] == '1', tonumber(ARGV[5])
-local W, MAXDEBT = 60000, 4503599627370496
-local function cdiv(a, b)
-  local q = math.floor(a / b)
-  if q * b < a then q = q + 1 elseif (q - 1) * b >= a then q = q - 1 end
-  return q
-end
-local function refill(debt, rate, e)
-  if debt <= 0 or e <= 0 or rate <= 0 then return math.max(debt, 0) end
-  return math.max(debt - e * rate, 0)
-end
 if ARGV[6] ~= '' then redis.call('ZREM', KEYS[2], ARGV[6]) end
 if not known or trate <= 0 or delta == 0 then return 0 end
 local st = redis.call('HMGET', KEYS[1], 'r', 't', 'l')

@@ -42,11 +42,20 @@ func Create(path string) (*Writer, error) {
 	return w, nil
 }
 
-// Record appends rec as one line. After a write error it returns that error and drops rec.
-func (w *Writer) Record(rec *Record) error {
+// line returns rec as one line of a recording, its line end included.
+func line(rec *Record) ([]byte, error) {
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("replay: record %s: %w", rec.Key, err)
+		return nil, fmt.Errorf("replay: record %s: %w", rec.Key, err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Record appends rec as one line. After a write error it returns that error and drops rec.
+func (w *Writer) Record(rec *Record) error {
+	b, err := line(rec)
+	if err != nil {
+		return err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -56,7 +65,6 @@ func (w *Writer) Record(rec *Record) error {
 	if w.bw == nil {
 		return errors.New("replay: writer closed")
 	}
-	b = append(b, '\n')
 	if _, err := w.bw.Write(b); err != nil {
 		w.err = fmt.Errorf("replay: write: %w", err)
 		return w.err

@@ -203,3 +203,58 @@ func TestBook(t *testing.T) {
 		t.Error("empty book picked something")
 	}
 }
+
+// TestWriteFileAtomic: WriteFile replaces the file whole. While it writes, the old file is
+// still there unchanged; a record that cannot be encoded leaves the old file and no
+// temporary one behind.
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "snap.jsonl")
+	old := []byte(`{"key":"old","completion":{}}` + "\n")
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(when string) {
+		t.Helper()
+		if b, err := os.ReadFile(path); err != nil || string(b) != string(old) {
+			t.Errorf("%s: the file reads %q, %v; want the old one whole", when, b, err)
+		}
+	}
+	seq := func(recs ...Record) func(func(*Record) bool) {
+		return func(yield func(*Record) bool) {
+			for i := range recs {
+				if !yield(&recs[i]) {
+					return
+				}
+				unchanged("mid-write")
+			}
+		}
+	}
+	bad := rec("bad", false)
+	bad.Completion = []byte(`{"cut`)
+	if _, err := WriteFile(path, seq(rec("a", false), bad)); err == nil {
+		t.Fatal("a record with a broken completion was written")
+	}
+	unchanged("after a failed write")
+	if left, _ := filepath.Glob(filepath.Join(dir, ".snap.jsonl.tmp-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+
+	n, err := WriteFile(path, seq(rec("a", false), rec("b", true)))
+	if err != nil || n != 2 {
+		t.Fatalf("WriteFile = %d, %v", n, err)
+	}
+	recs, badLines, err := ReadFile(path)
+	if err != nil || len(badLines) > 0 || len(recs) != 2 || recs[0].Key != "a" || recs[1].Key != "b" || !recs[1].Stream {
+		t.Fatalf("read back %+v %v %v", recs, badLines, err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", st.Mode().Perm())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("directory holds %d files, want the snapshot alone", len(entries))
+	}
+	if _, err := WriteFile(filepath.Join(dir, "missing", "snap.jsonl"), seq()); err == nil {
+		t.Error("no error for a directory that does not exist")
+	}
+}

@@ -67,6 +67,7 @@ func run(answers, size int, budget string, big int64, workers int, gomemlimit st
 		return err
 	}
 	idle := z.rss()
+	cpu0 := z.cpu()
 	start := time.Now()
 	var hits, misses, failures int
 	var mu sync.Mutex
@@ -100,7 +101,8 @@ func run(answers, size int, budget string, big int64, workers int, gomemlimit st
 	wg.Wait()
 	fmt.Printf("phase 1: %d answers of %d KiB (half streamed), %d requests in %s: %d misses, %d hits, %d failures\n",
 		answers, size>>10, 3*answers, time.Since(start).Round(time.Second), misses, hits, failures)
-	fmt.Printf("  RSS idle %s, peak %s, at the end %s\n", mib(idle), mib(z.peak()), mib(z.rss()))
+	fmt.Printf("  RSS idle %s, peak %s, at the end %s; zest CPU %.1f s\n", mib(idle), mib(z.peak()), mib(z.rss()),
+		(z.cpu() - cpu0).Seconds())
 	if stats, err := z.get("/admin/stats"); err == nil {
 		fmt.Printf("  /admin/stats: %s\n", oneLine(stats))
 	}
@@ -273,6 +275,23 @@ func (z *zest) status(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// cpu reads the user and system time zest has used from /proc (clock ticks of 10 ms, the
+// Linux default).
+func (z *zest) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", z.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: state is the first, utime the 12th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -120,6 +120,7 @@ func Aggregate(rounds []Scenario) Scenario {
 		l := *rep.Limit
 		out.Limit = &l
 	}
+	out.Replay = aggregateReplay(ran)
 
 	sp := &Spread{Rounds: len(ran)}
 	sp.RPSMin, sp.RPSMax = minMaxNonZero(f(func(s *Scenario) float64 { return s.MaxRPS }))
@@ -167,6 +168,44 @@ func aggregateSweep(ran []*Scenario) []SweepPoint {
 		out = append(out, pt)
 	}
 	return out
+}
+
+// aggregateReplay folds the load-test replay results of the rounds: every quantile is the
+// median over the rounds, the ratios are taken between those medians, streams and upstream
+// calls are summed. Nil when no round has one.
+func aggregateReplay(ran []*Scenario) *Replay {
+	var rs []*Replay
+	for _, s := range ran {
+		if s.Replay != nil {
+			rs = append(rs, s.Replay)
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	dist := func(get func(*Replay) TTFT) TTFT {
+		q := func(pick func(TTFT) Dur) Dur {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = float64(pick(get(r)))
+			}
+			return Dur(medianNonZero(v))
+		}
+		return TTFT{P50: q(func(t TTFT) Dur { return t.P50 }), P90: q(func(t TTFT) Dur { return t.P90 }),
+			P99: q(func(t TTFT) Dur { return t.P99 })}
+	}
+	out := *rs[0]
+	out.Streams, out.UpstreamCalls = 0, 0
+	for _, r := range rs {
+		out.Streams += r.Streams
+		out.UpstreamCalls += r.UpstreamCalls
+	}
+	out.Recorded = dist(func(r *Replay) TTFT { return r.Recorded })
+	out.RecordClient = dist(func(r *Replay) TTFT { return r.RecordClient })
+	out.AtRecordConns = dist(func(r *Replay) TTFT { return r.AtRecordConns })
+	out.Achieved = dist(func(r *Replay) TTFT { return r.Achieved })
+	out.Ratio = out.Achieved.Over(out.Recorded)
+	return &out
 }
 
 // median returns the median of v (the mean of the two middle values for an

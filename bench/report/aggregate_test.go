@@ -143,6 +143,33 @@ func TestAggregateEdges(t *testing.T) {
 	})
 }
 
+func TestAggregateReplay(t *testing.T) {
+	ms := func(v int) Dur { return Dur(time.Duration(v) * time.Millisecond) }
+	rnd := func(achieved50, achieved99 int, calls int64) Scenario {
+		return Scenario{Name: "zest-replay", Stream: true, Open: &Phase{Requests: 100, Status: map[int]uint64{200: 100}},
+			Replay: &Replay{Prompts: 16, RecordConns: 2, ReplayConns: 200, Speed: 1, Streams: 100, UpstreamCalls: calls,
+				Recorded:      TTFT{P50: ms(100), P90: ms(180), P99: ms(190)},
+				RecordClient:  TTFT{P50: ms(101), P90: ms(181), P99: ms(191)},
+				AtRecordConns: TTFT{P50: ms(102), P90: ms(182), P99: ms(192)},
+				Achieved:      TTFT{P50: ms(achieved50), P90: ms(190), P99: ms(achieved99)}}}
+	}
+	got := Aggregate([]Scenario{rnd(130, 300, 0), rnd(110, 200, 0), rnd(120, 209, 1)})
+	r := got.Replay
+	if r == nil {
+		t.Fatal("replay result lost")
+	}
+	if r.Achieved != (TTFT{P50: ms(120), P90: ms(190), P99: ms(209)}) || r.Recorded.P50 != ms(100) ||
+		r.AtRecordConns.P99 != ms(192) || r.RecordClient.P90 != ms(181) {
+		t.Errorf("distributions %+v: want the median of each quantile", r)
+	}
+	if r.Ratio.P50 != 1.2 || r.Ratio.P99 != 1.1 || r.Streams != 300 || r.UpstreamCalls != 1 || r.ReplayConns != 200 {
+		t.Errorf("ratio %+v, streams %d, calls %d: want ratios of the medians and summed counts", r.Ratio, r.Streams, r.UpstreamCalls)
+	}
+	if Aggregate([]Scenario{round(time.Millisecond, 0, 1, 0, 0, 0)}).Replay != nil {
+		t.Error("a scenario without a replay result got one")
+	}
+}
+
 func TestMedian(t *testing.T) {
 	tests := []struct {
 		in   []float64

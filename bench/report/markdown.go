@@ -194,8 +194,12 @@ func writeScenario(w io.Writer, s *Scenario) {
 		if len(s.Rounds) > 1 {
 			over = fmt.Sprintf(" (counts summed over %d rounds)", len(s.Rounds))
 		}
-		fmt.Fprintf(w, "- open loop: %s req/s offered, %s achieved, %d requests, %d errors; statuses %v%s\n",
-			rps(p.OfferedRPS), rps(p.AchievedRPS), p.Requests, p.Errors, p.Status, over)
+		loop := "open loop: " + rps(p.OfferedRPS) + " req/s offered"
+		if p.OfferedRPS == 0 {
+			loop = "closed loop"
+		}
+		fmt.Fprintf(w, "- %s, %s req/s achieved, %d requests, %d errors; statuses %v%s\n",
+			loop, rps(p.AchievedRPS), p.Requests, p.Errors, p.Status, over)
 		fmt.Fprintf(w, "- latency p50 %s, p90 %s, p99 %s, p99.9 %s, max %s (service time p99 %s)\n",
 			p.P50, p.P90, p.P99, p.P999, p.Max, p.ServiceP99)
 		if s.Stream {
@@ -226,6 +230,9 @@ func writeScenario(w io.Writer, s *Scenario) {
 			l.ConfiguredRPM, l.ConfiguredRPS, rps(l.OfferedRPS), l.Admitted, l.Expected, l.SteadyRPS,
 			l.ConfiguredRPS, l.Rejected, l.RejectedWithRA)
 	}
+	if r := s.Replay; r != nil {
+		writeReplay(w, r)
+	}
 	if s.ProxyCPUPerReq > 0 || s.ProxyPeakRSS > 0 {
 		fmt.Fprintf(w, "- proxy process: %s CPU per request, peak RSS %s\n", s.ProxyCPUPerReq, bytesIEC(s.ProxyPeakRSS))
 	}
@@ -236,6 +243,20 @@ func writeScenario(w io.Writer, s *Scenario) {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
 	fmt.Fprintln(w)
+}
+
+// writeReplay writes the load-test scenario's recorded and achieved time to first token.
+func writeReplay(w io.Writer, r *Replay) {
+	ttft := func(t TTFT) string { return fmt.Sprintf("%s / %s / %s", t.P50, t.P90, t.P99) }
+	fmt.Fprintf(w, "- load-test replay: %d streamed prompts recorded over %d connections, replayed over %d (%.0f×) at speed %g; "+
+		"%d replayed streams measured; upstream calls while replaying: %d\n",
+		r.Prompts, r.RecordConns, r.ReplayConns, float64(r.ReplayConns)/float64(max(r.RecordConns, 1)), r.Speed, r.Streams, r.UpstreamCalls)
+	fmt.Fprintln(w, "\n  | time to first token | p50 / p90 / p99 |\n  |---|---|")
+	fmt.Fprintf(w, "  | recorded (the file's `ttft_ms`) | %s |\n", ttft(r.Recorded))
+	fmt.Fprintf(w, "  | clients, while recording | %s |\n", ttft(r.RecordClient))
+	fmt.Fprintf(w, "  | clients, replay over %d connections (as recorded) | %s |\n", r.RecordConns, ttft(r.AtRecordConns))
+	fmt.Fprintf(w, "  | clients, replay over %d connections | %s |\n", r.ReplayConns, ttft(r.Achieved))
+	fmt.Fprintf(w, "  | achieved ÷ recorded | %s / %s / %s |\n\n", trim(r.Ratio.P50, 2), trim(r.Ratio.P90, 2), trim(r.Ratio.P99, 2))
 }
 
 func roundsText(n int) string {

@@ -34,6 +34,11 @@ func sampleRun() *Run {
 				Spread: &Spread{Rounds: 3, P99Min: Dur(900 * time.Microsecond), P99Max: Dur(3 * time.Millisecond),
 					TTFTP99Min: Dur(700 * time.Microsecond), TTFTP99Max: Dur(900 * time.Microsecond)}},
 			{Name: "nginx-hit", Title: "nginx proxy_cache hit", Skipped: "nginx not installed"},
+			{Name: "zest-replay", Title: "load-test replay", Stream: true, Open: &Phase{Requests: 900, Status: map[int]uint64{200: 900}},
+				Replay: &Replay{Prompts: 16, RecordConns: 2, ReplayConns: 200, Speed: 1, Streams: 900,
+					Recorded: TTFT{P50: Dur(100 * time.Millisecond), P90: Dur(180 * time.Millisecond), P99: Dur(190 * time.Millisecond)},
+					Achieved: TTFT{P50: Dur(110 * time.Millisecond), P90: Dur(180 * time.Millisecond), P99: Dur(209 * time.Millisecond)},
+					Ratio:    Ratios{P50: 1.1, P90: 1, P99: 1.1}}},
 			{Name: "ratelimit", Title: "limiter <overload> & more", Open: &Phase{OKPerSecond: ok, Requests: 4000},
 				Limit: &Limit{ConfiguredRPM: 1200, ConfiguredRPS: 20, OfferedRPS: 1000, Admitted: 1261, Expected: 1280, SteadyRPS: 20.3}},
 		},
@@ -77,7 +82,8 @@ func TestWrite(t *testing.T) {
 				if err := json.Unmarshal(b, &back); err != nil {
 					t.Fatal(err)
 				}
-				if len(back.Scenarios) != len(run.Scenarios) || back.Scenarios[1].Open.P99 != run.Scenarios[1].Open.P99 {
+				if len(back.Scenarios) != len(run.Scenarios) || back.Scenarios[1].Open.P99 != run.Scenarios[1].Open.P99 ||
+					back.Scenarios[4].Replay == nil || *back.Scenarios[4].Replay != *run.Scenarios[4].Replay {
 					t.Errorf("JSON round trip lost data: %+v", back.Scenarios)
 				}
 			case ".md":
@@ -91,6 +97,11 @@ func TestWrite(t *testing.T) {
 					"| exact hit vs nginx | ≥ 1.0× | 0.97× | ❌ |",
 					"| miss p99 | ≤ 150µs | +40µs | ✅ |",
 					"steady admitted rate 20.3/s vs configured 20.0/s",
+					"16 streamed prompts recorded over 2 connections, replayed over 200 (100×) at speed 1; 900 replayed streams measured; upstream calls while replaying: 0",
+					"| recorded (the file's `ttft_ms`) | 100.00ms / 180.00ms / 190.00ms |",
+					"| clients, replay over 200 connections | 110.00ms / 180.00ms / 209.00ms |",
+					"| achieved ÷ recorded | 1.10 / 1.00 / 1.10 |",
+					"- closed loop, – req/s achieved, 900 requests",
 					"![latency percentiles per scenario](latency.svg)",
 				} {
 					if !strings.Contains(md, want) {

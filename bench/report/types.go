@@ -52,6 +52,9 @@ type Scenario struct {
 	// Rate limiter (only for the rate-limit scenario).
 	Limit *Limit `json:"limit,omitempty"`
 
+	// Load-test replay (only for the replay scenario).
+	Replay *Replay `json:"replay,omitempty"`
+
 	Notes []string `json:"notes,omitempty"`
 
 	// Spread is the min–max of the headline numbers over the rounds; nil
@@ -105,6 +108,56 @@ type Limit struct {
 	ConfiguredRPS  float64 `json:"configured_rps"` // rpm / 60
 	Rejected       uint64  `json:"rejected"`
 	RejectedWithRA uint64  `json:"rejected_with_retry_after"`
+}
+
+// Replay is what the load-test scenario found: a streamed workload recorded through zest at
+// low concurrency, then replayed from the recording (zest -replay) at a higher one.
+type Replay struct {
+	Prompts     int     `json:"prompts"`      // distinct streamed prompts recorded
+	RecordConns int     `json:"record_conns"` // concurrency of the recording
+	ReplayConns int     `json:"replay_conns"` // concurrency of the replay
+	Speed       float64 `json:"speed"`        // replay.speed
+	Streams     uint64  `json:"streams"`      // replayed streams measured
+	// Recorded is the time to first token in the recording (ttft_ms: the upstream's first
+	// event as zest saw it), one value per prompt.
+	Recorded TTFT `json:"recorded"`
+	// RecordClient is the time to first token the clients saw through zest while recording.
+	RecordClient TTFT `json:"record_client"`
+	// AtRecordConns is the time to first token of one replay of the workload at the recorded
+	// concurrency: what replay's pacing gives before concurrency costs anything.
+	AtRecordConns TTFT `json:"at_record_conns"`
+	// Achieved is the time to first token the clients saw in the replay at ReplayConns.
+	Achieved TTFT `json:"achieved"`
+	// Ratio is Achieved / Recorded per quantile (1 = the recorded pace exactly).
+	Ratio Ratios `json:"ratio"`
+	// UpstreamCalls counts the requests the mock upstream got while the replaying zest ran
+	// (its start, warm-up and measurement): replay must make none.
+	UpstreamCalls int64 `json:"upstream_calls"`
+}
+
+// TTFT is a time-to-first-token distribution.
+type TTFT struct {
+	P50 Dur `json:"p50_ns"`
+	P90 Dur `json:"p90_ns"`
+	P99 Dur `json:"p99_ns"`
+}
+
+// Ratios are per-quantile ratios of two TTFT distributions.
+type Ratios struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+}
+
+// Over returns t / base per quantile (0 where base is 0).
+func (t TTFT) Over(base TTFT) Ratios {
+	div := func(a, b Dur) float64 {
+		if b == 0 {
+			return 0
+		}
+		return float64(a) / float64(b)
+	}
+	return Ratios{P50: div(t.P50, base.P50), P90: div(t.P90, base.P90), P99: div(t.P99, base.P99)}
 }
 
 // Goal is one target from PERFORMANCE.md, judged on this run's numbers.

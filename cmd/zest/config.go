@@ -80,6 +80,10 @@ type CacheConfig struct {
 	// Preload is a recording (see [replay]) loaded into the exact cache on start, each answer
 	// with what is left of its TTL; "" (the default) starts empty.
 	Preload string `toml:"preload"`
+	// Snapshot is a file the exact cache is saved to on shutdown (its live entries, with their
+	// remaining TTL, in the recording format) and loaded from on start when it exists; "" (the
+	// default) keeps nothing across restarts.
+	Snapshot string `toml:"snapshot"`
 }
 
 // SemanticConfig is [semantic].

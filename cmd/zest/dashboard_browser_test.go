@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -171,15 +170,7 @@ var dashboardPrompts = []string{"Say hi", "What is the capital of France?", "Nam
 func sendChat(t *testing.T, addr, key, model, prompt string, stream bool) int {
 	t.Helper()
 	body := fmt.Sprintf(`{"model":%q,"stream":%v,"messages":[{"role":"user","content":%q}]}`, model, stream, prompt)
-	req, _ := http.NewRequest(http.MethodPost, addr+"/v1/chat/completions", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	return postChat(t, addr, body, key).StatusCode
 }
 
 // sendBurst sends round+2 tenants' worth of the prompts (new tenants miss, known ones hit).

@@ -188,6 +188,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	defer app.close()
+	// Loading the embedder and the lexicon leaves tens of MiB of garbage (decompression, parsing):
+	// give those pages back now rather than when the scavenger gets to them.
+	debug.FreeOSMemory()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -216,15 +219,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("zest shutting down: finishing in-flight requests", "timeout", time.Duration(cfg.ShutdownTimeout))
 	shutCtx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()
+	code := 0
 	if err := srv.Shutdown(shutCtx); err != nil {
 		logger.Warn("shutdown did not finish in time", "error", err)
-		return 1
-	}
-	if err := app.wait(shutCtx); err != nil {
+		code = 1
+	} else if err := app.wait(shutCtx); err != nil {
 		logger.Warn("answers still being stored at shutdown were dropped", "error", err)
-		return 1
+		code = 1
 	}
-	return 0
+	app.drain() // what is stored is sound even after a timeout: the snapshot keeps it
+	return code
 }
 
 func newLogger(c LogConfig, w io.Writer) *slog.Logger {

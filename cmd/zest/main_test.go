@@ -126,6 +126,21 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// postChat sends body to zest at addr as a chat completion with the bearer token, and returns
+// the response with its body read.
+func postChat(t *testing.T, addr, body, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, addr+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
 var addrRE = regexp.MustCompile(`addr=(http://[0-9.:]+)`)
 
 func waitForAddr(t *testing.T, b *syncBuffer) string {
@@ -202,16 +217,7 @@ requests_per_minute = 60
 	addr := waitForAddr(t, &errb)
 
 	chat := func() *http.Response {
-		req, _ := http.NewRequest(http.MethodPost, addr+"/v1/chat/completions",
-			strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
-		req.Header.Set("Authorization", "Bearer sk-client")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
+		return postChat(t, addr, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, "sk-client")
 	}
 	first, second := chat(), chat()
 	if first.Header.Get("X-Cache-Status") != "MISS" || second.Header.Get("X-Cache-Status") != "HIT" {

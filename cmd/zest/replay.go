@@ -45,24 +45,33 @@ func buildReplay(c ReplayConfig, logger *slog.Logger, a *app) (proxy.Recorder, *
 	return nil, nil, nil
 }
 
+// maxLoggedBadLines is how many unreadable lines of a recording are logged one by one; the
+// rest are counted in one more line.
+const maxLoggedBadLines = 10
+
 // readRecording reads a recording, logging (not failing on) lines it had to skip.
 func readRecording(path string, logger *slog.Logger) ([]replay.Record, error) {
 	recs, bad, err := replay.ReadFile(path)
-	for _, b := range bad {
+	for i, b := range bad {
+		if i == maxLoggedBadLines {
+			logger.Warn("replay: skipped more lines of the recording", "file", path, "more", len(bad)-i)
+			break
+		}
 		logger.Warn("replay: skipped a line of the recording", "file", path, "line", b.Line, "error", b.Err)
 	}
 	return recs, err
 }
 
 // preload loads the recording at path (none when "") into the exact cache: each answer
-// stored with what is left of its TTL at now; expired ones are skipped.
-func preload(exact *cache.Cache, path string, now time.Time, logger *slog.Logger) error {
+// stored with what is left of its TTL at now; expired ones are skipped. key names the config
+// key in errors and logs.
+func preload(exact *cache.Cache, key, path string, now time.Time, logger *slog.Logger) error {
 	if path == "" {
 		return nil
 	}
 	recs, err := readRecording(path, logger)
 	if err != nil {
-		return fmt.Errorf("cache.preload: %w", err)
+		return fmt.Errorf("%s: %w", key, err)
 	}
 	loaded, expired := 0, 0
 	for _, r := range replay.NewBook(recs).Records() {
@@ -77,6 +86,6 @@ func preload(exact *cache.Cache, path string, now time.Time, logger *slog.Logger
 		}
 	}
 	exact.Wait()
-	logger.Info("cache.preload: exact cache warmed", "file", path, "loaded", loaded, "expired", expired)
+	logger.Info(key+": exact cache warmed", "file", path, "loaded", loaded, "expired", expired)
 	return nil
 }

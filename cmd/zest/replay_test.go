@@ -71,7 +71,7 @@ func TestPreload(t *testing.T) {
 	}
 	defer c.Close()
 	var logs bytes.Buffer
-	if err := preload(c, path, now, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+	if err := preload(c, "cache.preload", path, now, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
 		t.Fatal(err)
 	}
 	e, ok := c.Get("live")
@@ -86,17 +86,24 @@ func TestPreload(t *testing.T) {
 	}
 }
 
-// TestRecordRestartReplay: zest built from config records a streamed answer through a real
-// upstream; a second zest built with replay mode answers it from the file without calling the
-// upstream, and one built with cache.preload serves it as an exact hit.
-func TestRecordRestartReplay(t *testing.T) {
-	var calls atomic.Int64
+// countingUpstream answers every request with testCompletion and counts the calls.
+func countingUpstream(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	calls := new(atomic.Int64)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, testCompletion)
 	}))
-	defer up.Close()
+	t.Cleanup(up.Close)
+	return up, calls
+}
+
+// TestRecordRestartReplay: zest built from config records a streamed answer through a real
+// upstream; a second zest built with replay mode answers it from the file without calling the
+// upstream, and one built with cache.preload serves it as an exact hit.
+func TestRecordRestartReplay(t *testing.T) {
+	up, calls := countingUpstream(t)
 	path := filepath.Join(t.TempDir(), "rec.jsonl")
 	logger := slog.New(slog.DiscardHandler)
 	serve := func(mut func(*Config)) *http.Response {

@@ -20,7 +20,17 @@ import (
 type app struct {
 	handler http.Handler
 	wait    func(context.Context) error // until background upstream calls and stores are done
+	// drained run in order on shutdown, once the server has stopped taking requests (and,
+	// unless the shutdown timed out, the stores in flight are done), before the closers.
+	drained []func()
 	closers []func()
+}
+
+// drain runs the drained hooks (the cache snapshot).
+func (a *app) drain() {
+	for _, f := range a.drained {
+		f()
+	}
 }
 
 func (a *app) close() {
@@ -43,20 +53,10 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 	if rc != nil {
 		a.closers = append(a.closers, func() { rc.Close() })
 	}
-	var exact *cache.Cache
-	if cfg.Cache.Enabled {
-		var err error
-		exact, err = cache.New(cache.Options{MaxBytes: int64(cfg.Cache.MaxBytes), Logger: logger, Redis: rc})
-		if err != nil {
-			return nil, err
-		}
-		a.closers = append(a.closers, exact.Close)
-		if err := preload(exact, cfg.Cache.Preload, time.Now(), logger); err != nil {
-			a.close()
-			return nil, err
-		}
-	} else if cfg.Cache.Preload != "" {
-		logger.Warn("cache.preload is ignored: the exact cache is off")
+	exact, err := buildExact(cfg.Cache, rc, logger, a)
+	if err != nil {
+		a.close()
+		return nil, err
 	}
 	sem, err := buildSemantic(cfg, getenv, logger, rc)
 	if err != nil {
@@ -174,6 +174,33 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 	a.handler = h
 	a.wait = h.Wait
 	return a, nil
+}
+
+// buildExact makes the exact cache of [cache] (nil when it is off), warms it from
+// cache.preload and then cache.snapshot, and has the app save the snapshot on shutdown.
+func buildExact(c CacheConfig, rc *redisx.Client, logger *slog.Logger, a *app) (*cache.Cache, error) {
+	if !c.Enabled {
+		if c.Preload != "" || c.Snapshot != "" {
+			logger.Warn("cache.preload and cache.snapshot are ignored: the exact cache is off")
+		}
+		return nil, nil
+	}
+	exact, err := cache.New(cache.Options{MaxBytes: int64(c.MaxBytes), Logger: logger, Redis: rc})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, exact.Close)
+	if err := preload(exact, "cache.preload", c.Preload, time.Now(), logger); err != nil {
+		return nil, err
+	}
+	// The snapshot is newer than any recording: loaded last, it wins on a shared key.
+	if err := loadSnapshot(exact, c.Snapshot, time.Now(), logger); err != nil {
+		return nil, err
+	}
+	if c.Snapshot != "" {
+		a.drained = append(a.drained, func() { writeSnapshot(exact, c.Snapshot, time.Now(), logger) })
+	}
+	return exact, nil
 }
 
 // buildLimiter makes the rate limiter of [ratelimit]; nil when no limit is set anywhere.
