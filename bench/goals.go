@@ -16,7 +16,11 @@ func compare(rep *report.Run) {
 	for i := range rep.Scenarios {
 		s := &rep.Scenarios[i]
 		b := by[s.Baseline]
-		if s.Skipped != "" || b == nil || b.Skipped != "" || s.Open == nil || b.Open == nil || b == s {
+		if b == nil || b.Skipped != "" || b.Open == nil {
+			s.Baseline = "" // not run: no ratios, rather than zeros
+			continue
+		}
+		if s.Skipped != "" || s.Open == nil || b == s {
 			continue
 		}
 		if b.MaxRPS > 0 && s.MaxRPS > 0 {

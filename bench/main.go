@@ -5,6 +5,7 @@
 //	go run ./bench                 # full run, 3 interleaved rounds, ~4 minutes
 //	go run ./bench -smoke          # a few seconds, used by CI
 //	go run ./bench -scenarios direct,zest-hit -duration 10s
+//	go run ./bench -redis 127.0.0.1:6379 -scenarios zest-redis-local-hit,zest-redis-tier-hit
 //
 // It builds bench/mockupstream, bench/revproxy and cmd/zest into a temporary
 // directory and runs them as child processes on loopback ports; nginx
@@ -44,6 +45,7 @@ type options struct {
 	pin       bool
 	zestBin   string
 	timeout   time.Duration
+	redis     string
 }
 
 func main() {
@@ -83,6 +85,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.pin, "pin", canPin, "pin the servers to the last CPU and the driver to the others (needs taskset)")
 	fs.StringVar(&o.zestBin, "zest", "", "a prebuilt zest binary (default: go build ./cmd/zest)")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "abort the whole run after this long")
+	fs.StringVar(&o.redis, "redis", "", "host:port of the Redis for the zest-redis-*/zest-limit-redis scenarios (default $"+redisEnvVar+", else 127.0.0.1:6379 when it answers)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ type env struct {
 	nginxPass         string
 	nginxCache        string
 	nginxSkip         string
+	rd                benchRedis // for the scenarios with [redis]
 }
 
 func run(ctx context.Context, o *options) (int, error) {
@@ -63,7 +64,7 @@ func run(ctx context.Context, o *options) (int, error) {
 	}
 
 	var list []scenario
-	needZest, needNginx, needRev := false, false, false
+	needZest, needNginx, needRev, needRedis := false, false, false, false
 	for _, s := range scenarios() {
 		if o.names != nil && !o.names[s.name] {
 			continue
@@ -72,6 +73,14 @@ func run(ctx context.Context, o *options) (int, error) {
 		needZest = needZest || s.target == tZest
 		needNginx = needNginx || s.target == tNginxPass || s.target == tNginxCache
 		needRev = needRev || s.target == tRevProxy
+		needRedis = needRedis || s.redis
+	}
+	if needRedis {
+		e.setupRedis(ctx)
+		defer e.cleanupRedis()
+		if e.rd.skip != "" {
+			rep.Notes = append(rep.Notes, "Redis scenarios skipped: "+e.rd.skip)
+		}
 	}
 
 	status("building mock upstream and reverse proxy")
@@ -145,6 +154,7 @@ func run(ctx context.Context, o *options) (int, error) {
 	}
 	rep.Elapsed = time.Since(began).Round(time.Second).String()
 	compare(rep)
+	redisSummary(rep)
 	rep.Goals = goals(rep)
 	rep.Notes = append(rep.Notes,
 		"The load driver is a minimal keep-alive HTTP/1.1 client (bench/load); latency of an open-loop request is measured from its scheduled send time, so timer and queueing delays count against every target alike.",

@@ -21,8 +21,8 @@ const phaseStride = 1 << 24
 const limitMinDuration = 4 * time.Second
 
 // runScenario runs one scenario's warm-up, open loop and closed loop(s).
-func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
-	out := report.Scenario{Name: s.name, Title: s.title, Baseline: s.baseline, Stream: s.stream}
+func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario) {
+	out = report.Scenario{Name: s.name, Title: s.title, Baseline: s.baseline, Stream: s.stream}
 	if s.replay {
 		e.runReplay(ctx, s, &out)
 		return out
@@ -34,7 +34,8 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 		s.zestConfig = fmt.Sprintf("[ratelimit]\nrequests_per_minute = %d\n", int(s.limitRPM))
 	}
 	var addr string
-	var server *proc
+	var server measured
+	addrs := func() []string { return []string{addr} }
 	switch s.target {
 	case tMock:
 		addr = e.mockAddr
@@ -54,19 +55,31 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 			out.Skipped = e.zestSkip
 			return out
 		}
-		z, zaddr, err := e.startZest(ctx, s, "")
+		if why := e.redisSkipOf(s); why != "" {
+			out.Skipped = why
+			return out
+		}
+		zs, err := e.startZests(ctx, s)
 		if err != nil {
 			out.Skipped = err.Error()
 			return out
 		}
-		defer z.stop()
-		addr, server = zaddr, z
+		defer zs.stop()
+		loaded := zs.loaded(s)
+		addr, server, addrs = loaded.addrs[0], loaded, func() []string { return loaded.addrs }
 		if s.zestConfig != "" {
 			out.Notes = append(out.Notes, fmt.Sprintf("zest config: `%s`", oneLine(s.zestConfig)))
 		}
+		if s.prepare != nil {
+			if err := s.prepare(ctx, e, s, zs); err != nil {
+				out.Skipped = err.Error()
+				return out
+			}
+		}
+		defer func() { out.Notes = append(out.Notes, zs.redisNotes(ctx)...) }()
 	}
 	o := e.o
-	newDoer := func() load.Doer { return &load.Conn{Addr: addr, Stream: s.stream} }
+	newDoer := roundRobin(addrs(), s.stream)
 
 	// Warm: the prompts a hit scenario needs, then connections and the
 	// server's code paths (not for the limiter or the Zipf mix, whose first
@@ -82,7 +95,7 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 	if len(s.warm) > 0 {
 		time.Sleep(100 * time.Millisecond) // let asynchronous cache writes land
 	}
-	if s.limitRPM == 0 && s.name != "zest-zipf" {
+	if s.limitRPM == 0 && s.name != "zest-zipf" && !s.cold {
 		_, _ = load.Run(ctx, load.Config{Gen: s.gen(addr, 9*phaseStride), NewDoer: newDoer, Conns: o.openConns,
 			Duration: min(o.duration/4, 300*time.Millisecond)})
 	}
@@ -128,7 +141,7 @@ func (e *env) runScenario(ctx context.Context, s *scenario) report.Scenario {
 		d := max(o.duration/4, 200*time.Millisecond)
 		for k, c := range conns {
 			r, err := load.Run(ctx, load.Config{
-				Gen: s.gen(addr, uint64(k+1)*phaseStride), NewDoer: newDoer, Conns: c, Duration: d,
+				Gen: s.gen(addr, uint64(k+1)*phaseStride), NewDoer: newDoer, Conns: c, Duration: d, MaxRequests: s.maxClosed,
 				Progress: progress(s.name, fmt.Sprintf("closed@%d", c), d),
 			})
 			if err != nil || ctx.Err() != nil {

@@ -35,6 +35,14 @@ type scenario struct {
 	warm        []uint64              // request numbers to send once before measuring
 	limitRPM    float64               // rate-limit scenario: configured requests per minute
 	replay      bool                  // load-test scenario: record, then replay at 100× concurrency (see runReplay)
+
+	// Scenarios with a Redis (scenarios_redis.go).
+	redis     bool        // zest gets a [redis] section (skipped without a Redis)
+	replicas  int         // zest processes sharing that Redis; 0 = 1
+	loadOn    int         // how many of the replicas take the load (the first ones); 0 = all
+	maxClosed uint64      // caps each closed-loop point's requests; 0 = no cap
+	prepare   prepareFunc // runs before the warm-up; nil = nothing
+	cold      bool        // no connection warm-up phase: the first requests are part of the point
 }
 
 const (
@@ -93,7 +101,7 @@ func scenarios() []scenario {
 	zipf := func(i uint64) string {
 		return "Question number " + strconv.FormatUint(ranks[i%uint64(len(ranks))], 10) + ": what does a reverse proxy cache?"
 	}
-	return []scenario{
+	return append([]scenario{
 		{name: "direct", title: "driver → mock (baseline)", target: tMock, baseline: "direct", sweep: true, prompt: unique},
 		{name: "revproxy", title: "driver → tuned httputil.ReverseProxy → mock", target: tRevProxy, baseline: "direct", sweep: true, prompt: unique},
 		{name: "nginx-pass", title: "driver → nginx proxy_pass (keepalive) → mock", target: tNginxPass, baseline: "direct", sweep: true, prompt: unique},
@@ -113,7 +121,7 @@ func scenarios() []scenario {
 			rate: 1000, limitRPM: 600},
 		{name: "zest-replay", title: "zest load-test mode: streams recorded over 2 connections, replayed over 200 (100×) at the recorded pace",
 			target: tZest, stream: true, replay: true, prompt: replayPrompt, zestConfig: "[semantic]\nenabled = false\n"},
-	}
+	}, redisScenarios(zipf)...)
 }
 
 // gen returns the request generator of s against host, numbering requests

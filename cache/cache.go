@@ -90,6 +90,9 @@ func (c *Cache) recharge(e *Entry) {
 			return // replaced or gone meanwhile
 		}
 		c.store.Del(e.Key)
+		// The store applies the delete later: an older queued write of e landing before it
+		// would make the write below an update, which that delete then undoes. Let it apply.
+		c.store.Wait()
 		victims = []*Entry{e}
 	}
 	if c.promote(victims) {
@@ -112,6 +115,10 @@ type Options struct {
 	// Redis, when set, is the shared second tier behind the in-memory one (see GetContext,
 	// WaitShared, RedisStats); nil = in memory only.
 	Redis *redisx.Client
+	// MaxPendingPurges bounds the purges kept, while Redis is unreachable, to replay when it
+	// is back; beyond it they are replaced by one purge of the whole shared cache. Default
+	// redisx.DefaultBacklog (10000). Used only with Redis.
+	MaxPendingPurges int
 }
 
 // Stats are counters of a Cache since it was made.
@@ -185,7 +192,7 @@ func New(opts Options) (*Cache, error) {
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		c.remote = newTier(c, opts.Redis, log)
+		c.remote = newTier(c, opts.Redis, log, opts.MaxPendingPurges)
 	}
 	return c, nil
 }

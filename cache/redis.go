@@ -27,9 +27,12 @@ import (
 // A Set writes to Redis in the background (Wait waits for it); GetContext falls back to Redis
 // on a local miss and fills the local tier from a Redis hit. Purges (Delete, DeleteNamespace,
 // Clear) remove the entries from Redis and are published; every replica drops its local
-// copies. When the subscription is re-established after a Redis outage (purges may have been
-// missed meanwhile), the replica empties its local tier, which refills from Redis on demand.
-// Every Redis failure falls back to the local tier and is counted (RedisStats).
+// copies. A purge that does not reach Redis (it is down) is queued and replayed when Redis
+// answers again (retried every redisx retry_after, and at once when the purge channel
+// reconnects); beyond Options.MaxPendingPurges queued purges, they are replaced by one purge
+// of everything. When the subscription is re-established after a Redis outage (purges may
+// have been missed meanwhile), the replica empties its local tier, which refills from Redis on
+// demand. Every Redis failure falls back to the local tier and is counted (RedisStats).
 
 // purgeTimeout bounds a purge walking Redis (SCAN, many DELs), which may take longer than one
 // ordinary call.
@@ -44,6 +47,12 @@ type RedisStats struct {
 	Purges   uint64 `json:"purges"`    // purges received from other replicas
 	Resyncs  uint64 `json:"resyncs"`   // local tier emptied after the purge channel reconnected
 	Rejected uint64 `json:"malformed"` // Redis values that did not decode
+	// Purges made while Redis was unreachable: waiting to be replayed, replayed since, and
+	// times more were waiting than Options.MaxPendingPurges (each time they were replaced by
+	// one purge of everything).
+	PendingPurges  int    `json:"pending_purges"`
+	ReplayedPurges uint64 `json:"replayed_purges"`
+	PurgeOverflows uint64 `json:"purge_overflows"`
 }
 
 // tier is the Redis side of a Cache.
@@ -53,9 +62,8 @@ type tier struct {
 	log     *slog.Logger
 	channel string
 
-	mu      sync.Mutex
-	pending map[uint64]chan struct{} // writes in flight, for Wait
-	seq     uint64
+	writes  redisx.Inflight          // stores in flight, for Wait
+	backlog *redisx.Backlog[purgeOp] // purges that did not reach Redis, replayed when it is back
 
 	ps         *redis.PubSub
 	subscribed chan struct{} // closed on the first subscription
@@ -65,15 +73,24 @@ type tier struct {
 	hits, misses, stores, errs, purges, resyncs, rejected atomic.Uint64
 }
 
-func newTier(c *Cache, rc *redisx.Client, log *slog.Logger) *tier {
-	t := &tier{c: c, rc: rc, log: log, channel: rc.Key("x", "purge"), pending: map[uint64]chan struct{}{},
+// purgeOp is one purge: a kind (purgeKey, purgeNS, purgeAll) and its key or namespace.
+type purgeOp struct{ kind, arg string }
+
+func newTier(c *Cache, rc *redisx.Client, log *slog.Logger, maxPending int) *tier {
+	t := &tier{c: c, rc: rc, log: log, channel: rc.Key("x", "purge"),
 		subscribed: make(chan struct{}), done: make(chan struct{})}
+	t.backlog = redisx.NewBacklog(rc, redisx.BacklogOptions[purgeOp]{Send: t.send, Collapse: collapsePurges,
+		Max: maxPending, What: "exact-cache purges", Logger: log})
 	ctx, cancel := context.WithTimeout(context.Background(), rc.Timeout())
 	t.ps = rc.R.Subscribe(ctx, t.channel) // on failure, the channel below keeps reconnecting
 	cancel()
 	go t.listen()
 	return t
 }
+
+// collapsePurges stands in for purges too many to hold: purging everything does at least as
+// much as any of them.
+func collapsePurges([]purgeOp) []purgeOp { return []purgeOp{{kind: purgeAll}} }
 
 func (t *tier) entryKey(key string) string { return t.rc.Key("x", redisx.Tag(key)) }
 func (t *tier) nsKey(ns string) string     { return t.rc.Key("xn", redisx.Tag(redisx.Hash(ns))) }
@@ -84,19 +101,7 @@ func (t *tier) put(e *Entry, ttl time.Duration) {
 		return
 	}
 	val := encodeEntry(e)
-	ch := make(chan struct{})
-	t.mu.Lock()
-	t.seq++
-	id := t.seq
-	t.pending[id] = ch
-	t.mu.Unlock()
-	go func() {
-		defer func() {
-			t.mu.Lock()
-			delete(t.pending, id)
-			t.mu.Unlock()
-			close(ch)
-		}()
+	t.writes.Go(func() {
 		nsKey, exp := t.nsKey(e.Namespace), float64(e.Expires.UnixMilli())
 		err := t.rc.Do(context.Background(), func(ctx context.Context) error {
 			_, err := t.rc.R.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -115,7 +120,7 @@ func (t *tier) put(e *Entry, ttl time.Duration) {
 			return
 		}
 		t.stores.Add(1)
-	}()
+	})
 }
 
 // wait blocks until the writes started before it are done.
@@ -123,15 +128,7 @@ func (t *tier) wait() {
 	if t == nil {
 		return
 	}
-	t.mu.Lock()
-	chs := make([]chan struct{}, 0, len(t.pending))
-	for _, ch := range t.pending {
-		chs = append(chs, ch)
-	}
-	t.mu.Unlock()
-	for _, ch := range chs {
-		<-ch
-	}
+	t.writes.Wait()
 }
 
 // GetContext returns the live entry stored under key: from the local tier, else from Redis
@@ -200,21 +197,55 @@ const (
 
 // delete removes key from Redis and tells the other replicas.
 func (t *tier) delete(key string) {
-	if t == nil {
-		return
+	if t != nil {
+		t.purge(purgeOp{purgeKey, key})
 	}
-	t.purge(purgeKey, key, func(ctx context.Context) error {
-		return t.rc.R.Del(ctx, t.entryKey(key)).Err()
-	})
 }
 
 // deleteNamespace removes the namespace's entries from Redis and tells the other replicas.
 func (t *tier) deleteNamespace(ns string) {
-	if t == nil {
-		return
+	if t != nil {
+		t.purge(purgeOp{purgeNS, ns})
 	}
-	t.purge(purgeNS, ns, func(ctx context.Context) error {
-		nsKey := t.nsKey(ns)
+}
+
+// clear removes every entry from Redis and tells the other replicas.
+func (t *tier) clear() {
+	if t != nil {
+		t.purge(purgeOp{kind: purgeAll})
+	}
+}
+
+// purge sends op; when it does not reach Redis, op is queued and replayed once Redis answers
+// again (until then it holds on this replica only).
+func (t *tier) purge(op purgeOp) {
+	if err := t.send(context.Background(), op); err != nil {
+		t.errs.Add(1)
+		t.backlog.Add(op)
+		t.log.Warn("cache: purge did not reach redis; queued until redis answers again (meanwhile other replicas keep their copies)",
+			"scope", op.kind, "error", err)
+	}
+}
+
+// send removes op's entries from Redis, then publishes op to the other replicas. Both are
+// attempted even when the first fails; both are idempotent.
+func (t *tier) send(ctx context.Context, op purgeOp) error {
+	err := t.rc.DoTimeout(ctx, purgeTimeout, func(ctx context.Context) error { return t.del(ctx, op) })
+	if perr := t.rc.Do(ctx, func(ctx context.Context) error {
+		return t.rc.R.Publish(ctx, t.channel, t.rc.ID()+" "+op.kind+" "+op.arg).Err()
+	}); perr != nil {
+		err = errors.Join(err, perr)
+	}
+	return err
+}
+
+// del removes op's entries from Redis.
+func (t *tier) del(ctx context.Context, op purgeOp) error {
+	switch op.kind {
+	case purgeKey:
+		return t.rc.R.Del(ctx, t.entryKey(op.arg)).Err()
+	case purgeNS:
+		nsKey := t.nsKey(op.arg)
 		keys, err := t.rc.R.ZRange(ctx, nsKey, 0, -1).Result()
 		if err != nil {
 			return err
@@ -233,39 +264,13 @@ func (t *tier) deleteNamespace(ns string) {
 			keys = keys[n:]
 		}
 		return t.rc.R.Del(ctx, nsKey).Err()
-	})
-}
-
-// clear removes every entry from Redis and tells the other replicas.
-func (t *tier) clear() {
-	if t == nil {
-		return
 	}
-	t.purge(purgeAll, "", func(ctx context.Context) error {
-		for _, pattern := range []string{t.rc.Key("x", "{*"), t.rc.Key("xn", "{*")} {
-			if err := scanDelete(ctx, t.rc.R, pattern); err != nil {
-				return err
-			}
+	for _, pattern := range []string{t.rc.Key("x", "{*"), t.rc.Key("xn", "{*")} {
+		if err := scanDelete(ctx, t.rc.R, pattern); err != nil {
+			return err
 		}
-		return nil
-	})
-}
-
-// purge runs del against Redis, then publishes the purge. Both are attempted even when one
-// fails; failures are counted and logged (the purge then only reached this replica).
-func (t *tier) purge(kind, arg string, del func(ctx context.Context) error) {
-	ctx := context.Background()
-	err := t.rc.DoTimeout(ctx, purgeTimeout, del)
-	if perr := t.rc.Do(ctx, func(ctx context.Context) error {
-		return t.rc.R.Publish(ctx, t.channel, t.rc.ID()+" "+kind+" "+arg).Err()
-	}); perr != nil {
-		err = errors.Join(err, perr)
 	}
-	if err != nil {
-		t.errs.Add(1)
-		t.log.Warn("cache: purge did not reach redis; other replicas keep their copies until they expire",
-			"scope", kind, "error", err)
-	}
+	return nil
 }
 
 // scanDelete deletes every key matching pattern, on every master of a cluster.
@@ -300,6 +305,7 @@ func (t *tier) listen() {
 				t.c.clearLocal()
 				t.resyncs.Add(1) // after the clear: a reader seeing the count sees the local tier empty
 				t.log.Info("cache: purge channel reconnected; local tier emptied, refilling from redis")
+				t.backlog.Kick() // redis is back: replay the purges it missed
 			}
 			first = false
 			t.subOnce.Do(func() { close(t.subscribed) })
@@ -327,8 +333,21 @@ func (t *tier) close() {
 		return
 	}
 	t.wait()
+	t.backlog.Close()
 	t.ps.Close()
 	<-t.done
+}
+
+// WaitPurges blocks until every purge that did not reach Redis has been replayed, or ctx
+// ends. Without Options.Redis it returns at once.
+func (c *Cache) WaitPurges(ctx context.Context) error {
+	if c.remote == nil {
+		return nil
+	}
+	if err := c.remote.backlog.Wait(ctx); err != nil {
+		return fmt.Errorf("cache: purges waiting for redis: %w", err)
+	}
+	return nil
 }
 
 // WaitShared blocks until the Redis tier listens for other replicas' purges, or ctx ends.
@@ -351,8 +370,10 @@ func (c *Cache) RedisStats() RedisStats {
 	if t == nil {
 		return RedisStats{}
 	}
+	b := t.backlog.Stats()
 	return RedisStats{Hits: t.hits.Load(), Misses: t.misses.Load(), Stores: t.stores.Load(), Errors: t.errs.Load(),
-		Purges: t.purges.Load(), Resyncs: t.resyncs.Load(), Rejected: t.rejected.Load()}
+		Purges: t.purges.Load(), Resyncs: t.resyncs.Load(), Rejected: t.rejected.Load(),
+		PendingPurges: b.Pending, ReplayedPurges: b.Replayed, PurgeOverflows: b.Overflows}
 }
 
 // Redis values: a version byte, varints (stored and expiry in unix ms, prompt and completion

@@ -13,8 +13,18 @@ import (
 // replica is one Cache on the shared test Redis.
 func replica(t *testing.T, clock *fakeClock, addr, prefix string) *Cache {
 	t.Helper()
+	return replicaWith(t, clock, addr, prefix, nil)
+}
+
+// replicaWith is replica with Options changed by tweak (when not nil).
+func replicaWith(t *testing.T, clock *fakeClock, addr, prefix string, tweak func(*Options)) *Cache {
+	t.Helper()
 	rc := redistest.Client(t, addr, prefix, nil)
-	c, err := New(Options{MaxBytes: 1 << 20, Now: clock.Now, Redis: rc})
+	o := Options{MaxBytes: 1 << 20, Now: clock.Now, Redis: rc}
+	if tweak != nil {
+		tweak(&o)
+	}
+	c, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +87,22 @@ func TestRedisTierSharesEntries(t *testing.T) {
 	}
 }
 
+// fillBoth stores a1, a2 (namespace ns-a) and b1 (ns-b) on a and reads them on b, so both
+// replicas' local tiers and Redis hold them.
+func fillBoth(t *testing.T, clock *fakeClock, a, b *Cache) {
+	t.Helper()
+	for _, k := range []string{"a1", "a2", "b1"} {
+		a.Set(entry(clock, k, "ns-"+k[:1], time.Hour))
+	}
+	a.Wait()
+	for _, k := range []string{"a1", "a2", "b1"} {
+		if _, ok := b.GetContext(context.Background(), k); !ok {
+			t.Fatalf("b missed %s", k)
+		}
+	}
+	b.Wait()
+}
+
 func TestRedisTierPurges(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -94,16 +120,7 @@ func TestRedisTierPurges(t *testing.T) {
 			clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 			a, b := replica(t, clock, addr, prefix), replica(t, clock, addr, prefix)
 			ctx := context.Background()
-			for _, k := range []string{"a1", "a2", "b1"} {
-				a.Set(entry(clock, k, "ns-"+k[:1], time.Hour))
-			}
-			a.Wait()
-			for _, k := range []string{"a1", "a2", "b1"} {
-				if _, ok := b.GetContext(ctx, k); !ok {
-					t.Fatalf("b missed %s", k)
-				}
-			}
-			b.Wait()
+			fillBoth(t, clock, a, b)
 			tt.purge(a)
 			for _, k := range tt.gone {
 				eventually(t, "b drops "+k, func() bool { _, ok := b.Get(k); return !ok })
@@ -160,6 +177,84 @@ func TestRedisTierDown(t *testing.T) {
 		t.Fatal("local tier kept entries across a gap in the purge channel")
 	}
 	eventually(t, "k1 from redis again", func() bool { _, ok := a.GetContext(ctx, "k1"); return ok })
+}
+
+// TestRedisTierPurgeDuringOutage: a purge made while this replica cannot reach Redis is queued
+// and replayed once it can: Redis loses the entries and a replica that never lost its own
+// connection (so never resynced) drops its copies. Beyond MaxPendingPurges the queue becomes
+// one purge of everything.
+func TestRedisTierPurgeDuringOutage(t *testing.T) {
+	tests := []struct {
+		name   string
+		purges func(c *Cache)
+		local  []string // keys a drops at once
+		gone   []string // keys that leave redis and b after the replay
+		kept   []string
+		over   uint64 // overflows expected
+	}{
+		{"key", func(c *Cache) { c.Delete("a1") }, []string{"a1"}, []string{"a1"}, []string{"a2", "b1"}, 0},
+		{"namespace", func(c *Cache) { c.DeleteNamespace("ns-a") }, []string{"a1", "a2"}, []string{"a1", "a2"}, []string{"b1"}, 0},
+		{"all", func(c *Cache) { c.Clear() }, []string{"a1", "a2", "b1"}, []string{"a1", "a2", "b1"}, nil, 0},
+		{"overflow", func(c *Cache) {
+			for _, k := range []string{"x1", "x2", "a1"} { // three purges, room for two
+				c.Delete(k)
+			}
+		}, []string{"a1"}, []string{"a1", "a2", "b1"}, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, prefix := redistest.Addr(t), redistest.Prefix(t)
+			px := redistest.NewProxy(t, addr)
+			clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+			a := replicaWith(t, clock, px.Addr(), prefix, func(o *Options) { o.MaxPendingPurges = 2 })
+			b := replica(t, clock, addr, prefix) // b's link to Redis stays up
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			fillBoth(t, clock, a, b)
+
+			px.Cut()
+			tt.purges(a)
+			for _, k := range tt.local {
+				if _, ok := a.Get(k); ok {
+					t.Fatalf("a still holds %s after its own purge", k)
+				}
+			}
+			for _, k := range tt.gone {
+				if _, ok := b.Get(k); !ok {
+					t.Fatalf("b lost %s while a could not reach redis", k)
+				}
+			}
+			if st := a.RedisStats(); st.PendingPurges == 0 || st.PurgeOverflows != tt.over {
+				t.Fatalf("a's stats with redis cut: %+v", st)
+			}
+
+			px.Restore()
+			if err := a.WaitPurges(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if st := a.RedisStats(); st.PendingPurges != 0 || st.ReplayedPurges == 0 {
+				t.Fatalf("a's stats after the replay: %+v", st)
+			}
+			fresh := replica(t, clock, addr, prefix)
+			for _, k := range tt.gone {
+				eventually(t, "b drops "+k, func() bool { _, ok := b.Get(k); return !ok })
+				if _, ok := fresh.GetContext(ctx, k); ok {
+					t.Fatalf("redis still holds %s after the replay", k)
+				}
+			}
+			for _, k := range tt.kept {
+				if _, ok := fresh.GetContext(ctx, k); !ok {
+					t.Fatalf("redis lost %s, which was not purged", k)
+				}
+				if _, ok := b.Get(k); !ok {
+					t.Fatalf("b lost %s, which was not purged", k)
+				}
+			}
+			if st := b.RedisStats(); st.Resyncs != 0 {
+				t.Fatalf("b resynced (%+v): the test must show the replayed purge reaching it", st)
+			}
+		})
+	}
 }
 
 func TestEncodeEntry(t *testing.T) {

@@ -69,13 +69,18 @@ func (h *Handler) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	req.User.Value = fb.User
 	ns := h.namespace(&req, keyNamespace(r))
 	res := FeedbackResult{CacheKey: fb.CacheKey}
+	ctx := r.Context()
 	if c := h.opts.Cache; c != nil {
-		if entry, ok := c.GetAny(fb.CacheKey); ok && entry.Namespace == ns {
+		// Through the Redis tier too: the entry may have been stored and served by another replica.
+		if entry, ok := c.GetAnyContext(ctx, fb.CacheKey); ok && entry.Namespace == ns {
 			res.Exact = c.Delete(fb.CacheKey)
 		}
 	}
 	if s := h.opts.Semantic; s != nil {
-		res.Semantic = s.Report(ns, fb.CacheKey)
+		res.Semantic = s.Report(ctx, ns, fb.CacheKey)
+		if !res.Semantic && res.Exact {
+			s.Delete(fb.CacheKey) // a semantic entry another replica holds but never served
+		}
 	}
 	m := h.opts.Metrics
 	if !res.Exact && !res.Semantic {

@@ -246,10 +246,17 @@ func New(opts Options) (*Handler, error) {
 
 // Wait blocks until every upstream call the handler started has finished and its answer has
 // been stored, or ctx ends. Call it after http.Server.Shutdown and before closing the caches:
-// a call whose clients all left is cancelled, but one still storing its answer runs on.
+// a call whose clients all left is cancelled, but one still storing its answer runs on. It also
+// waits for the semantic cache's background writes to Redis.
 func (h *Handler) Wait(ctx context.Context) error {
 	done := make(chan struct{})
-	go func() { h.background.Wait(); close(done) }()
+	go func() {
+		h.background.Wait()
+		if s := h.opts.Semantic; s != nil {
+			s.Wait()
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil

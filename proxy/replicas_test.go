@@ -136,6 +136,100 @@ func TestReplicasShareSemantic(t *testing.T) {
 	wantCalls(t, up, 1)
 }
 
+// TestReplicasFeedback: a wrong semantic answer reported on either replica — the one that served
+// it or the other — leaves both caches of both replicas, and the reported pair of prompts never
+// matches again on either, even once the stored prompt is stored anew.
+func TestReplicasFeedback(t *testing.T) {
+	tests := []struct {
+		name             string
+		server, reporter int
+	}{
+		{"served and reported on a", 0, 0},
+		{"served on b, reported on a", 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newUpstream(t, jsonAnswer(200, completionJSON))
+			cfg := replicaCfg{addr: redistest.Addr(t), prefix: redistest.Prefix(t), semantic: true}
+			reps := []*replica{newReplica(t, up, cfg), newReplica(t, up, cfg)}
+			a, b := reps[0], reps[1]
+			wantStatus(t, a.chat(xChat(xPromptA, "")), 200, "MISS")
+			a.settle(t)
+			waitUntil(t, "b receives a's semantic entry", func() bool { return b.sem.Stats().Entries == 1 })
+			hit := reps[tt.server].chat(xChat(xPromptA2, ""))
+			wantStatus(t, hit, 200, "HIT")
+			key := hit.header.Get("X-Cache-Key")
+			if hit.header.Get("X-Cache-Type") != "semantic" {
+				t.Fatalf("want a semantic hit, got %v", hit.header)
+			}
+			reps[tt.server].settle(t)
+
+			r := reps[tt.reporter].do(http.MethodPost, feedbackPath, `{"cache_key":"`+key+`","reason":"wrong"}`)
+			var res FeedbackResult
+			if r.status != 200 || json.Unmarshal(r.body, &res) != nil || !res.Exact || !res.Semantic {
+				t.Fatalf("feedback: %d %s", r.status, r.body)
+			}
+			for i, rep := range reps {
+				waitUntil(t, "the semantic entry leaves every replica", func() bool { return rep.sem.Stats().Entries == 0 })
+				waitUntil(t, "the exact entry leaves every replica", func() bool { _, ok := rep.h.opts.Cache.GetAny(key); return !ok })
+				if n := rep.sem.Stats().RefusedPairs; n != 1 {
+					t.Fatalf("replica %d refuses %d pairs, want 1", i, n)
+				}
+			}
+
+			// The stored prompt is stored anew (an exact miss everywhere now); the reported
+			// paraphrase still gets no semantic answer from either replica.
+			wantStatus(t, a.chat(xChat(xPromptA, "")), 200, "MISS")
+			a.settle(t)
+			waitUntil(t, "b receives the new entry", func() bool { return b.sem.Stats().Entries == 1 })
+			for i, rep := range reps {
+				if r := rep.chat(xChat(xPromptA2, `"cache_control":{"type":"no_store"}`)); r.status != 200 ||
+					r.header.Get("X-Cache-Status") != "MISS" {
+					t.Fatalf("replica %d answered the reported pair: %d %v", i, r.status, r.header)
+				}
+			}
+			wantCalls(t, up, 4)
+		})
+	}
+}
+
+// TestReplicasPurgeDuringOutage: an admin purge on a replica that cannot reach Redis holds
+// there at once, and reaches Redis and the other replica when Redis is back.
+func TestReplicasPurgeDuringOutage(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(200, completionJSON))
+	addr, prefix := redistest.Addr(t), redistest.Prefix(t)
+	px := redistest.NewProxy(t, addr)
+	a := newReplica(t, up, replicaCfg{addr: px.Addr(), prefix: prefix})
+	b := newReplica(t, up, replicaCfg{addr: addr, prefix: prefix}) // b's link stays up
+	first := a.chat(chatBody(""))
+	wantStatus(t, first, 200, "MISS")
+	a.settle(t)
+	wantStatus(t, b.chat(chatBody("")), 200, "HIT") // now in b's local tier too
+	key := first.header.Get("X-Cache-Key")
+
+	px.Cut()
+	purge := a.do(http.MethodDelete, "/admin/cache", "", withToken("admin-secret"), withHeader("X-Cache-Key", key))
+	if purge.status != 200 {
+		t.Fatalf("purge: %d %s", purge.status, purge.body)
+	}
+	wantStatus(t, b.chat(chatBody("")), 200, "HIT") // b cannot know yet
+	var st Stats
+	if r := a.do(http.MethodGet, "/admin/stats", "", withToken("admin-secret")); json.Unmarshal(r.body, &st) != nil ||
+		st.Redis == nil || st.Redis.Exact.PendingPurges != 1 {
+		t.Fatalf("stats with a purge pending: %s", r.body)
+	}
+
+	px.Restore()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.h.opts.Cache.WaitPurges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "b drops the purged entry", func() bool { _, ok := b.h.opts.Cache.GetAny(key); return !ok })
+	wantStatus(t, b.chat(chatBody("")), 200, "MISS") // neither b's tier nor redis has it
+	wantCalls(t, up, 2)
+}
+
 // sharedClock is one fake clock for the limiters of several replicas.
 type sharedClock struct{ ns atomic.Int64 }
 

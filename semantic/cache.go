@@ -82,6 +82,11 @@ type Options struct {
 	// StreamMaxLen caps the Redis stream (approximately); 0 means MaxEntries. Used only
 	// with Redis.
 	StreamMaxLen int
+	// MaxPendingDeletes bounds the deletes, purges and refusals kept, while Redis is
+	// unreachable, to append when it is back; beyond it they collapse into one purge of every
+	// replica's index (the refusals are kept). 0 means redisx.DefaultBacklog (10000). Used only
+	// with Redis.
+	MaxPendingDeletes int
 }
 
 // Query names what a prompt is compared against.
@@ -243,7 +248,7 @@ func New(opts Options) (*Cache, error) {
 		if opts.StreamMaxLen < 0 {
 			return nil, errors.New("semantic: StreamMaxLen must not be negative")
 		}
-		c.share = newShare(c, opts.Redis, cmp.Or(opts.StreamMaxLen, c.maxEntries))
+		c.share = newShare(c, opts.Redis, cmp.Or(opts.StreamMaxLen, c.maxEntries), opts.MaxPendingDeletes)
 	}
 	return c, nil
 }

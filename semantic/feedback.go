@@ -1,7 +1,9 @@
 package semantic
 
 import (
+	"context"
 	"crypto/sha256"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -83,13 +85,14 @@ func (c *Cache) refused(ns, query, stored string) bool {
 	return c.refusals.has(pairKey(ns, query, stored))
 }
 
-// noteServed remembers that e was served for query (the last maxServedPrompts distinct ones).
-func (e *entry) noteServed(query string) {
+// noteServed remembers that e was served for query (the last maxServedPrompts distinct ones),
+// and reports whether query is new to it.
+func (e *entry) noteServed(query string) bool {
 	e.servedMu.Lock()
 	defer e.servedMu.Unlock()
 	for _, q := range e.served {
 		if q == query {
-			return
+			return false
 		}
 	}
 	if len(e.served) == maxServedPrompts {
@@ -97,33 +100,60 @@ func (e *entry) noteServed(query string) {
 		e.served = e.served[:maxServedPrompts-1]
 	}
 	e.served = append(e.served, query)
+	return true
 }
 
 // Report handles a client's report that the entry id gave it a wrong answer: when the entry
 // exists in namespace ns, it is removed, and every (query, stored prompt) pair it was recently
 // served for is refused from then on in ns, in either order, so the same pair never matches
-// again even when one of its prompts is stored anew. It reports whether there was such an entry; an entry of another
-// namespace is left alone and reported as absent.
-func (c *Cache) Report(ns, id string) bool {
+// again even when one of its prompts is stored anew. With Options.Redis the pairs are those
+// every replica served (read from Redis; this replica's alone when Redis cannot be reached),
+// and the removal and the refusals reach every replica, including those that start later. It
+// reports whether there was such an entry (here, or served by another replica); an entry of
+// another namespace is left alone and reported as absent.
+func (c *Cache) Report(ctx context.Context, ns, id string) bool {
+	local, pairs := c.reportLocal(ns, id)
+	remote := c.share.served(ctx, ns, id)
+	for _, k := range remote {
+		if !slices.Contains(pairs, k) {
+			pairs = append(pairs, k)
+		}
+	}
+	if !local && len(remote) == 0 {
+		return false
+	}
+	digests := make([]byte, 0, 32*len(pairs))
+	for _, k := range pairs {
+		c.refusals.add(k)
+		digests = append(digests, k[:]...)
+	}
+	c.stats.reports.Add(1)
+	c.share.publish(change{op: opRefuse, arg: id, ns: ns, pairs: digests})
+	return true
+}
+
+// reportLocal removes the entry id of ns from this replica and returns the digests of the pairs
+// it was served for here.
+func (c *Cache) reportLocal(ns, id string) (bool, [][32]byte) {
 	c.mu.Lock()
 	e, ok := c.entries[id]
 	if !ok || e.part.ns != ns {
 		c.mu.Unlock()
-		return false
+		return false, nil
 	}
 	c.removeLocked(e)
 	c.mu.Unlock()
 	e.servedMu.Lock()
-	served := append([]string(nil), e.served...)
-	e.servedMu.Unlock()
-	for _, q := range served {
-		c.refusals.add(pairKey(ns, q, e.prompt))
+	defer e.servedMu.Unlock()
+	pairs := make([][32]byte, 0, len(e.served))
+	for _, q := range e.served {
+		pairs = append(pairs, pairKey(ns, q, e.prompt))
 	}
-	c.stats.reports.Add(1)
-	return true
+	return true, pairs
 }
 
-// Refuse marks the pair (query, stored) as never to be matched in namespace ns.
+// Refuse marks the pair (query, stored) as never to be matched in namespace ns (on this
+// replica only).
 func (c *Cache) Refuse(ns, query, stored string) {
 	c.refusals.add(pairKey(ns, query, stored))
 }

@@ -35,7 +35,7 @@ func TestReport(t *testing.T) {
 		{"reported twice", "a", "e1", false},
 	}
 	for _, s := range steps {
-		if got := c.Report(s.ns, s.id); got != s.want {
+		if got := c.Report(ctx, s.ns, s.id); got != s.want {
 			t.Errorf("%s: Report(%q, %q) = %v, want %v", s.name, s.ns, s.id, got, s.want)
 		}
 	}

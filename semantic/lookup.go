@@ -65,7 +65,9 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 			continue
 		}
 		c.stats.hits.Add(1)
-		cd.e.noteServed(q.Prompt)
+		if cd.e.noteServed(q.Prompt) && c.share != nil {
+			c.share.noteServed(q.Namespace, cd.e, pairKey(q.Namespace, q.Prompt, cd.e.prompt))
+		}
 		return Hit{Vector: vec, Signature: sig, ID: cd.e.id, Value: cd.e.value, Similarity: cd.sim, Stored: cd.e.stored, Prompt: cd.e.prompt}, true, nil
 	}
 	c.stats.misses.Add(1)

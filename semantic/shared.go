@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"strconv"
@@ -25,6 +26,17 @@ import (
 // capped (XADD MAXLEN ~ StreamMaxLen, default MaxEntries), so a warm-up reads at most about
 // that many records; expired ones are skipped. Deletes travel in the same stream, in order,
 // so a replay never brings back an entry that was purged after it was stored.
+//
+// Cache feedback travels too: a Report appends a refusal (the entry's id and namespace, and the
+// 32-byte digests of the refused (query, stored prompt) pairs), which every replica applies by
+// dropping the entry and refusing the pairs. The digests are also kept in a list capped at
+// MaxRefusedPairs, <prefix>:s:refused, which a new replica loads before the stream (the stream
+// is trimmed; the list keeps the newest refusals however old). So that a report made on any
+// replica names every pair the entry was served for, each replica records the digest of a pair
+// it serves in <prefix>:s:sv:{<hash of namespace and id>} (the last few, expiring with the
+// entry). A delete, purge or refusal that cannot be appended (Redis is down) is queued and
+// replayed once Redis answers (see redisx.Backlog); beyond MaxPendingDeletes they collapse into
+// one purge of every replica's index plus the refusals.
 
 // Record operations (field "op").
 const (
@@ -32,6 +44,7 @@ const (
 	opDelete   = "d"
 	opDeleteNS = "n"
 	opPurge    = "a"
+	opRefuse   = "r"
 )
 
 // Tail parameters: records per XREAD, how long one blocks (also how long Close may wait for
@@ -49,6 +62,11 @@ type SharedStats struct {
 	Skipped   uint64 `json:"skipped"`   // records expired or malformed on arrival
 	Errors    uint64 `json:"errors"`    // failed Redis calls (the local index went on alone)
 	Warm      bool   `json:"warm"`      // the start-up replay has caught up with the stream
+	// Deletes, purges and refusals made while Redis was unreachable: waiting to be appended,
+	// appended since, and times more were waiting than MaxPendingDeletes.
+	Pending   int    `json:"pending"`
+	Replayed  uint64 `json:"replayed"`
+	Overflows uint64 `json:"overflows"`
 }
 
 // share is the Redis side of a Cache.
@@ -59,6 +77,9 @@ type share struct {
 	stream string
 	maxLen int64
 
+	writes  redisx.Inflight         // served-pair notes in flight, for Wait
+	backlog *redisx.Backlog[change] // deletes and refusals that did not reach Redis
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	warm   chan struct{}
@@ -67,10 +88,12 @@ type share struct {
 	published, applied, skipped, errs atomic.Uint64
 }
 
-func newShare(c *Cache, rc *redisx.Client, maxLen int) *share {
+func newShare(c *Cache, rc *redisx.Client, maxLen, maxPending int) *share {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &share{c: c, rc: rc, log: c.log, stream: rc.Key("s", "log"), maxLen: int64(maxLen),
 		cancel: cancel, done: make(chan struct{}), warm: make(chan struct{})}
+	s.backlog = redisx.NewBacklog(rc, redisx.BacklogOptions[change]{Send: s.send, Collapse: s.collapse,
+		Max: maxPending, What: "semantic deletes and refusals", Logger: c.log})
 	go s.tail(ctx)
 	return s
 }
@@ -92,20 +115,71 @@ func (s *share) publishStore(ctx context.Context, key, ns string, vec []float32,
 	})
 }
 
-// publishDelete appends a delete (op opDelete with an id, opDeleteNS with a namespace, or
-// opPurge).
-func (s *share) publishDelete(op, arg string) {
+// change is a record that must reach every replica: a delete (opDelete with an id,
+// opDeleteNS with a namespace, opPurge) or a refusal (opRefuse: the entry id, "" for none, its
+// namespace and the refused pairs' digests, 32 bytes each).
+type change struct {
+	op, arg, ns string
+	pairs       []byte
+}
+
+// publish appends ch to the stream, or queues it when Redis cannot be reached.
+func (s *share) publish(ch change) {
 	if s == nil {
 		return
 	}
-	s.add(context.Background(), map[string]any{"op": op, "o": s.rc.ID(), "id": arg})
+	if err := s.send(context.Background(), ch); err != nil {
+		s.errs.Add(1)
+		s.backlog.Add(ch)
+		s.log.Warn("semantic: sharing a delete or refusal through redis failed; queued until redis answers again", "op", ch.op, "error", err)
+		return
+	}
+	s.published.Add(1)
+}
+
+// send appends ch to the stream (and a refusal's digests to the refused list).
+func (s *share) send(ctx context.Context, ch change) error {
+	values := map[string]any{"op": ch.op, "o": s.rc.ID(), "id": ch.arg}
+	if ch.op != opRefuse {
+		return s.xadd(ctx, values)
+	}
+	values["ns"], values["h"] = ch.ns, ch.pairs
+	return s.rc.Do(ctx, func(ctx context.Context) error {
+		_, err := s.rc.R.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: s.stream, MaxLen: s.maxLen, Approx: true, Values: values})
+			if len(ch.pairs) > 0 {
+				digests := make([]any, 0, len(ch.pairs)/32)
+				for i := 0; i+32 <= len(ch.pairs); i += 32 {
+					digests = append(digests, ch.pairs[i:i+32])
+				}
+				p.LPush(ctx, s.refusedKey(), digests...)
+				p.LTrim(ctx, s.refusedKey(), 0, int64(s.c.refusals.max)-1)
+			}
+			return nil
+		})
+		return err
+	})
+}
+
+// collapse stands in for changes too many to hold: a purge of every replica's index, and the
+// refusals' digests (the newest MaxRefusedPairs) in one refusal.
+func (s *share) collapse(items []change) []change {
+	var pairs []byte
+	for _, ch := range items {
+		if ch.op == opRefuse {
+			pairs = append(pairs, ch.pairs...)
+		}
+	}
+	out := []change{{op: opPurge}}
+	if len(pairs) > 0 {
+		pairs = pairs[max(0, len(pairs)-32*s.c.refusals.max):]
+		out = append(out, change{op: opRefuse, pairs: pairs})
+	}
+	return out
 }
 
 func (s *share) add(ctx context.Context, values map[string]any) {
-	err := s.rc.Do(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return s.rc.R.XAdd(ctx, &redis.XAddArgs{Stream: s.stream, MaxLen: s.maxLen, Approx: true, Values: values}).Err()
-	})
-	if err != nil {
+	if err := s.xadd(ctx, values); err != nil {
 		s.errs.Add(1)
 		s.log.Warn("semantic: sharing through redis failed; the change stays on this replica", "error", err)
 		return
@@ -113,30 +187,33 @@ func (s *share) add(ctx context.Context, values map[string]any) {
 	s.published.Add(1)
 }
 
-// tail reads the stream from its start, then follows it, until ctx ends.
+func (s *share) xadd(ctx context.Context, values map[string]any) error {
+	return s.rc.Do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		return s.rc.R.XAdd(ctx, &redis.XAddArgs{Stream: s.stream, MaxLen: s.maxLen, Approx: true, Values: values}).Err()
+	})
+}
+
+// tail loads the refused pairs, reads the stream from its start, then follows it, until ctx
+// ends. After a failure it retries every tailRetry; the first success after one replays the
+// changes queued meanwhile.
 func (s *share) tail(ctx context.Context) {
 	defer close(s.done)
 	last := "0"
-	warm := false
+	warm, loaded, failed := false, false, false
 	for ctx.Err() == nil {
 		var res []redis.XStream
-		block := tailBlock
-		if !warm {
-			block = -1 // no BLOCK while replaying: an empty answer means caught up
+		var err error
+		reading := loaded
+		if reading {
+			res, err = s.read(ctx, last, warm)
+		} else {
+			err = s.loadRefused(ctx)
+			loaded = err == nil
 		}
-		// Redis checks blocked clients' timeouts only every 1/hz seconds (100ms by default):
-		// the deadline leaves a second of slack beyond the block.
-		err := s.rc.DoTimeout(ctx, tailBlock+s.rc.Timeout()+time.Second, func(ctx context.Context) error {
-			var err error
-			res, err = s.rc.R.XRead(ctx, &redis.XReadArgs{Streams: []string{s.stream, last}, Count: tailBatch,
-				Block: block}).Result()
-			return err
-		})
 		switch {
 		case errors.Is(err, redis.Nil):
 			warm = true
 			s.caughtUp()
-			continue
 		case err != nil:
 			if ctx.Err() != nil {
 				return
@@ -144,12 +221,17 @@ func (s *share) tail(ctx context.Context) {
 			if !errors.Is(err, redisx.ErrUnavailable) {
 				s.errs.Add(1)
 			}
+			failed = true
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(tailRetry):
 			}
 			continue
+		}
+		if failed {
+			failed = false
+			s.backlog.Kick() // redis answers again
 		}
 		n := 0
 		for _, st := range res {
@@ -159,11 +241,30 @@ func (s *share) tail(ctx context.Context) {
 				n++
 			}
 		}
-		if n < tailBatch {
+		if reading && err == nil && n < tailBatch {
 			warm = true
 			s.caughtUp()
 		}
 	}
+}
+
+// read returns the records after last: at once while replaying (redis.Nil when caught up),
+// else waiting up to tailBlock for new ones.
+func (s *share) read(ctx context.Context, last string, warm bool) ([]redis.XStream, error) {
+	var res []redis.XStream
+	block := tailBlock
+	if !warm {
+		block = -1 // no BLOCK while replaying: an empty answer means caught up
+	}
+	// Redis checks blocked clients' timeouts only every 1/hz seconds (100ms by default):
+	// the deadline leaves a second of slack beyond the block.
+	err := s.rc.DoTimeout(ctx, tailBlock+s.rc.Timeout()+time.Second, func(ctx context.Context) error {
+		var err error
+		res, err = s.rc.R.XRead(ctx, &redis.XReadArgs{Streams: []string{s.stream, last}, Count: tailBatch,
+			Block: block}).Result()
+		return err
+	})
+	return res, err
 }
 
 func (s *share) caughtUp() {
@@ -186,6 +287,14 @@ func (s *share) apply(v map[string]any) {
 		s.c.deleteNamespaceLocal(str("id"))
 	case opPurge:
 		s.c.purgeLocal()
+	case opRefuse:
+		if id := str("id"); id != "" {
+			s.c.deleteLocalIn(str("ns"), id)
+		}
+		h := str("h")
+		for i := 0; i+32 <= len(h); i += 32 {
+			s.c.refusals.add([32]byte([]byte(h[i : i+32])))
+		}
 	case opStore:
 		stored, err1 := strconv.ParseInt(str("t"), 10, 64)
 		expires, err2 := strconv.ParseInt(str("x"), 10, 64)
@@ -223,8 +332,30 @@ func (s *share) close() {
 	if s == nil {
 		return
 	}
+	s.writes.Wait()
 	s.cancel()
 	<-s.done
+	s.backlog.Close()
+}
+
+// Wait blocks until this replica's background writes to Redis started before it (the notes of
+// the pairs it served) are done. Without Options.Redis it returns at once.
+func (c *Cache) Wait() {
+	if c.share != nil {
+		c.share.writes.Wait()
+	}
+}
+
+// WaitPurges blocks until every delete, purge and refusal that did not reach Redis has been
+// appended to the stream, or ctx ends. Without Options.Redis it returns at once.
+func (c *Cache) WaitPurges(ctx context.Context) error {
+	if c.share == nil {
+		return nil
+	}
+	if err := c.share.backlog.Wait(ctx); err != nil {
+		return fmt.Errorf("semantic: deletes waiting for redis: %w", err)
+	}
+	return nil
 }
 
 // Close stops following the Redis stream (nothing to do without Options.Redis). The Redis
@@ -257,6 +388,7 @@ func (c *Cache) SharedStats() SharedStats {
 		warm = true
 	default:
 	}
+	b := s.backlog.Stats()
 	return SharedStats{Published: s.published.Load(), Applied: s.applied.Load(), Skipped: s.skipped.Load(),
-		Errors: s.errs.Load(), Warm: warm}
+		Errors: s.errs.Load(), Warm: warm, Pending: b.Pending, Replayed: b.Replayed, Overflows: b.Overflows}
 }

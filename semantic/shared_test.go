@@ -12,7 +12,17 @@ import (
 // sharedReplica is a Cache sharing through the test Redis under prefix, on clock now.
 func sharedReplica(t *testing.T, addr, prefix string, emb Embedder, now func() time.Time) *Cache {
 	t.Helper()
-	c, err := New(Options{Embedder: emb, Threshold: 0.5, Now: now, Redis: redistest.Client(t, addr, prefix, nil)})
+	return sharedReplicaWith(t, addr, prefix, emb, now, nil)
+}
+
+// sharedReplicaWith is sharedReplica with Options changed by tweak (when not nil).
+func sharedReplicaWith(t *testing.T, addr, prefix string, emb Embedder, now func() time.Time, tweak func(*Options)) *Cache {
+	t.Helper()
+	o := Options{Embedder: emb, Threshold: 0.5, Now: now, Redis: redistest.Client(t, addr, prefix, nil)}
+	if tweak != nil {
+		tweak(&o)
+	}
+	c, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,13 +81,25 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 // Delete removes the entry with this id (from every replica, with Options.Redis) and reports
 // whether this replica held one.
 func (c *Cache) Delete(id string) bool {
-	c.share.publishDelete(opDelete, id)
+	c.share.publish(change{op: opDelete, arg: id})
 	return c.deleteLocal(id)
 }
 
 // Forget removes the entry with this id from this replica only: for an entry found stale here
 // (its answer gone from the caller's store), which other replicas may still serve.
 func (c *Cache) Forget(id string) bool { return c.deleteLocal(id) }
+
+// deleteLocalIn removes the entry with this id from this replica when it belongs to ns.
+func (c *Cache) deleteLocalIn(ns, id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if ok && e.part.ns == ns {
+		c.removeLocked(e)
+		return true
+	}
+	return false
+}
 
 func (c *Cache) deleteLocal(id string) bool {
 	c.mu.Lock()
@@ -102,7 +114,7 @@ func (c *Cache) deleteLocal(id string) bool {
 // DeleteNamespace removes every entry of namespace ns (from every replica, with Options.Redis)
 // and returns how many this replica held.
 func (c *Cache) DeleteNamespace(ns string) int {
-	c.share.publishDelete(opDeleteNS, ns)
+	c.share.publish(change{op: opDeleteNS, arg: ns})
 	return c.deleteNamespaceLocal(ns)
 }
 
@@ -121,7 +133,7 @@ func (c *Cache) deleteNamespaceLocal(ns string) int {
 
 // Purge removes every entry (from every replica, with Options.Redis).
 func (c *Cache) Purge() {
-	c.share.publishDelete(opPurge, "")
+	c.share.publish(change{op: opPurge})
 	c.purgeLocal()
 }
 

@@ -10,12 +10,13 @@ type RedisStats struct {
 	CacheHits       uint64 // exact-cache local misses answered by the Redis tier
 	LimitFallbacks  uint64 // rate-limit decisions made by local buckets because Redis failed
 	SemanticApplied uint64 // semantic entries and deletes received from other replicas
+	PendingPurges   int    // purges, deletes and refusals made while Redis was unreachable, not yet replayed
 }
 
 // RegisterRedis registers the zest_redis_* metrics in r, read from fn at scrape time:
 // zest_redis_up, zest_redis_errors_total, zest_redis_skipped_total,
-// zest_redis_cache_hits_total, zest_redis_ratelimit_fallbacks_total and
-// zest_redis_semantic_applied_total. fn must be safe for concurrent use and cheap. Call it
+// zest_redis_cache_hits_total, zest_redis_ratelimit_fallbacks_total,
+// zest_redis_semantic_applied_total and zest_redis_pending_purges. fn must be safe for concurrent use and cheap. Call it
 // once per registry, only when Redis is configured.
 func RegisterRedis(r *Registry, fn func() RedisStats) {
 	gauge := func(name, help string, v func(RedisStats) float64) prometheus.Collector {
@@ -42,5 +43,7 @@ func RegisterRedis(r *Registry, fn func() RedisStats) {
 			func(s RedisStats) uint64 { return s.LimitFallbacks }),
 		counter("zest_redis_semantic_applied_total", "Semantic-cache records (stores, deletes) received from other replicas.",
 			func(s RedisStats) uint64 { return s.SemanticApplied }),
+		gauge("zest_redis_pending_purges", "Purges, deletes and cache-feedback refusals made while Redis was unreachable, waiting to be replayed to it.",
+			func(s RedisStats) float64 { return float64(s.PendingPurges) }),
 	)
 }

@@ -97,13 +97,16 @@ func build(ctx context.Context, cfg Config, getenv func(string) string, logger *
 			h := rc.Health()
 			st := telemetry.RedisStats{Up: h.Up, Errors: h.Errors, Skipped: h.Skipped}
 			if exact != nil {
-				st.CacheHits = exact.RedisStats().Hits
+				rs := exact.RedisStats()
+				st.CacheHits, st.PendingPurges = rs.Hits, rs.PendingPurges
 			}
 			if lim != nil {
 				st.LimitFallbacks = lim.RedisFallbacks()
 			}
 			if sem != nil {
-				st.SemanticApplied = sem.SharedStats().Applied
+				ss := sem.SharedStats()
+				st.SemanticApplied = ss.Applied
+				st.PendingPurges += ss.Pending
 			}
 			return st
 		})

@@ -169,6 +169,9 @@ func universal(raw string, timeout time.Duration) (redis.UniversalClient, error)
 // Timeout is the deadline of one call.
 func (c *Client) Timeout() time.Duration { return c.timeout }
 
+// RetryAfter is how long the breaker stays open after a failure.
+func (c *Client) RetryAfter() time.Duration { return c.retryAfter }
+
 // ID is this client's random replica id (16 hex digits), used to recognise its own messages.
 func (c *Client) ID() string { return c.id }
 
