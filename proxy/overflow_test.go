@@ -123,7 +123,7 @@ func TestLargeAnswerFollowers(t *testing.T) {
 	}
 }
 
-// TestLargeAnswerReusesBuffers: relaying an answer far above the cap makes little garbage, so
+// TestLargeAnswerReusesBuffers: relaying an answer far above the cap makes less garbage than its size, so
 // the collector does not let the heap grow by it: the reader refills the buffers of the parts
 // every client has written. (Each event was a new allocation: a 200 MB stream made 200 MB of
 // garbage and grew an idle process by the collector's whole headroom.)
@@ -146,7 +146,10 @@ func TestLargeAnswerReusesBuffers(t *testing.T) {
 		t.Fatalf("read %d bytes (%v), want at least %d", n, err, chunks*size)
 	}
 	runtime.ReadMemStats(&after)
-	if garbage := after.TotalAlloc - before.TotalAlloc; garbage > chunks*size/4 {
+	// Without the reuse every event is a new allocation: more than the stream itself. The
+	// bound leaves room for what the HTTP client and server allocate, which the race
+	// detector's sync.Pool (dropping a share of what is put back) inflates.
+	if garbage := after.TotalAlloc - before.TotalAlloc; garbage > chunks*size/2 {
 		t.Errorf("relaying %d MB allocated %d MB", n>>20, garbage>>20)
 	}
 }
