@@ -49,7 +49,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		ri.status = sw.status
 		return
 	}
-	ri.model = jsonString(req.Model.Value)
+	ri.model = h.models.stringOf(req.Model.Value)
 	var ccRaw []byte
 	if req.CacheControl.Present && string(req.CacheControl.Value) != "null" {
 		ccRaw = req.CacheControl.Value // "cache_control": null is absent (and still removed)
