@@ -344,3 +344,12 @@ func TestSignatureIsPreparedNumbers(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSignature is what a semantic lookup pays on the request path to pick the partition.
+func BenchmarkSignature(b *testing.B) {
+	v := newVerifier(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		v.Signature("What is 12345 times 7, and how do I convert 3.5 miles to km?")
+	}
+}
