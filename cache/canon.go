@@ -35,6 +35,9 @@ type Request struct {
 
 	keys []member // scratch kept between uses of a recycled Request
 	tmp  []byte
+
+	messagesSeen int    // how many top-level messages members the body has
+	messagesAt   [2]int // where the messages member lies in Canonical, once sorted
 }
 
 // Reset clears r for another ParseRequest, keeping its buffers.
@@ -84,6 +87,26 @@ func Canonical(dst, src []byte) ([]byte, error) {
 		return dst, fmt.Errorf("%w: data after the value at offset %d", ErrSyntax, c.pos)
 	}
 	return c.out, nil
+}
+
+// CanonicalMessages splits Canonical around the messages member: before followed by after is
+// the canonical form of the body without that member (what ParseRequest of cache.Without(body,
+// r.Messages) gives), and value is the canonical form of the messages value. All three alias
+// Canonical. ok is false when the body has no messages member or repeats it.
+func (r *Request) CanonicalMessages() (before, value, after []byte, ok bool) {
+	if r.messagesSeen != 1 {
+		return nil, nil, nil, false
+	}
+	const name = `"messages":`
+	c, start, end := r.Canonical, r.messagesAt[0], r.messagesAt[1]
+	value = c[start+len(name) : end]
+	switch {
+	case c[start-1] == ',':
+		return c[:start-1], value, c[end:], true
+	case c[end] == ',':
+		return c[:start], value, c[end+1:], true
+	}
+	return c[:start], value, c[end:], true
 }
 
 // Without returns body with the member f removed (and one adjacent comma), leaving every other
@@ -234,6 +257,9 @@ func (c *canon) object(top *Request) error {
 		break
 	}
 	c.sortMembers(objStart+1, mark)
+	if top != nil && top.messagesSeen == 1 {
+		top.messagesAt = memberAt(c.keys[mark:], objStart+1, "messages")
+	}
 	c.keys = c.keys[:mark]
 	c.out = append(c.out, '}')
 	return nil
@@ -258,6 +284,23 @@ func (c *canon) sortMembers(from, mark int) {
 	}
 }
 
+// memberAt is where the member name lies in an object's output once sortMembers has joined the
+// members ms (sorted) from offset from.
+func memberAt(ms []member, from int, name string) [2]int {
+	at := from
+	for i, m := range ms {
+		if i > 0 {
+			at++ // the comma
+		}
+		n := m.end - m.start
+		if string(m.key) == name {
+			return [2]int{at, at + n}
+		}
+		at += n
+	}
+	return [2]int{}
+}
+
 func (r *Request) record(key []byte, f Field) {
 	switch string(key) {
 	case "cache_control":
@@ -275,6 +318,7 @@ func (r *Request) record(key []byte, f Field) {
 		r.Model = f
 	case "messages":
 		r.Messages = f
+		r.messagesSeen++
 	case "max_tokens":
 		r.MaxTokens = f
 	case "max_completion_tokens":

@@ -231,6 +231,33 @@ func writeEscaped(buf *bytes.Buffer, s string) {
 	buf.WriteByte('"')
 }
 
+func TestCanonicalMessages(t *testing.T) {
+	msgs := `[{"role":"user","content":"hi"}]`
+	for _, tc := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"model":"m","messages":` + msgs + `}`, true},
+		{`{"messages":` + msgs + `,"model":"m"}`, true},
+		{`{"a":1,"messages":` + msgs + `,"z":2}`, true},
+		{`{"messages":` + msgs + `}`, true},
+		{`{"stream":true,"messages":` + msgs + `,"user":"u"}`, true},
+		{`{"m\u0065ssages":` + msgs + `,"model":"m"}`, true},
+		{` { "model" : "m" , "messages" : [ { "content" : "hi" , "role" : "user" } ] } `, true},
+		{`{"model":"m"}`, false},
+		{`{"messages":[],"messages":` + msgs + `}`, false},
+	} {
+		var r Request
+		if err := ParseRequest([]byte(tc.body), &r); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, ok := r.CanonicalMessages(); ok != tc.ok {
+			t.Errorf("%s: ok = %v, want %v", tc.body, ok, tc.ok)
+		}
+		checkCanonicalMessages(t, []byte(tc.body), &r)
+	}
+}
+
 // FuzzCanonical checks that the canonical form agrees with encoding/json on validity, is itself
 // valid and idempotent, and that bodies written differently but meaning the same give one key.
 func FuzzCanonical(f *testing.F) {
@@ -240,6 +267,7 @@ func FuzzCanonical(f *testing.F) {
 		`{"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"seed":123456789012345}`,
 		`{"x":"\ud83d\ude00","y":"\/"}`,
 		`{}`,
+		`{"stream":false,"messages":[{"role":"user","content":"a"}],"user":"u","cache_control":{}}`,
 	} {
 		f.Add([]byte(s), uint64(1))
 	}
@@ -265,11 +293,15 @@ func FuzzCanonical(f *testing.F) {
 		if err != nil || !bytes.Equal(again, r.Canonical) {
 			t.Fatalf("canonical not idempotent: %q -> %q (%v)", r.Canonical, again, err)
 		}
+		checkCanonicalMessages(t, body, &r)
 		if !bytes.Equal(body, bytes.ToValidUTF8(body, nil)) {
 			return // invalid UTF-8 is decoded lossily by encoding/json; the re-spelling below would differ
 		}
 		if hasDuplicateKeys(body) {
 			return // encoding/json keeps the last duplicate; the re-spelling would drop one
+		}
+		if bytes.Contains(bytes.ToLower(body), []byte(`\ud`)) {
+			return // encoding/json reads a lone surrogate as U+FFFD; the key keeps them distinct
 		}
 		var buf bytes.Buffer
 		reformat(&buf, top, rand.New(rand.NewPCG(seed, seed^0x9e37)))
@@ -283,6 +315,30 @@ func FuzzCanonical(f *testing.F) {
 			t.Fatalf("equal bodies, different keys:\n%s\n%s\ncanon1 %s\ncanon2 %s", body, buf.Bytes(), r.Canonical, r2.Canonical)
 		}
 	})
+}
+
+// checkCanonicalMessages checks CanonicalMessages of a parsed body against parsing the body
+// without its messages member and canonicalising the member's value on its own.
+func checkCanonicalMessages(t *testing.T, body []byte, r *Request) {
+	t.Helper()
+	var rest Request
+	if err := ParseRequest(Without(body, r.Messages), &rest); err != nil {
+		t.Fatalf("body without messages: %v", err)
+	}
+	before, value, after, ok := r.CanonicalMessages()
+	if want := r.Messages.Present && !rest.Messages.Present; ok != want {
+		t.Fatalf("CanonicalMessages of %q: ok = %v, want %v", body, ok, want)
+	}
+	if !ok {
+		return
+	}
+	if got := string(before) + string(after); got != string(rest.Canonical) {
+		t.Fatalf("CanonicalMessages of %q: rest %q, want %q", body, got, rest.Canonical)
+	}
+	want, err := Canonical(nil, r.Messages.Value)
+	if err != nil || string(value) != string(want) {
+		t.Fatalf("CanonicalMessages of %q: value %q, want %q (%v)", body, value, want, err)
+	}
 }
 
 // hasDuplicateKeys reports whether any object in the JSON text repeats a member name.

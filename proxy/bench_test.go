@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,16 +137,24 @@ func BenchmarkMiss(b *testing.B) {
 }
 
 // BenchmarkStreamMissTTFB measures the time to the first SSE event of a streamed miss, over
-// loopback, through zest and directly to the same upstream; compare the two ns/ttfb.
+// loopback, directly to the upstream, through a bare httputil.ReverseProxy (flushing every
+// write) and through zest; compare the ns/ttfb: what each proxy adds to the direct time.
 func BenchmarkStreamMissTTFB(b *testing.B) {
 	f := loadSSE(b, "text.sse")
 	up := benchUpstream(b, sseAnswer(f, completionJSON))
 	h := benchHandler(b, up.URL)
 	zest := httptest.NewServer(h)
 	b.Cleanup(zest.Close)
+	upURL, _ := url.Parse(up.URL)
+	tr := NewTransport()
+	b.Cleanup(tr.CloseIdleConnections)
+	rp := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(upURL) },
+		Transport: tr, FlushInterval: -1, BufferPool: copyBuffers{}})
+	b.Cleanup(rp.Close)
 	seq := 0 // every request a new prompt, across the runs b.Run makes
 	for _, target := range []struct{ name, url string }{
 		{"direct", up.URL + "/v1/chat/completions"},
+		{"reverseproxy", rp.URL + "/v1/chat/completions"},
 		{"zest", zest.URL + "/v1/chat/completions"},
 	} {
 		b.Run(target.name, func(b *testing.B) {
@@ -177,5 +187,55 @@ func BenchmarkStreamMissTTFB(b *testing.B) {
 			}
 			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/ttfb")
 		})
+	}
+}
+
+// rewindBody is a request body that can be read again without allocating.
+type rewindBody struct{ bytes.Reader }
+
+func (*rewindBody) Close() error { return nil }
+
+// TestHitAllocations holds the exact-hit path to its allocation budget (see BenchmarkExactHit):
+// the namespace and key strings, the body limit reader, the header values, the content length
+// and the call state the compiler cannot keep on the stack.
+func TestHitAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector (sync.Pool drops items)")
+	}
+	const budget = 6
+	srv := httptest.NewServer(jsonAnswer(200, completionJSON))
+	t.Cleanup(srv.Close)
+	c, err := cache.New(cache.Options{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTransport()
+	h, err := New(Options{Upstream: srv.URL + "/v1", Cache: c, Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.CloseIdleConnections(); h.Wait(context.Background()); c.Close() })
+	body := []byte(chatBody(""))
+	rb := &rewindBody{}
+	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+	r.Header.Set("Authorization", "Bearer sk-allocs")
+	w := &benchWriter{h: http.Header{}}
+	serve := func() {
+		rb.Reset(body)
+		r.Body, r.ContentLength = rb, int64(len(body))
+		w.reset()
+		h.ServeHTTP(w, r)
+	}
+	serve()
+	h.Wait(context.Background())
+	serve()
+	if w.code != 200 || w.h.Get("X-Cache-Status") != "HIT" {
+		t.Fatalf("priming: %d %q", w.code, w.h.Get("X-Cache-Status"))
+	}
+	if n := testing.AllocsPerRun(200, serve); n > budget {
+		t.Errorf("an exact hit allocates %v times, budget %d", n, budget)
+	}
+	if w.h.Get("X-Cache-Status") != "HIT" {
+		t.Fatalf("the measured requests were not hits: %q", w.h.Get("X-Cache-Status"))
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/zest-proxy/zest/cache"
 	"github.com/zest-proxy/zest/ratelimit"
@@ -47,7 +49,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		ri.status = sw.status
 		return
 	}
-	ri.model = jsonString(req.Model.Value)
+	ri.model = h.models.stringOf(req.Model.Value)
 	var ccRaw []byte
 	if req.CacheControl.Present && string(req.CacheControl.Value) != "null" {
 		ccRaw = req.CacheControl.Value // "cache_control": null is absent (and still removed)
@@ -374,12 +376,21 @@ func (h *Handler) rejected(w http.ResponseWriter, ri *reqInfo, d ratelimit.Decis
 // upstream base, query and headers less hop-by-hop and zest's own, the given body.
 func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []byte) *http.Request {
 	u := upstreamURL(h.upstream, r.URL)
-	out, _ := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
-	copyHeader(out.Header, r.Header)
-	removeHopByHop(out.Header)
-	for _, k := range []string{"Accept-Encoding", "Cache-Control", "X-Cache-Min-Similarity", "Content-Length",
-		"Traceparent", "Tracestate", "Baggage"} {
-		out.Header.Del(k) // the transport negotiates gzip itself and hands us plain bytes
+	// Built on an empty URL, then given the one already parsed: no round trip through text.
+	out, _ := http.NewRequestWithContext(ctx, r.Method, "", bytes.NewReader(body))
+	out.URL, out.Host = u, strings.TrimSuffix(u.Host, ":")
+	out.Header = make(http.Header, len(r.Header)+3)
+	for k, vv := range r.Header {
+		if !upstreamDropped(k) {
+			out.Header[k] = vv // shared, never modified: only ever replaced below
+		}
+	}
+	for _, f := range r.Header["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = strings.TrimSpace(sf); sf != "" {
+				out.Header.Del(sf)
+			}
+		}
 	}
 	out.ContentLength = int64(len(body))
 	h.setUpstreamAuth(out.Header)
@@ -387,14 +398,14 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
 			ip = prior + ", " + ip
 		}
-		out.Header.Set("X-Forwarded-For", ip)
+		out.Header["X-Forwarded-For"] = []string{ip}
 	}
-	out.Header.Set("X-Forwarded-Host", r.Host)
+	out.Header["X-Forwarded-Host"] = []string{r.Host}
 	proto := "http"
 	if r.TLS != nil {
 		proto = "https"
 	}
-	out.Header.Set("X-Forwarded-Proto", proto)
+	out.Header["X-Forwarded-Proto"] = []string{proto}
 	if !h.tracing {
 		// Without tracing of our own, the client's trace context passes through as it came.
 		for _, k := range []string{"Traceparent", "Tracestate", "Baggage"} {
@@ -404,6 +415,19 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 		}
 	}
 	return out
+}
+
+// upstreamDropped names the client headers a chat call never takes upstream as they came:
+// hop-by-hop ones, the encoding (the transport negotiates gzip itself and hands us plain
+// bytes), zest's own cache directives, the length (of the edited body) and the trace context
+// (zest's own, or passed through by upstreamRequest).
+func upstreamDropped(canonicalKey string) bool {
+	switch canonicalKey {
+	case "Accept-Encoding", "Cache-Control", "X-Cache-Min-Similarity", "Content-Length",
+		"Traceparent", "Tracestate", "Baggage":
+		return true
+	}
+	return slices.Contains(hopByHop, canonicalKey)
 }
 
 // forwardBytes passes a request whose body was already read on to the upstream unchanged.

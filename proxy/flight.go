@@ -184,9 +184,9 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	f.rec.headers(sent)
 	firstByte := true
 	isSSE := isEventStream(resp.Header.Get("Content-Type"))
-	header := resp.Header.Clone()
+	header := resp.Header // ours alone: the transport is done with it
 	removeHopByHop(header)
-	header.Del("Content-Length")
+	delete(header, "Content-Length")
 	f.mu.Lock()
 	f.headerSet, f.status, f.header, f.isSSE = true, resp.StatusCode, header, isSSE
 	f.broadcastLocked()

@@ -116,3 +116,104 @@ func FuzzUpstreamBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWellFormed: the one-pass reading of an answer decides as encoding/json does, and only
+// hands over to encoding/json where the two could differ.
+func FuzzWellFormed(f *testing.F) {
+	for _, s := range []string{
+		completionJSON,
+		`{"choices":[{"message":{},"finish_reason":"stop"}]}`,
+		`{"choices":[{"message":{},"finish_reason":"error"}]}`,
+		`{"choices":[{"message":{},"finish_reason":"\u0065rror"}]}`,
+		`{"choices":[{"message":{},"finish_reason":null}]}`,
+		`{"choices":[{"message":{},"finish_reason":""}]}`,
+		`{"choices":[{"message":{},"finish_reason":1}]}`,
+		`{"choices":[{"message":{}}]}`,
+		`{"choices":[{"message":[],"finish_reason":"stop"}]}`,
+		`{"choices":[null]}`, `{"choices":[1]}`, `{"choices":[]}`, `{"choices":null}`, `{"choices":{}}`,
+		`{"CHOICES":[{"Message":{},"Finish_Reason":"length"}]}`,
+		`{"choices":[{"message":{},"finish_reason":"stop","MESSAGE":1}]}`,
+		`{"choices":[{"message":{},"finish_reason":"stop"}],"error":null}`,
+		`{"choices":[{"message":{},"finish_reason":"stop"}],"error":{"message":"x"}}`,
+		`{"error":{},"Error":null,"choices":[{"message":{},"finish_reason":"stop"}]}`,
+		`{"choices":[{"me\u0073sage":{},"finish_reason":"stop"}]}`,
+		`{"choiceſ":[{"message":{},"finish_reason":"stop"}]}`,
+		`{"choices":[{"message":{},"fınısh_reason":"stop"}]}`,
+		` null `, `[]`, `"x"`, ``, `{"choices":[{"message":{},"finish_reason":"stop"}]} x`, `{"choices":[`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := wellFormedJSON(b)
+		if got := wellFormed(b); got != want {
+			t.Fatalf("wellFormed(%q) = %v, encoding/json says %v", b, got, want)
+		}
+		if ok, sure := scanWellFormed(b); sure && ok != want {
+			t.Fatalf("scanWellFormed(%q) = %v (sure), encoding/json says %v", b, ok, want)
+		}
+	})
+}
+
+// FuzzSemanticParts: reading the partition and prompt from the parsed request gives what
+// encoding/json gives, and hands over to it only where the two could differ.
+func FuzzSemanticParts(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","messages":[{"role":"user","content":"What is 2 times 7?"}]}`,
+		`{"model":"m","temperature":0.5,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}],"stream":true}`,
+		`{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"content":"c","name":"x","role":"user"}],"model":"m"}`,
+		`{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}`,
+		`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`,
+		`{"messages":[{"Role":"user","CONTENT":"x"}]}`,
+		`{"messages":[{"role":"user","role":"assistant","content":"x"}]}`,
+		`{"messages":[{"role":"\u0075ser","content":"caf\u00e9 <b>"}]}`,
+		`{"messages":[{"role":"user","content":"x\ud800"}]}`,
+		`{"messages":[{"role":"user","content":null}]}`, `{"messages":[{"role":"user"}]}`,
+		`{"messages":[{"role":1,"content":"x"}]}`, `{"messages":[null]}`, `{"messages":[1]}`,
+		`{"messages":[]}`, `{"messages":null}`, `{"messages":{}}`, `{"model":"m"}`,
+		`{"messages":[],"messages":[{"role":"user","content":"x"}]}`,
+		`{"m\u0065ssages":[{"role":"user","content":"x"}],"user":"u","cache_control":{"type":"default"}}`,
+		`{"messages":[{"role":"user","content":"x","cont\u0065nt":"y"}]}`,
+		`{"messages":[{"role":"user","content":"x","ſ":1}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	const target = "POST http://up/v1/chat/completions"
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req cache.Request
+		if cache.ParseRequest(body, &req) != nil {
+			return
+		}
+		wp, wpr, wok := semanticPartsJSON(target, body, &req)
+		p, pr, ok, sure := scanSemanticParts(target, &req)
+		if sure && (ok != wok || p != wp || pr != wpr) {
+			t.Fatalf("%s:\nscan %v %q %q\njson %v %q %q", body, ok, p, pr, wok, wp, wpr)
+		}
+		h := &Handler{}
+		sq := h.semanticQuery("ns", target, body, &req, 0.9)
+		if sq.ok != wok || sq.q.Partition != wp || sq.q.Prompt != wpr {
+			t.Fatalf("%s: semanticQuery %+v, want %v %q %q", body, sq, wok, wp, wpr)
+		}
+	})
+}
+
+// TestHotReadsSkipEncodingJSON: the common shapes of requests and answers are read in one
+// pass, never handed to encoding/json.
+func TestHotReadsSkipEncodingJSON(t *testing.T) {
+	for _, body := range []string{
+		chatBody(""), streamBody("", ""),
+		`{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"hi"}],"name":"ann"}]}`,
+	} {
+		var req cache.Request
+		if err := cache.ParseRequest([]byte(body), &req); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, ok, sure := scanSemanticParts("t", &req); !ok || !sure {
+			t.Errorf("%s: scanSemanticParts ok=%v sure=%v, want both", body, ok, sure)
+		}
+	}
+	for _, answer := range []string{completionJSON, xToolAnswer} {
+		if ok, sure := scanWellFormed([]byte(answer)); !ok || !sure {
+			t.Errorf("%s: scanWellFormed ok=%v sure=%v, want both", answer, ok, sure)
+		}
+	}
+}

@@ -129,6 +129,7 @@ type Handler struct {
 	now        func() time.Time
 	allowed    map[string]bool
 	flights    flightGroup
+	models     interner // model names as logged and measured
 
 	countTokens bool
 	background  sync.WaitGroup // upstream calls and their stores, which outlive handlers

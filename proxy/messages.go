@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/zest-proxy/zest/cache"
 	"github.com/zest-proxy/zest/ratelimit"
@@ -34,6 +36,9 @@ func contentText(c json.RawMessage) (text string, ok bool) {
 		return "", true
 	}
 	if c[0] == '"' {
+		if raw := c[1 : len(c)-1]; bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+			return string(raw), true // nothing to decode
+		}
 		var s string
 		err := json.Unmarshal(c, &s)
 		return s, err == nil

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,8 +16,9 @@ import (
 var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
+// removeHopByHop deletes the hop-by-hop headers and those the Connection header names.
 func removeHopByHop(h http.Header) {
-	for _, f := range h.Values("Connection") {
+	for _, f := range h["Connection"] {
 		for sf := range strings.SplitSeq(f, ",") {
 			if sf = strings.TrimSpace(sf); sf != "" {
 				h.Del(sf)
@@ -24,7 +26,7 @@ func removeHopByHop(h http.Header) {
 		}
 	}
 	for _, k := range hopByHop {
-		h.Del(k)
+		delete(h, k) // canonical already
 	}
 }
 
@@ -149,8 +151,11 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, f *flight, s sna
 	}
 	w.WriteHeader(s.status)
 	rc := http.NewResponseController(w)
-	rc.Flush()
 	next := p.cursor.next
+	// The headers go out at once; with the first part in the same write when it is already here.
+	if s = f.snap(); s.base+len(s.parts) <= next && !s.finished {
+		rc.Flush()
+	}
 	for {
 		if next < s.base {
 			// Parts this client had not written were dropped: cannot happen while its cursor
@@ -159,13 +164,16 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, f *flight, s sna
 		}
 		for ; next < s.base+len(s.parts); next++ {
 			ev := s.parts[next-s.base]
-			if s.isSSE && !p.includeUsage {
-				if sse.IsUsageOnly(sse.Data(ev)) {
-					continue
-				}
-				ev = stripNullUsage(ev)
+			var err error
+			switch {
+			case !s.isSSE || p.includeUsage:
+				_, err = w.Write(ev)
+			case sse.IsUsageOnly(sse.Data(ev)):
+				continue
+			default:
+				err = writeWithoutNullUsage(w, ev)
 			}
-			if _, err := w.Write(ev); err != nil {
+			if err != nil {
 				return statusClientClosed
 			}
 		}
@@ -264,41 +272,67 @@ func (h *Handler) writeCached(w http.ResponseWriter, body []byte, stream bool, l
 // chunk once include_usage is on, which zest asked for and this client did not. Other bytes are
 // kept as they were. A chunk without it is returned as is.
 func stripNullUsage(ev []byte) []byte {
+	start, end, ok := nullUsage(ev)
+	if !ok {
+		return ev
+	}
+	out := make([]byte, 0, len(ev)-(end-start))
+	out = append(out, ev[:start]...)
+	return append(out, ev[end:]...)
+}
+
+// writeWithoutNullUsage writes ev as stripNullUsage would return it, in place: no copy.
+func writeWithoutNullUsage(w io.Writer, ev []byte) error {
+	start, end, ok := nullUsage(ev)
+	if !ok {
+		_, err := w.Write(ev)
+		return err
+	}
+	if _, err := w.Write(ev[:start]); err != nil {
+		return err
+	}
+	_, err := w.Write(ev[end:])
+	return err
+}
+
+// nullUsage finds the `"usage":null` member of an SSE chunk with one adjacent comma: the bytes
+// ev[start:end] that stripNullUsage removes.
+func nullUsage(ev []byte) (start, end int, ok bool) {
 	// The member is normally last; search backwards for a "usage" that is a key with null.
 	for end := len(ev); end > 0; {
 		i := bytes.LastIndex(ev[:end], []byte(`"usage"`))
 		if i <= 0 {
-			return ev
+			return 0, 0, false
 		}
 		end = i
 		if ev[i-1] == '\\' {
 			continue
 		}
-		if out, ok := cutNullMember(ev, i); ok {
-			return out
+		if start, end, ok := nullMember(ev, i); ok {
+			return start, end, true
 		}
 	}
-	return ev
+	return 0, 0, false
 }
 
-// cutNullMember removes the member whose key starts at i when its value is null, with one
-// adjacent comma.
-func cutNullMember(ev []byte, i int) ([]byte, bool) {
+// nullMember is the range of the member whose key starts at i when its value is null, with
+// one adjacent comma.
+func nullMember(ev []byte, i int) (start, end int, ok bool) {
 	j := i + len(`"usage"`)
 	for j < len(ev) && (ev[j] == ' ' || ev[j] == '\t') {
 		j++
 	}
 	if j >= len(ev) || ev[j] != ':' {
-		return nil, false
+		return 0, 0, false
 	}
 	j++
 	for j < len(ev) && (ev[j] == ' ' || ev[j] == '\t') {
 		j++
 	}
 	if !bytes.HasPrefix(ev[j:], []byte("null")) {
-		return nil, false
+		return 0, 0, false
 	}
-	start, end := i, j+len("null")
+	start, end = i, j+len("null")
 	// Take the comma before (the usual last member) or, failing that, the one after.
 	k := start - 1
 	for k >= 0 && (ev[k] == ' ' || ev[k] == '\t') {
@@ -315,7 +349,5 @@ func cutNullMember(ev []byte, i int) ([]byte, bool) {
 			end = m + 1
 		}
 	}
-	out := make([]byte, 0, len(ev)-(end-start))
-	out = append(out, ev[:start]...)
-	return append(out, ev[end:]...), true
+	return start, end, true
 }

@@ -3,72 +3,15 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/zest-proxy/zest/cache"
 	"github.com/zest-proxy/zest/proxy/sse"
 	"github.com/zest-proxy/zest/semantic"
 )
-
-// semQuery is a request's place in the semantic cache, or ok=false when the request cannot
-// use it (no trailing user message, or content that is not text).
-type semQuery struct {
-	q  semantic.Query
-	ok bool
-}
-
-// semanticQuery derives the partition (the cache target and everything in the body but the
-// last user message, hashed) and the prompt (that message's text).
-func (h *Handler) semanticQuery(ns, target string, body []byte, req *cache.Request, minSim float32) semQuery {
-	var msgs []json.RawMessage
-	if json.Unmarshal(req.Messages.Value, &msgs) != nil || len(msgs) == 0 {
-		return semQuery{}
-	}
-	var last chatMessage
-	if json.Unmarshal(msgs[len(msgs)-1], &last) != nil || last.Role != "user" {
-		return semQuery{}
-	}
-	prompt, ok := contentText(last.Content)
-	if !ok || prompt == "" {
-		return semQuery{}
-	}
-	// The rest of the body, canonical, with the earlier turns and the last message's other
-	// members (a name, say), but not its content.
-	var rest cache.Request
-	if cache.ParseRequest(cache.Without(body, req.Messages), &rest) != nil {
-		return semQuery{}
-	}
-	var lastOther map[string]json.RawMessage
-	json.Unmarshal(msgs[len(msgs)-1], &lastOther)
-	delete(lastOther, "content")
-	earlier, _ := json.Marshal(msgs[:len(msgs)-1])
-	lastRest, _ := json.Marshal(lastOther)
-	hsh := sha256.New()
-	for _, part := range [][]byte{[]byte(target), rest.Canonical, mustCanon(earlier), mustCanon(lastRest)} {
-		hsh.Write(part)
-		hsh.Write([]byte{0})
-	}
-	return semQuery{ok: true, q: semantic.Query{
-		Namespace: ns,
-		Partition: hex.EncodeToString(hsh.Sum(nil)),
-		Prompt:    prompt,
-		Threshold: minSim,
-	}}
-}
-
-func mustCanon(b []byte) []byte {
-	c, err := cache.Canonical(nil, b)
-	if err != nil {
-		return b
-	}
-	return c
-}
 
 // semanticStats counts what the semantic layer did, for /admin/stats and metrics.
 type semanticStats struct {

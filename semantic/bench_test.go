@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/zest-proxy/zest/internal/cputime"
 )
 
 const prompt30 = "How do I configure the reverse proxy so that repeated questions from the same user " +
@@ -25,7 +27,7 @@ func BenchmarkLocalEmbed30Words(b *testing.B) {
 		b.Fatalf("prompt has %d tokens, want 30", n)
 	}
 	b.ReportAllocs()
-	cpu0, ops := processCPU(), 0
+	cpu0, ops := cputime.Process(), 0
 	for b.Loop() {
 		if _, err := l.Embed(ctx, []string{prompt30}); err != nil {
 			b.Fatal(err)
@@ -147,7 +149,7 @@ func benchLookup(b *testing.B, kind IndexKind, n, dim, parts int) {
 	}
 	q := Query{Namespace: "ns", Partition: "0", Prompt: prompt30}
 	b.ReportAllocs()
-	cpu0, ops := processCPU(), 0
+	cpu0, ops := cputime.Process(), 0
 	for b.Loop() {
 		if _, _, err := c.Lookup(ctx, q); err != nil {
 			b.Fatal(err)
@@ -160,7 +162,7 @@ func benchLookup(b *testing.B, kind IndexKind, n, dim, parts int) {
 // reportCPU adds a cpu-ns/op metric: process CPU time per operation
 // (garbage collection included), steadier than ns/op on a shared machine.
 func reportCPU(b *testing.B, cpu0 time.Duration, ops int) {
-	if d := processCPU() - cpu0; d > 0 && ops > 0 {
+	if d := cputime.Process() - cpu0; d > 0 && ops > 0 {
 		b.ReportMetric(float64(d.Nanoseconds())/float64(ops), "cpu-ns/op")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/zest-proxy/zest/internal/jsonscan"
 )
 
 var (
@@ -129,11 +131,11 @@ func (a *Assembler) Event(data []byte) {
 }
 
 func (a *Assembler) chunk(data []byte) error {
-	m := newMembers(data)
+	m := jsonscan.NewMembers(data)
 	for {
-		k, v, ok := m.next()
+		k, v, ok := m.Next()
 		if !ok {
-			return m.err
+			return m.Err()
 		}
 		switch string(k) {
 		case "id", "created", "model":
@@ -143,9 +145,9 @@ func (a *Assembler) chunk(data []byte) error {
 			if isNull(v) {
 				continue
 			}
-			e := newElems(v)
+			e := jsonscan.NewElems(v)
 			for {
-				c, ok := e.next()
+				c, ok := e.Next()
 				if !ok {
 					break
 				}
@@ -153,8 +155,8 @@ func (a *Assembler) chunk(data []byte) error {
 					return err
 				}
 			}
-			if e.err != nil {
-				return e.err
+			if e.Err() != nil {
+				return e.Err()
 			}
 		case "error":
 			if !isNull(v) {
@@ -220,11 +222,11 @@ func (c *choiceAcc) delta(v []byte) error {
 	if isNull(v) {
 		return nil
 	}
-	m := newMembers(v)
+	m := jsonscan.NewMembers(v)
 	for {
-		k, val, ok := m.next()
+		k, val, ok := m.Next()
 		if !ok {
-			return m.err
+			return m.Err()
 		}
 		switch string(k) {
 		case "role":
@@ -233,9 +235,9 @@ func (c *choiceAcc) delta(v []byte) error {
 			if isNull(val) {
 				continue
 			}
-			e := newElems(val)
+			e := jsonscan.NewElems(val)
 			for {
-				t, ok := e.next()
+				t, ok := e.Next()
 				if !ok {
 					break
 				}
@@ -243,8 +245,8 @@ func (c *choiceAcc) delta(v []byte) error {
 					return err
 				}
 			}
-			if e.err != nil {
-				return e.err
+			if e.Err() != nil {
+				return e.Err()
 			}
 		case "function_call":
 			if err := c.msg.mergeObj(k, val); err != nil {
@@ -320,11 +322,11 @@ func (lp *logprobsAcc) merge(v []byte) error {
 		return nil
 	}
 	lp.seen = true
-	m := newMembers(v)
+	m := jsonscan.NewMembers(v)
 	for {
-		k, val, ok := m.next()
+		k, val, ok := m.Next()
 		if !ok {
-			return m.err
+			return m.Err()
 		}
 		switch string(k) {
 		case "content":

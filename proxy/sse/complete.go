@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"github.com/zest-proxy/zest/internal/jsonscan"
 )
 
 // Complete returns the assembled chat.completion JSON. It fails with an
@@ -212,10 +214,10 @@ func (a *Assembler) Usage() (prompt, completion int, ok bool) {
 }
 
 func usageCounts(v []byte) (prompt, completion int, ok bool) {
-	m := newMembers(v)
+	m := jsonscan.NewMembers(v)
 	var hp, hc bool
 	for {
-		k, val, more := m.next()
+		k, val, more := m.Next()
 		if !more {
 			break
 		}
@@ -226,19 +228,19 @@ func usageCounts(v []byte) (prompt, completion int, ok bool) {
 			completion, hc = parseInt(val)
 		}
 	}
-	return prompt, completion, m.err == nil && hp && hc
+	return prompt, completion, m.Err() == nil && hp && hc
 }
 
 // CompletionUsage reads usage.prompt_tokens and usage.completion_tokens of a chat.completion
 // (leading whitespace allowed) without decoding the rest. ok is false when either is missing.
 func CompletionUsage(completion []byte) (prompt, completionTokens int, ok bool) {
 	i := 0
-	for i < len(completion) && isWS(completion[i]) {
+	for i < len(completion) && jsonscan.IsWS(completion[i]) {
 		i++
 	}
-	m := newMembers(completion[i:])
+	m := jsonscan.NewMembers(completion[i:])
 	for {
-		k, val, more := m.next()
+		k, val, more := m.Next()
 		if !more {
 			return 0, 0, false
 		}

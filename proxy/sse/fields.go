@@ -1,5 +1,7 @@
 package sse
 
+import "github.com/zest-proxy/zest/internal/jsonscan"
+
 // field is one accumulated JSON member. When str is set, val holds the
 // escaped contents of the concatenated string deltas; otherwise val is the
 // raw JSON of the last value seen.
@@ -72,11 +74,11 @@ func (fl *fieldList) mergeObj(key, v []byte) error {
 		f.obj, f.str = true, false
 		f.val = f.val[:0]
 	}
-	m := newMembers(v)
+	m := jsonscan.NewMembers(v)
 	for {
-		k, val, ok := m.next()
+		k, val, ok := m.Next()
 		if !ok {
-			return m.err
+			return m.Err()
 		}
 		f.sub.merge(k, val, true)
 	}

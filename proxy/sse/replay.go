@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/zest-proxy/zest/internal/jsonscan"
 )
 
 // ReplayOptions controls Replay. The zero value replays without a usage chunk.
@@ -76,9 +78,9 @@ func AppendReplay(dst []byte, completion []byte, opts ReplayOptions) ([]byte, er
 	}
 	h := header{includeUsage: opts.IncludeUsage}
 	var usage, choicesRaw []byte
-	m := newMembers(v)
+	m := jsonscan.NewMembers(v)
 	for {
-		k, val, ok := m.next()
+		k, val, ok := m.Next()
 		if !ok {
 			break
 		}
@@ -99,17 +101,17 @@ func AppendReplay(dst []byte, completion []byte, opts ReplayOptions) ([]byte, er
 			choicesRaw = val
 		}
 	}
-	if m.err != nil {
-		return dst, fmt.Errorf("sse: replay: %w", m.err)
+	if m.Err() != nil {
+		return dst, fmt.Errorf("sse: replay: %w", m.Err())
 	}
 	if len(choicesRaw) == 0 || choicesRaw[0] != '[' {
 		return dst, fmt.Errorf("sse: replay: %w: no choices array", ErrMalformed)
 	}
 	var stack [4]replayChoice
 	choices := stack[:0]
-	e := newElems(choicesRaw)
+	e := jsonscan.NewElems(choicesRaw)
 	for {
-		c, ok := e.next()
+		c, ok := e.Next()
 		if !ok {
 			break
 		}
@@ -119,8 +121,8 @@ func AppendReplay(dst []byte, completion []byte, opts ReplayOptions) ([]byte, er
 		}
 		choices = append(choices, rc)
 	}
-	if e.err != nil {
-		return dst, fmt.Errorf("sse: replay: %w", e.err)
+	if e.Err() != nil {
+		return dst, fmt.Errorf("sse: replay: %w", e.Err())
 	}
 	slices.SortStableFunc(choices, func(x, y replayChoice) int { return x.index - y.index })
 

@@ -1,6 +1,10 @@
 package sse
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/zest-proxy/zest/internal/jsonscan"
+)
 
 // replayChoice holds raw slices of one stored choice.
 type replayChoice struct {
@@ -14,9 +18,9 @@ type replayChoice struct {
 
 func parseReplayChoice(v []byte, pos int) (replayChoice, error) {
 	c := replayChoice{index: pos, raw: v}
-	m := newMembers(v)
+	m := jsonscan.NewMembers(v)
 	for {
-		k, val, ok := m.next()
+		k, val, ok := m.Next()
 		if !ok {
 			break
 		}
@@ -41,7 +45,7 @@ func parseReplayChoice(v []byte, pos int) (replayChoice, error) {
 			c.extra = true
 		}
 	}
-	return c, m.err
+	return c, m.Err()
 }
 
 // appendChunks appends every event of this choice (see AppendReplay).
@@ -126,9 +130,9 @@ func (c *replayChoice) appendChunks(b []byte, h *header) []byte {
 
 	// Tool calls: a head delta each, then its arguments.
 	if len(toolCalls) > 0 && toolCalls[0] == '[' {
-		e := newElems(toolCalls)
+		e := jsonscan.NewElems(toolCalls)
 		for j := 0; ; j++ {
-			t, ok := e.next()
+			t, ok := e.Next()
 			if !ok {
 				break
 			}
@@ -157,12 +161,9 @@ func (c *replayChoice) appendChunks(b []byte, h *header) []byte {
 	b = append(b, lp...)
 	b = append(b, `,"finish_reason":`...)
 	b = append(b, finish...)
-	m := newMembers(c.raw)
-	if !c.extra {
-		m.done = true
-	}
-	for {
-		k, val, ok := m.next()
+	m := jsonscan.NewMembers(c.raw)
+	for c.extra {
+		k, val, ok := m.Next()
 		if !ok {
 			break
 		}
@@ -186,9 +187,9 @@ func (c *replayChoice) appendChunks(b []byte, h *header) []byte {
 // id, type, function with its name and empty arguments, then the rest. It
 // returns the escaped arguments to stream afterwards.
 func appendToolHead(b, t []byte) (out, args []byte) {
-	m := newMembers(t)
+	m := jsonscan.NewMembers(t)
 	for {
-		k, val, ok := m.next()
+		k, val, ok := m.Next()
 		if !ok {
 			break
 		}
@@ -211,10 +212,10 @@ func appendToolHead(b, t []byte) (out, args []byte) {
 // streamed replaced by "" and returns that member's escaped contents.
 func appendHeadObject(b, obj []byte, streamed string) (out, contents []byte) {
 	b = append(b, '{')
-	m := newMembers(obj)
+	m := jsonscan.NewMembers(obj)
 	first := true
 	for {
-		k, val, ok := m.next()
+		k, val, ok := m.Next()
 		if !ok {
 			break
 		}

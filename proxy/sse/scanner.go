@@ -1,6 +1,10 @@
 package sse
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/zest-proxy/zest/internal/jsonscan"
+)
 
 // Scanner splits a raw SSE byte stream into events. Input may arrive in
 // arbitrary pieces; lines may end in "\n", "\r\n" or a lone "\r" (as the SSE
@@ -196,10 +200,10 @@ func IsUsageOnly(data []byte) bool {
 		return false
 	}
 	v := trimWS(data)
-	m := newMembers(v)
+	m := jsonscan.NewMembers(v)
 	choicesEmpty, usage := false, false
 	for {
-		k, val, ok := m.next()
+		k, val, ok := m.Next()
 		if !ok {
 			break
 		}
@@ -210,7 +214,7 @@ func IsUsageOnly(data []byte) bool {
 			usage = len(val) > 0 && val[0] == '{'
 		}
 	}
-	return m.err == nil && choicesEmpty && usage
+	return m.Err() == nil && choicesEmpty && usage
 }
 
 // hasEmptyChoices looks for the bytes "choices" : [ ] (any whitespace).
@@ -222,11 +226,11 @@ func hasEmptyChoices(data []byte) bool {
 			return false
 		}
 		data = data[i+len(key):]
-		j := skipWS(data, 0)
+		j := jsonscan.SkipWS(data, 0)
 		if j < len(data) && data[j] == ':' {
-			j = skipWS(data, j+1)
+			j = jsonscan.SkipWS(data, j+1)
 			if j < len(data) && data[j] == '[' {
-				j = skipWS(data, j+1)
+				j = jsonscan.SkipWS(data, j+1)
 				if j < len(data) && data[j] == ']' {
 					return true
 				}

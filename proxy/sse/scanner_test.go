@@ -2,7 +2,6 @@ package sse
 
 import (
 	"bytes"
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -151,44 +150,6 @@ func FuzzScanner(f *testing.F) {
 		ev, rest := scanAll(in, cuts)
 		if !reflect.DeepEqual(ev, wholeEv) || rest != wholeRest {
 			t.Fatalf("split %v: events %q rest %q; whole: %q rest %q", cuts, ev, rest, wholeEv, wholeRest)
-		}
-	})
-}
-
-// FuzzJSON checks the package's JSON validator against encoding/json.
-func FuzzJSON(f *testing.F) {
-	for _, s := range []string{`{"a":[1,2.5e-3,true,false,null,"x\u00e9\n"]}`, `{"a":}`, `[01]`, `"\x"`, `{"a":1,}`, `-`, `1.`, `{"a" 1}`, "\"\x01\"", ` [ ] `, `{"a":1}}`, `{"a":1`, `[1,]`, `[1 2]`, `{,"a":1}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		_, err := checkValue(in)
-		if got, want := err == nil, json.Valid(in); got != want {
-			t.Fatalf("checkValue(%q) valid = %v, encoding/json says %v (%v)", in, got, want, err)
-		}
-		// Iterating an object's members or an array's elements validates it
-		// as strictly as encoding/json (the assembler relies on this).
-		v := trimWS(in)
-		if len(v) > 0 && v[0] == '{' {
-			m := newMembers(v)
-			for {
-				if _, _, ok := m.next(); !ok {
-					break
-				}
-			}
-			if (m.err == nil) != json.Valid(in) {
-				t.Fatalf("members(%q) err = %v, encoding/json valid = %v", in, m.err, json.Valid(in))
-			}
-		}
-		if len(v) > 0 && v[0] == '[' {
-			e := newElems(v)
-			for {
-				if _, ok := e.next(); !ok {
-					break
-				}
-			}
-			if (e.err == nil) != json.Valid(in) {
-				t.Fatalf("elems(%q) err = %v, encoding/json valid = %v", in, e.err, json.Valid(in))
-			}
 		}
 	})
 }

@@ -48,6 +48,7 @@ package verify
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 )
 
@@ -151,9 +152,18 @@ func (v *Verifier) Explain(a, b string) (bool, string) {
 // Signature is what two prompts must share to be the Same: their number tokens (number words
 // read as digits), sorted. Same(a, b) implies Signature(a) == Signature(b), so a cache may keep
 // prompts with different signatures apart and never compare them.
+// It reads the tokens only (prepare's numbers are every number token it keeps), not the content
+// words: a lookup pays for it on the request path.
 func (v *Verifier) Signature(s string) string {
-	p := v.prepare(s)
-	return strings.Join(p.nums, " ")
+	var buf [8]string
+	nums := buf[:0]
+	for _, t := range v.dropBackstory(dropFillerPhrases(tokenize(s))) {
+		if t.kind == tNum {
+			nums = append(nums, t.text)
+		}
+	}
+	slices.Sort(nums)
+	return strings.Join(nums, " ")
 }
 
 // maxContent bounds the rule work (alignment and the swap check are

@@ -319,3 +319,37 @@ func TestSignatureFollowsSame(t *testing.T) {
 		t.Error("prompts with different numbers share a signature")
 	}
 }
+
+// TestSignatureIsPreparedNumbers: Signature, which reads only the tokens, gives the numbers that
+// prepare (what Same compares) keeps, so it is the same function as before it skipped the rest.
+func TestSignatureIsPreparedNumbers(t *testing.T) {
+	v := newVerifier(t)
+	prompts := []string{
+		"What year did 2 men walk on the moon in 1969?", "which person scored 3 goals", "How come 4 cats sleep 16 hours?",
+		"twenty five times three", "how 2 say 5 in french", "I have 3 kids. My wife is 40. What is 7 times 8?",
+		"By the way, 12 people asked. Anyway, what is 2 + 2?", "Convert 1,000 feet to meters (1.5 km?)",
+		"What's 15% of 80", "no numbers here", "",
+	}
+	for _, name := range []string{"semantic-pairs-dev.jsonl", "semantic-pairs-dev2.jsonl"} {
+		if devSetPath(t) != "" {
+			for _, p := range loadSet(t, name) {
+				prompts = append(prompts, p.A, p.B)
+			}
+		}
+	}
+	for _, s := range prompts {
+		p := v.prepare(s)
+		if got, want := v.Signature(s), strings.Join(p.nums, " "); got != want {
+			t.Errorf("Signature(%q) = %q, prepare's numbers %q", s, got, want)
+		}
+	}
+}
+
+// BenchmarkSignature is what a semantic lookup pays on the request path to pick the partition.
+func BenchmarkSignature(b *testing.B) {
+	v := newVerifier(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		v.Signature("What is 12345 times 7, and how do I convert 3.5 miles to km?")
+	}
+}

@@ -1,0 +1,35 @@
+package proxy
+
+import (
+	"strconv"
+	"testing"
+)
+
+func TestInterner(t *testing.T) {
+	var in interner
+	for _, tc := range []struct{ raw, want string }{
+		{`"gpt-4o-mini"`, "gpt-4o-mini"},
+		{`"gpt-4o-mini"`, "gpt-4o-mini"},
+		{`"caf\u00e9"`, "café"},
+		{`""`, ""},
+		{`null`, ""},
+		{`12`, ""},
+	} {
+		if got := in.stringOf([]byte(tc.raw)); got != tc.want {
+			t.Errorf("stringOf(%s) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+	raw := []byte(`"gpt-4o-mini"`)
+	if n := testing.AllocsPerRun(100, func() { in.stringOf(raw) }); n != 0 {
+		t.Errorf("reading an interned name allocates %v times", n)
+	}
+	for i := range 2 * maxInterned {
+		in.stringOf([]byte(`"model-` + strconv.Itoa(i) + `"`))
+	}
+	if n := len(*in.table.Load()); n != maxInterned {
+		t.Errorf("the table holds %d names, want the bound %d", n, maxInterned)
+	}
+	if got := in.stringOf([]byte(`"beyond"`)); got != "beyond" {
+		t.Errorf("past the bound: %q", got)
+	}
+}
