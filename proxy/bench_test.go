@@ -79,12 +79,21 @@ func (rr *reusableRequest) rewind() *http.Request {
 	return rr.r
 }
 
-func benchHit(b *testing.B, body string, upstream http.HandlerFunc) {
+// benchHit measures hits of body after one miss against upstream; setup, when given, edits
+// the handler before the first request (metrics on, for example).
+func benchHit(b *testing.B, body string, upstream http.HandlerFunc, setup ...func(*Handler)) {
 	srv := benchUpstream(b, upstream)
 	h := benchHandler(b, srv.URL)
+	for _, f := range setup {
+		f(h)
+	}
 	rr := newReusableRequest(body)
 	w := &benchWriter{h: http.Header{}}
-	h.ServeHTTP(w, rr.rewind()) // prime
+	h.ServeHTTP(w, rr.rewind()) // prime, and wait until the answer is stored
+	if err := h.Wait(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	h.opts.Cache.Wait()
 	w.reset()
 	h.ServeHTTP(w, rr.rewind())
 	if w.code != 200 || w.h.Get("X-Cache-Status") != "HIT" {
