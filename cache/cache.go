@@ -78,7 +78,7 @@ func (c *Cache) Rendering(e *Entry, i int, build func() ([]byte, error)) ([]byte
 // recharge charges e again at its current cost. In the window that is a change of its
 // charge; in the store, e is stored again as a new item, so that the store evicts what no
 // longer fits (an update of an item's cost evicts nothing). The entry stays visible
-// meanwhile; a background Wait settles it.
+// meanwhile; a later settle (see settleSoon) or Wait drops its slot.
 func (c *Cache) recharge(e *Entry) {
 	ttl := e.Expires.Sub(c.now())
 	if ttl <= 0 {
@@ -96,11 +96,7 @@ func (c *Cache) recharge(e *Entry) {
 		victims = []*Entry{e}
 	}
 	if c.promote(victims) {
-		c.bg.Add(1)
-		go func() {
-			defer c.bg.Done()
-			c.Wait()
-		}()
+		c.settleSoon()
 	}
 }
 
@@ -136,8 +132,8 @@ type Stats struct {
 // pushed out of the window is offered to ristretto, which holds the rest of the budget and
 // admits it only if its hits so far beat those of what it would evict. ristretto applies
 // writes asynchronously, so an offered entry stays visible through the window's table until a
-// Wait has seen ristretto apply it (the proxy calls Wait after every store, off the client's
-// path).
+// settle has seen ristretto apply it: one runs in the background once settleBatch offered
+// entries (or a quarter of the window's bytes) wait, and Wait runs one.
 type Cache struct {
 	store    *ristretto.Cache[string, *Entry]
 	now      func() time.Time
@@ -145,13 +141,16 @@ type Cache struct {
 	winMax   int64 // the window's share of maxBytes
 	remote   *tier // nil = no Redis tier
 
-	bg       sync.WaitGroup // background Waits of recharge, finished before Close
-	pmu      sync.RWMutex
-	slots    map[string]slot // entries not (yet) applied by the store: the window, and offered ones
-	fifo     list.List       // the window's entries, oldest first (Value: *Entry)
-	winBytes int64           // what the window's entries are charged, under pmu
-	pseq     uint64          // under pmu
-	nslots   atomic.Int64    // len(slots), read without the lock on the hit path
+	bg         sync.WaitGroup // background settles, finished before Close
+	pmu        sync.RWMutex
+	slots      map[string]slot // entries not (yet) applied by the store: the window, and offered ones
+	fifo       list.List       // the window's entries, oldest first (Value: *Entry)
+	winBytes   int64           // what the window's entries are charged, under pmu
+	pseq       uint64          // under pmu
+	offers     []offer         // writes queued to the store and not yet settled, under pmu
+	offerBytes int64           // what the offered entries are charged, under pmu
+	settling   atomic.Bool     // a background settle runs
+	nslots     atomic.Int64    // len(slots), read without the lock on the hit path
 
 	hits, misses, stores, evictions, rejections, deletes atomic.Uint64
 }
@@ -263,7 +262,9 @@ func (c *Cache) setLocal(e *Entry) bool {
 		c.rejections.Add(1)
 		return false
 	}
-	c.promote(c.enter(e, cost))
+	if c.promote(c.enter(e, cost)) {
+		c.settleSoon()
+	}
 	c.stores.Add(1)
 	return true
 }
@@ -297,6 +298,11 @@ func (c *Cache) Wait() {
 	c.settleLocal()
 	c.remote.wait()
 }
+
+// WaitRemote blocks until the writes to the Redis tier started before it are done (or failed);
+// without a Redis tier it returns at once. Local writes need no wait: they are visible when
+// Set returns.
+func (c *Cache) WaitRemote() { c.remote.wait() }
 
 // Delete removes the entry under key, from every replica when there is a Redis tier; it
 // reports whether this replica's local tier held it.

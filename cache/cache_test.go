@@ -282,3 +282,27 @@ func TestEntries(t *testing.T) {
 		t.Errorf("entries %v: want the newer long and sem, not the expired short", got)
 	}
 }
+
+// TestOfferedSettleWithoutWait: entries pushed out of the window are settled in the background
+// in batches, so a cache nobody calls Wait on keeps its table to the window plus less than a
+// batch (it once held every offered entry until a Wait, which then walked the whole table).
+func TestOfferedSettleWithoutWait(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	c := newTestCache(t, clock, 1<<20)
+	for i := range 5000 { // about fifty times what the window holds
+		e := entry(clock, fmt.Sprint("k", i), "n", time.Hour)
+		e.Body = bytes.Repeat([]byte("b"), 1024)
+		if !c.Set(e) {
+			t.Fatalf("Set %d refused", i)
+		}
+	}
+	c.bg.Wait() // the background settles started so far, and those they started
+	c.pmu.RLock()
+	defer c.pmu.RUnlock()
+	if n := len(c.offers); n >= settleBatch || c.offerBytes >= c.winMax/4 {
+		t.Errorf("%d offered entries (%d bytes) left unsettled; a settle starts at %d or %d bytes", n, c.offerBytes, settleBatch, c.winMax/4)
+	}
+	if extra := len(c.slots) - c.fifo.Len(); extra >= settleBatch {
+		t.Errorf("the table holds %d entries beyond the window's %d", extra, c.fifo.Len())
+	}
+}

@@ -59,7 +59,9 @@ func (c *Cache) promote(entries []*Entry) bool {
 			c.unpend(e.Key, e)
 			continue
 		}
-		c.queued(e)
+		c.pmu.Lock()
+		c.queued(e, cost)
+		c.pmu.Unlock()
 		queued = true
 	}
 	return queued
@@ -113,14 +115,15 @@ func (c *Cache) pendIfCurrent(e *Entry) bool {
 	return true
 }
 
-// queued records that e's write is in the store's queue, so a later Wait may settle it.
-func (c *Cache) queued(e *Entry) {
-	c.pmu.Lock()
+// queued records that e's write, charged cost, is in the store's queue, so that a later settle
+// may drop its slot; under pmu.
+func (c *Cache) queued(e *Entry, cost int64) {
 	if s, ok := c.slots[e.Key]; ok && s.e == e && s.elem == nil {
 		c.pseq++
 		c.slots[e.Key] = slot{e: e, seq: c.pseq}
+		c.offers = append(c.offers, offer{key: e.Key, seq: c.pseq})
+		c.offerBytes += cost
 	}
-	c.pmu.Unlock()
 }
 
 // unpend drops key's slot if it still holds e (any entry when e is nil).
@@ -146,33 +149,56 @@ func (c *Cache) dropSlot(key string) {
 	c.nslots.Add(-1)
 }
 
+// offer is a write queued to the store: its slot's key and seq.
+type offer struct {
+	key string
+	seq uint64
+}
+
+// Offered entries wait in the table until a settle; one starts in the background once this
+// many are waiting, or a quarter of the window's bytes. That bounds what the table holds
+// beyond the budget (entries the store may yet turn away) without a Wait per Set.
+const settleBatch = 64
+
 // settleLocal is Wait for the in-memory tier only: it waits for the store to apply the writes
-// queued so far and drops their slots. Entries in the window stay.
+// queued so far and drops their slots. Entries in the window stay. Its cost is that of the
+// writes it settles, not of the table.
 func (c *Cache) settleLocal() {
-	if c.nslots.Load() == 0 {
-		c.store.Wait()
+	c.pmu.Lock()
+	batch := c.offers
+	c.offers, c.offerBytes = nil, 0
+	c.pmu.Unlock()
+	c.store.Wait()
+	if len(batch) == 0 {
 		return
 	}
-	c.pmu.RLock()
-	var settled map[string]slot
-	for k, s := range c.slots {
-		if s.seq != 0 {
-			if settled == nil {
-				settled = make(map[string]slot)
-			}
-			settled[k] = s
-		}
-	}
-	c.pmu.RUnlock()
-	c.store.Wait()
 	c.pmu.Lock()
-	for k, s := range settled {
-		if cur, ok := c.slots[k]; ok && cur == s {
-			delete(c.slots, k)
+	for _, o := range batch {
+		if s, ok := c.slots[o.key]; ok && s.seq == o.seq {
+			delete(c.slots, o.key)
 			c.nslots.Add(-1)
 		}
 	}
 	c.pmu.Unlock()
+}
+
+// settleSoon starts a background settle when enough offered writes wait (see settleBatch) and
+// none is running. A settle that ends looks again, so offers queued while it ran, whose own
+// settleSoon found it running, are not left waiting.
+func (c *Cache) settleSoon() {
+	c.pmu.RLock()
+	over := len(c.offers) >= settleBatch || c.offerBytes >= c.winMax/4
+	c.pmu.RUnlock()
+	if !over || !c.settling.CompareAndSwap(false, true) {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.settleLocal()
+		c.settling.Store(false)
+		c.settleSoon()
+	}()
 }
 
 // windowKeys returns the keys of the window's entries that keep says to.
@@ -193,6 +219,7 @@ func (c *Cache) clearWindow() {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	clear(c.slots)
+	c.offers, c.offerBytes = nil, 0
 	c.fifo.Init()
 	c.winBytes = 0
 	c.nslots.Store(0)

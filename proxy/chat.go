@@ -308,11 +308,11 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (*
 				Stored: now, Expires: now.Add(ttl), PromptTokens: p, CompletionTokens: cpl, SemanticOnly: !store})
 		}
 	}
-	// After the clients have their answer: let the exact store settle and file the answer by
-	// meaning. The flight stays joinable until then, so an identical request finds it.
+	// After the clients have their answer: let the Redis tier's write finish and file the
+	// answer by meaning. The flight stays joinable until then, so an identical request finds it.
 	f.after = func(f *flight) {
 		if keep {
-			h.opts.Cache.Wait()
+			h.opts.Cache.WaitRemote()
 		}
 		if semStore {
 			var value []byte // kept by the exact cache under key
