@@ -95,6 +95,14 @@ func goals(rep *report.Run) []report.Goal {
 				}, func(v float64) string { return signedDur(report.Dur(v)) })),
 			d50 < report.Dur(1e6) && d99 < report.Dur(1e6)
 	})
+	add("zest miss (defaults: exact + semantic) throughput vs bare httputil.ReverseProxy", "≥ 1.00×", []string{"zest-miss", "revproxy"}, func() (string, bool) {
+		m, r := ratio("zest-miss", "revproxy")
+		return m, r >= 1
+	})
+	add("zest forwarding alone (no_cache) throughput vs bare httputil.ReverseProxy", "≥ 1.20×", []string{"zest-bypass", "revproxy"}, func() (string, bool) {
+		m, r := ratio("zest-bypass", "revproxy")
+		return m, r >= 1.2
+	})
 	add("zest miss (exact cache only) throughput vs bare httputil.ReverseProxy", "≥ 1.00×", []string{"zest-miss-exact", "revproxy"}, func() (string, bool) {
 		m, r := ratio("zest-miss-exact", "revproxy")
 		return m, r >= 1
