@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/zest-proxy/zest/internal/strtab"
 	"github.com/zest-proxy/zest/semantic/internal/vecfile"
 	"github.com/zest-proxy/zest/semantic/internal/wordtok"
 )
@@ -38,8 +39,8 @@ const LocalThreshold = 0.5
 type Local struct {
 	once  sync.Once
 	err   error
-	index map[string]int32
-	tbl   *vecfile.Table
+	index *strtab.Table  // the vocabulary: word → row of tbl
+	tbl   *vecfile.Table // its Words are dropped once index holds them
 }
 
 // NewLocal returns the local embedder. The table is decoded lazily, once, on
@@ -60,11 +61,19 @@ func (l *Local) load() error {
 			l.err = fmt.Errorf("semantic: local embedder: table has dim %d, want %d", tbl.Dim, LocalDim)
 			return
 		}
-		l.index = make(map[string]int32, len(tbl.Words))
-		for i, w := range tbl.Words {
-			l.index[w] = int32(i)
+		index, err := strtab.New(tbl.Words)
+		if err != nil {
+			l.err = fmt.Errorf("semantic: local embedder: %w", err)
+			return
 		}
-		l.tbl = tbl
+		for i, w := range tbl.Words {
+			if id, _ := index.ID(w); id != int32(i) {
+				l.err = fmt.Errorf("semantic: local embedder: table repeats the word %q", w)
+				return
+			}
+		}
+		tbl.Words = nil // one blob in index instead of 50k strings for the collector to mark
+		l.index, l.tbl = index, tbl
 	})
 	return l.err
 }
@@ -79,7 +88,7 @@ func (l *Local) Known(word string) bool {
 	if l.load() != nil {
 		return false
 	}
-	_, ok := l.index[word]
+	_, ok := l.index.ID(word)
 	return ok
 }
 
@@ -110,7 +119,7 @@ func (l *Local) Embed(ctx context.Context, texts []string) ([][]float32, error) 
 func (l *Local) embedOne(text string, v []float32) {
 	t := l.tbl
 	wordtok.Each(text, func(tok string) {
-		i, ok := l.index[tok]
+		i, ok := l.index.ID(tok)
 		if !ok {
 			return
 		}

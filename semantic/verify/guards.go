@@ -94,8 +94,8 @@ var whWords = set(`who whom whose what which when where why how`)
 // pastForm reports whether w is the past form of a verb: an irregular form
 // from WordNet's exception list (went, wrote) or a regular -ed form.
 func (v *Verifier) pastForm(w string) bool {
-	for _, id := range v.lx.exc[w] {
-		if v.lx.entries[id].pos&posV != 0 && v.lx.names[id] != w {
+	for _, id := range v.lx.exc(w) {
+		if v.lx.pos(id)&posV != 0 && v.lx.name(id) != w {
 			return true
 		}
 	}
@@ -104,7 +104,7 @@ func (v *Verifier) pastForm(w string) bool {
 	}
 	var buf [4]int32
 	for _, id := range v.lx.lemmas(buf[:0], w) {
-		if v.lx.entries[id].pos&posV != 0 && v.lx.names[id] != w {
+		if v.lx.pos(id)&posV != 0 && v.lx.name(id) != w {
 			return true
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/zest-proxy/zest/internal/strtab"
 )
 
 //go:generate go run ./internal/gen -out lexicon.txt.gz
@@ -38,21 +40,27 @@ const (
 	posR
 )
 
-// lexEntry is one lemma. syn holds synset ids shifted left 8 bits with the
-// sense rank (capped at 255) in the low byte.
+// lexEntry is one lemma: its parts of speech and where its lists lie in the lexicon's arrays.
+// syn lists synset ids shifted left 8 bits with the sense rank (capped at 255) in the low byte;
+// rel (derivations, pertainyms, participles) and ant (antonyms) list lemma ids.
 type lexEntry struct {
-	pos uint8
-	syn []uint32
-	rel []int32
-	ant []int32
+	pos           uint8
+	syn, rel, ant span
 }
 
-// lexicon is the decoded table: lemma ids, entries and exception forms.
+// span is a list inside one of the lexicon's arrays.
+type span struct{ off, n uint32 }
+
+// lexicon is the decoded table: lemma ids, entries and exception forms. It holds no pointer per
+// word (see strtab): it is live for the life of the process, and every collection cycle would
+// mark its 65,000 lemmas and their lists otherwise.
 type lexicon struct {
-	ids     map[string]int32
-	names   []string
-	entries []lexEntry
-	exc     map[string][]int32
+	words      *strtab.Table // lemma ↔ id
+	entries    []lexEntry    // by lemma id
+	syns       []uint32      // the entries' syn lists
+	refs       []int32       // the entries' rel and ant lists, and the forms' lemmas
+	forms      *strtab.Table // WordNet's exception forms (went, children)
+	formLemmas []span        // by form id: its lemma ids, in refs
 }
 
 func parseLexicon(gz []byte) (*lexicon, error) {
@@ -62,13 +70,16 @@ func parseLexicon(gz []byte) (*lexicon, error) {
 	}
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	lx := &lexicon{ids: make(map[string]int32, 1<<16), exc: make(map[string][]int32, 4096)}
+	lx := &lexicon{}
 	type pending struct {
 		id       int32
 		rel, ant string
 	}
-	var later []pending
-	var excs [][2]string
+	var (
+		names []string
+		later []pending
+		excs  [][2]string
+	)
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" || line[0] == '#' {
@@ -77,10 +88,9 @@ func parseLexicon(gz []byte) (*lexicon, error) {
 		f := strings.Split(line, "\t")
 		switch {
 		case f[0] == "L" && len(f) == 6:
-			id := int32(len(lx.names))
-			lx.ids[f[1]] = id
-			lx.names = append(lx.names, f[1])
-			e := lexEntry{pos: posMask(f[2])}
+			id := int32(len(names))
+			names = append(names, f[1])
+			e := lexEntry{pos: posMask(f[2]), syn: span{off: uint32(len(lx.syns))}}
 			for _, s := range strings.Fields(f[3]) {
 				rank, sid, ok := strings.Cut(s[1:], ":")
 				r, err1 := strconv.Atoi(rank)
@@ -88,8 +98,9 @@ func parseLexicon(gz []byte) (*lexicon, error) {
 				if !ok || err1 != nil || err2 != nil {
 					return nil, fmt.Errorf("verify: lexicon: bad synset %q for %q", s, f[1])
 				}
-				e.syn = append(e.syn, uint32(n)<<8|uint32(min(r, 255)))
+				lx.syns = append(lx.syns, uint32(n)<<8|uint32(min(r, 255)))
 			}
+			e.syn.n = uint32(len(lx.syns)) - e.syn.off
 			lx.entries = append(lx.entries, e)
 			if f[4] != "" || f[5] != "" {
 				later = append(later, pending{id, f[4], f[5]})
@@ -103,26 +114,81 @@ func parseLexicon(gz []byte) (*lexicon, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("verify: lexicon: %w", err)
 	}
-	for _, p := range later {
-		lx.entries[p.id].rel = lx.lookupAll(p.rel)
-		lx.entries[p.id].ant = lx.lookupAll(p.ant)
+	if lx.words, err = strtab.New(names); err != nil {
+		return nil, fmt.Errorf("verify: lexicon: %w", err)
 	}
-	for _, x := range excs {
-		if id, ok := lx.ids[x[1]]; ok {
-			lx.exc[x[0]] = append(lx.exc[x[0]], id)
+	for i, w := range names {
+		if id, _ := lx.words.ID(w); id != int32(i) {
+			return nil, fmt.Errorf("verify: lexicon: lemma %q listed twice", w)
 		}
 	}
-	return lx, nil
+	for _, p := range later {
+		lx.entries[p.id].rel = lx.appendIDs(p.rel)
+		lx.entries[p.id].ant = lx.appendIDs(p.ant)
+	}
+	return lx, lx.addForms(excs)
 }
 
-func (lx *lexicon) lookupAll(s string) []int32 {
-	var out []int32
+// appendIDs appends the ids of the known lemmas among the space-separated words of s to refs
+// and returns where they lie.
+func (lx *lexicon) appendIDs(s string) span {
+	sp := span{off: uint32(len(lx.refs))}
 	for _, w := range strings.Fields(s) {
-		if id, ok := lx.ids[w]; ok {
-			out = append(out, id)
+		if id, ok := lx.words.ID(w); ok {
+			lx.refs = append(lx.refs, id)
 		}
 	}
-	return out
+	sp.n = uint32(len(lx.refs)) - sp.off
+	return sp
+}
+
+// addForms files the exception pairs (form, lemma) whose lemma is known, a form's lemmas in
+// the order listed.
+func (lx *lexicon) addForms(excs [][2]string) error {
+	lemmas := map[string][]int32{}
+	var forms []string
+	for _, x := range excs {
+		if id, ok := lx.words.ID(x[1]); ok {
+			if lemmas[x[0]] == nil {
+				forms = append(forms, x[0])
+			}
+			lemmas[x[0]] = append(lemmas[x[0]], id)
+		}
+	}
+	var err error
+	if lx.forms, err = strtab.New(forms); err != nil {
+		return fmt.Errorf("verify: lexicon: %w", err)
+	}
+	lx.formLemmas = make([]span, len(forms))
+	for i, f := range forms {
+		lx.formLemmas[i] = span{off: uint32(len(lx.refs)), n: uint32(len(lemmas[f]))}
+		lx.refs = append(lx.refs, lemmas[f]...)
+	}
+	return nil
+}
+
+// name is the lemma with this id.
+func (lx *lexicon) name(id int32) string { return lx.words.Name(id) }
+
+// pos is the parts of speech (posN...) of lemma id.
+func (lx *lexicon) pos(id int32) uint8 { return lx.entries[id].pos }
+
+// syn, rel and ant are the lists of lemma id (see lexEntry).
+func (lx *lexicon) syn(id int32) []uint32 {
+	sp := lx.entries[id].syn
+	return lx.syns[sp.off : sp.off+sp.n]
+}
+func (lx *lexicon) rel(id int32) []int32 { return lx.list(lx.entries[id].rel) }
+func (lx *lexicon) ant(id int32) []int32 { return lx.list(lx.entries[id].ant) }
+
+func (lx *lexicon) list(sp span) []int32 { return lx.refs[sp.off : sp.off+sp.n : sp.off+sp.n] }
+
+// exc is the lemma ids WordNet's exception list gives for form (nil for none).
+func (lx *lexicon) exc(form string) []int32 {
+	if i, ok := lx.forms.ID(form); ok {
+		return lx.list(lx.formLemmas[i])
+	}
+	return nil
 }
 
 func posMask(s string) uint8 {
@@ -170,10 +236,10 @@ func (lx *lexicon) lemmas(dst []int32, word string) []int32 {
 		}
 		dst = append(dst, id)
 	}
-	if id, ok := lx.ids[word]; ok {
+	if id, ok := lx.words.ID(word); ok {
 		add(id)
 	}
-	for _, id := range lx.exc[word] {
+	for _, id := range lx.exc(word) {
 		add(id)
 	}
 	var buf [64]byte
@@ -183,7 +249,7 @@ func (lx *lexicon) lemmas(dst []int32, word string) []int32 {
 		}
 		b := append(buf[:0], word[:len(word)-len(r.suffix)]...)
 		b = append(b, r.repl...)
-		if id, ok := lx.ids[string(b)]; ok && lx.entries[id].pos&r.pos != 0 {
+		if id, ok := lx.words.IDBytes(b); ok && lx.pos(id)&r.pos != 0 {
 			add(id)
 		}
 	}
@@ -196,7 +262,7 @@ func (lx *lexicon) lemmas(dst []int32, word string) []int32 {
 // exact appends the lemma id of word itself, without inflection: an acronym
 // such as "HTTPS" is not the plural of "HTTP".
 func (lx *lexicon) exact(dst []int32, word string) []int32 {
-	if id, ok := lx.ids[word]; ok {
+	if id, ok := lx.words.ID(word); ok {
 		return append(dst, id)
 	}
 	return dst

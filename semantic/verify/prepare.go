@@ -205,7 +205,7 @@ func (v *Verifier) participle(w string, lemmas []int32) bool {
 		return false
 	}
 	for _, id := range lemmas {
-		if v.lx.entries[id].pos&posV != 0 && v.lx.names[id] != w {
+		if v.lx.pos(id)&posV != 0 && v.lx.name(id) != w {
 			return true
 		}
 	}

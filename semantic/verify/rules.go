@@ -102,7 +102,7 @@ func (v *Verifier) opposed(a, b *prompt) string {
 
 func (v *Verifier) antonyms(la, lb []int32) bool {
 	for _, x := range la {
-		for _, ant := range v.lx.entries[x].ant {
+		for _, ant := range v.lx.ant(x) {
 			for _, y := range lb {
 				if ant == y {
 					return true
@@ -193,23 +193,21 @@ func (v *Verifier) match(x, y cword) bool {
 // pertainym link.
 func (v *Verifier) related(la, lb []int32) bool {
 	for _, x := range la {
-		ex := &v.lx.entries[x]
 		for _, y := range lb {
 			if x == y {
 				return true
 			}
-			ey := &v.lx.entries[y]
-			for _, s := range ex.syn {
+			for _, s := range v.lx.syn(x) {
 				if s&0xff >= v.maxRank {
 					continue
 				}
-				for _, t := range ey.syn {
+				for _, t := range v.lx.syn(y) {
 					if t>>8 == s>>8 && t&0xff < v.maxRank {
 						return true
 					}
 				}
 			}
-			for _, r := range ex.rel {
+			for _, r := range v.lx.rel(x) {
 				if r == y {
 					return true
 				}
@@ -426,7 +424,7 @@ const maxUnitWords = 3
 // verb reports whether a word can be a verb (any of its lemmas has a verb sense).
 func (v *Verifier) verb(lemmas []int32) bool {
 	for _, id := range lemmas {
-		if v.lx.entries[id].pos&posV != 0 {
+		if v.lx.pos(id)&posV != 0 {
 			return true
 		}
 	}

@@ -198,7 +198,7 @@ func TestLemmas(t *testing.T) {
 		t.Run(tt.word, func(t *testing.T) {
 			var names []string
 			for _, id := range v.lx.lemmas(nil, tt.word) {
-				names = append(names, v.lx.names[id])
+				names = append(names, v.lx.name(id))
 			}
 			found := false
 			for _, n := range names {
