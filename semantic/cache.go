@@ -160,9 +160,10 @@ type Cache struct {
 
 // partition holds the index of one namespace and partition.
 type partition struct {
-	key string // partKey(namespace, partition)
-	ns  string
-	idx vectorIndex
+	key  string // partKey(namespace, partition)
+	ns   string
+	idx  vectorIndex
+	cost int64 // what the partition itself is charged against MaxBytes (partitionCost)
 }
 
 // entry is one stored answer.

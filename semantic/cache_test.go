@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -439,5 +440,44 @@ func TestSignerPartitions(t *testing.T) {
 	q.Vector, q.Signature = nil, ""
 	if h, ok, err := c.Lookup(ctx, q); err != nil || !ok || string(h.Value) != "two" {
 		t.Fatalf("stored under the reused signature: hit=%v ok=%v err=%v", h, ok, err)
+	}
+}
+
+// TestChargeCoversMemory: what the entries are charged against MaxBytes covers the heap they
+// take, both when they share one partition and when each has its own (a prompt's numbers make
+// its own partition, and such partitions once cost 43% more than they were charged).
+func TestChargeCoversMemory(t *testing.T) {
+	l, err := NewLocal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Load(); err != nil {
+		t.Fatal(err)
+	}
+	for _, own := range []bool{false, true} {
+		c := mustNew(t, Options{Embedder: l, MaxBytes: 1 << 30, MaxEntries: 1 << 20})
+		const n = 20000
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range n {
+			part := "one"
+			if own {
+				part = fmt.Sprint("p", i)
+			}
+			q := Query{Namespace: "ns", Partition: part,
+				Prompt: fmt.Sprintf("Explain in two sentences what a caching reverse proxy does for a chat API. Request %d.", i)}
+			if err := c.Store(context.Background(), q, fmt.Sprintf("%064x", i), nil, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		if charged := c.Stats().Bytes; heap > charged+charged/20 {
+			t.Errorf("own partitions %v: %d entries take %d heap bytes (%d each) but are charged %d (%d each)",
+				own, n, heap, heap/n, charged, charged/n)
+		}
+		runtime.KeepAlive(c)
 	}
 }

@@ -22,32 +22,70 @@ type flatIndex struct {
 	qtail []uint64  // len(ids)*t
 	qm    []qmeta   // len(ids)
 	ids   []string
-	slot  map[string]int // id → position in ids
+	slot  map[string]int // id → position in ids; nil while ids has at most smallIndex entries
 	split int            // vectors × dimension from which a query runs parallelQuery
 }
+
+// smallIndex is the size up to which a flatIndex finds an id by scanning ids rather than
+// through a map. Most partitions hold one or a few entries (a prompt's numbers are part of
+// its partition), and a map was a third of such a partition's memory.
+const smallIndex = 16
 
 func newFlatIndex(dim int) *flatIndex {
 	nw := qwords(dim)
 	h := headWords(nw)
-	return &flatIndex{dim: dim, h: h, t: nw - h, slot: make(map[string]int), split: parallelWork}
+	return &flatIndex{dim: dim, h: h, t: nw - h, split: parallelWork}
+}
+
+// find returns the position of id in ids.
+func (x *flatIndex) find(id string) (int, bool) {
+	if x.slot != nil {
+		i, ok := x.slot[id]
+		return i, ok
+	}
+	for i, s := range x.ids {
+		if s == id {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// setSlot records that id is at position i, building the map once ids outgrows smallIndex.
+func (x *flatIndex) setSlot(id string, i int) {
+	if x.slot == nil && len(x.ids) > smallIndex {
+		x.slot = make(map[string]int, 2*len(x.ids))
+		for j, s := range x.ids {
+			x.slot[s] = j
+		}
+	}
+	if x.slot != nil {
+		x.slot[id] = i
+	}
 }
 
 func (x *flatIndex) add(_ context.Context, id string, vec []float32) error {
 	if len(vec) != x.dim {
 		return fmt.Errorf("vector has dimension %d, index %d", len(vec), x.dim)
 	}
-	i, ok := x.slot[id]
+	i, ok := x.find(id)
 	if !ok {
 		i = len(x.ids)
-		x.slot[id] = i
 		x.ids = append(x.ids, id)
+		x.setSlot(id, i)
 		x.vecs = append(x.vecs, vec...)
 		x.qhead = append(x.qhead, make([]uint64, x.h)...)
 		x.qtail = append(x.qtail, make([]uint64, x.t)...)
 		x.qm = append(x.qm, qmeta{})
 	}
 	copy(x.vecs[i*x.dim:], vec)
-	words := make([]uint64, x.h+x.t)
+	var buf [64]uint64 // 512 dimensions
+	words := buf[:]
+	if nw := x.h + x.t; nw <= len(buf) {
+		words = buf[:nw]
+	} else {
+		words = make([]uint64, nw)
+	}
 	x.qm[i] = quantize(vec, words)
 	copy(x.qhead[i*x.h:(i+1)*x.h], words[:x.h])
 	copy(x.qtail[i*x.t:(i+1)*x.t], words[x.h:])
@@ -55,14 +93,14 @@ func (x *flatIndex) add(_ context.Context, id string, vec []float32) error {
 }
 
 func (x *flatIndex) remove(id string) error {
-	i, ok := x.slot[id]
+	i, ok := x.find(id)
 	if !ok {
 		return nil
 	}
 	last := len(x.ids) - 1
 	if i != last {
 		x.ids[i] = x.ids[last]
-		x.slot[x.ids[i]] = i
+		x.setSlot(x.ids[i], i)
 		copy(x.vecs[i*x.dim:(i+1)*x.dim], x.vecs[last*x.dim:])
 		copy(x.qhead[i*x.h:(i+1)*x.h], x.qhead[last*x.h:])
 		copy(x.qtail[i*x.t:(i+1)*x.t], x.qtail[last*x.t:])
@@ -74,7 +112,9 @@ func (x *flatIndex) remove(id string) error {
 	x.qhead = x.qhead[:last*x.h]
 	x.qtail = x.qtail[:last*x.t]
 	x.qm = x.qm[:last]
-	delete(x.slot, id)
+	if x.slot != nil {
+		delete(x.slot, id)
+	}
 	if cap(x.ids) > 64 && len(x.ids) < cap(x.ids)/4 { // give memory back after mass deletion
 		x.ids = append([]string(nil), x.ids...)
 		x.vecs = append([]float32(nil), x.vecs...)

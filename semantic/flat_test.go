@@ -296,3 +296,43 @@ func TestFlatIndexRejectsWrongDimension(t *testing.T) {
 		t.Error("query accepted a 2-d vector against a 3-d index")
 	}
 }
+
+// TestFlatIndexIDsAcrossSmallSize: ids stay findable as an index grows past smallIndex (when
+// it starts keeping a map) and shrinks back, with removals swapping the last vector in.
+func TestFlatIndexIDsAcrossSmallSize(t *testing.T) {
+	vecs := randomVecs(3*smallIndex, 8)
+	x := newFlatIndex(8)
+	live := map[string]int{}
+	check := func(when string) {
+		t.Helper()
+		if x.count() != len(live) {
+			t.Fatalf("%s: count %d, want %d", when, x.count(), len(live))
+		}
+		for id, v := range live {
+			i, ok := x.find(id)
+			if !ok || x.ids[i] != id {
+				t.Fatalf("%s: %s not found", when, id)
+			}
+			if got := x.vecs[i*8 : (i+1)*8]; got[0] != vecs[v][0] {
+				t.Fatalf("%s: %s holds another vector", when, id)
+			}
+		}
+	}
+	for i, v := range vecs {
+		id := "id" + strconv.Itoa(i)
+		if err := x.add(context.Background(), id, v); err != nil {
+			t.Fatal(err)
+		}
+		live[id] = i
+		check("after adding " + strconv.Itoa(i+1))
+	}
+	for i := 0; i < len(vecs); i += 2 {
+		id := "id" + strconv.Itoa(i)
+		x.remove(id)
+		delete(live, id)
+		check("after removing " + id)
+	}
+	x.add(context.Background(), "id1", vecs[0]) // replaces in place
+	live["id1"] = 0
+	check("after replacing id1")
+}

@@ -55,8 +55,9 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 	}
 	p, ok := c.parts[key]
 	if !ok {
-		p = &partition{key: key, ns: ns, idx: newIndex(c.kind, len(vec))}
+		p = &partition{key: key, ns: ns, idx: newIndex(c.kind, len(vec)), cost: partitionCost(key)}
 		c.parts[key] = p
+		c.bytes += p.cost
 	}
 	if err := p.idx.add(ctx, id, vec); err != nil {
 		c.stats.indexErrors.Add(1)
@@ -159,6 +160,7 @@ func (c *Cache) removeLocked(e *entry) {
 func (c *Cache) dropIfEmptyLocked(p *partition) {
 	if p.idx.count() == 0 && c.parts[p.key] == p {
 		delete(c.parts, p.key)
+		c.bytes -= p.cost
 	}
 }
 
@@ -186,7 +188,15 @@ func (c *Cache) sweepIfDue(now time.Time) {
 
 // entryOverhead approximates what an entry costs beyond its vector, prompt, id and value: the
 // entry and heap records, the id in two maps and in the index, the index's own bookkeeping.
-const entryOverhead = 256
+const entryOverhead = 288
+
+// partitionOverhead approximates a partition's own memory beyond its key: its record, its
+// index's bookkeeping and its place in the partition table. Most partitions hold one entry
+// (numbers in a prompt make their own partition), so this is charged, not ignored.
+const partitionOverhead = 192
+
+// partitionCost is what a partition under key is charged against MaxBytes while it exists.
+func partitionCost(key string) int64 { return int64(partitionOverhead + len(key)) }
 
 // entryCost is what e is charged against MaxBytes (dim is its vector's length, stored once as
 // float32 and once quantised).
