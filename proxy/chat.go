@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -375,7 +376,13 @@ func (h *Handler) rejected(w http.ResponseWriter, ri *reqInfo, d ratelimit.Decis
 // upstreamRequest builds the upstream call for a chat request: same method, path under the
 // upstream base, query and headers less hop-by-hop and zest's own, the given body.
 func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []byte) *http.Request {
-	u := upstreamURL(h.upstream, r.URL)
+	var u *url.URL
+	if in := r.URL; in.Path == "/v1"+chatPath && in.RawPath == "" && in.RawQuery == "" {
+		cu := *h.chatURL // the common case, worked out once
+		u = &cu
+	} else {
+		u = upstreamURL(h.upstream, r.URL)
+	}
 	// Built on an empty URL, then given the one already parsed: no round trip through text.
 	out, _ := http.NewRequestWithContext(ctx, r.Method, "", bytes.NewReader(body))
 	out.URL, out.Host = u, strings.TrimSuffix(u.Host, ":")

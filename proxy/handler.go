@@ -121,8 +121,9 @@ type Options struct {
 type Handler struct {
 	opts       Options
 	upstream   *url.URL
-	base       string // upstream base URL for display (credentials redacted)
-	chatTarget string // the cache target of a plain chat request (see cacheTarget)
+	base       string   // upstream base URL for display (credentials redacted)
+	chatTarget string   // the cache target of a plain chat request (see cacheTarget)
+	chatURL    *url.URL // the upstream URL of a plain chat request (no query, path as is); read-only
 	transport  http.RoundTripper
 	rp         *httputil.ReverseProxy
 	logger     *slog.Logger
@@ -218,7 +219,8 @@ func New(opts Options) (*Handler, error) {
 			h.allowed[t] = true
 		}
 	}
-	h.chatTarget = http.MethodPost + " " + upstreamURL(u, &url.URL{Path: "/v1" + chatPath}).String()
+	h.chatURL = upstreamURL(u, &url.URL{Path: "/v1" + chatPath})
+	h.chatTarget = http.MethodPost + " " + h.chatURL.String()
 	h.flights.m = map[string]*flight{}
 	h.countTokens = opts.Limiter != nil && opts.TokenLimits
 	h.provider = opts.Provider

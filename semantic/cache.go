@@ -64,7 +64,8 @@ type Options struct {
 	// DefaultTopK (4).
 	TopK int
 	// EmbedTimeout bounds each embedding; 0 means DefaultEmbedTimeout (200ms).
-	// When it passes, Lookup and Store return an error (the caller fails open).
+	// When it passes, Lookup and Store return an error (the caller fails open). The local
+	// embedder, which computes in microseconds and waits for nothing, runs without it.
 	EmbedTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -288,8 +289,12 @@ func (c *Cache) embed(ctx context.Context, prompt string, given []float32) (vec 
 	if len(given) > 0 {
 		return given, true, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.embedTimeout)
-	defer cancel()
+	if _, inProcess := c.emb.(*Local); !inProcess {
+		// The local embedder computes in microseconds and waits for nothing: no timer for it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.embedTimeout)
+		defer cancel()
+	}
 	vecs, err := c.emb.Embed(ctx, []string{prompt})
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err() // the embedder ignored its deadline
