@@ -86,6 +86,10 @@ func goals(rep *report.Run) []report.Goal {
 		m, r := ratio("zest-hit", "nginx-hit")
 		return m, r >= 1
 	})
+	add("zest exact hit throughput vs a minimal Go net/http cache hit (net/http's own ceiling)", "≥ 0.90×", []string{"zest-hit", "gomem-hit"}, func() (string, bool) {
+		m, r := ratio("zest-hit", "gomem-hit")
+		return m, r >= 0.9
+	})
 	add("zest streamed miss: added time to first token", "< +1ms (p50 and p99)", []string{"zest-stream-miss", "direct-stream"}, func() (string, bool) {
 		s, b := by["zest-stream-miss"].Open, by["direct-stream"].Open
 		d50, d99 := s.TTFTP50-b.TTFTP50, s.TTFTP99-b.TTFTP99

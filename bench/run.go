@@ -21,16 +21,16 @@ import (
 
 // env is the set of servers and binaries shared by the scenarios.
 type env struct {
-	o                 *options
-	dir               string
-	serverCPU         string // taskset list for servers, "" = unpinned
-	zestBin, zestSkip string
-	mock, rev, nginx  *proc
-	mockAddr, revAddr string
-	nginxPass         string
-	nginxCache        string
-	nginxSkip         string
-	rd                benchRedis // for the scenarios with [redis]
+	o                          *options
+	dir                        string
+	serverCPU                  string // taskset list for servers, "" = unpinned
+	zestBin, zestSkip          string
+	mock, rev, nginx, gomem    *proc
+	mockAddr, revAddr, memAddr string
+	nginxPass                  string
+	nginxCache                 string
+	nginxSkip                  string
+	rd                         benchRedis // for the scenarios with [redis]
 }
 
 func run(ctx context.Context, o *options) (int, error) {
@@ -64,7 +64,7 @@ func run(ctx context.Context, o *options) (int, error) {
 	}
 
 	var list []scenario
-	needZest, needNginx, needRev, needRedis := false, false, false, false
+	needZest, needNginx, needRev, needRedis, needMem := false, false, false, false, false
 	for _, s := range scenarios() {
 		if o.names != nil && !o.names[s.name] {
 			continue
@@ -73,6 +73,7 @@ func run(ctx context.Context, o *options) (int, error) {
 		needZest = needZest || s.target == tZest
 		needNginx = needNginx || s.target == tNginxPass || s.target == tNginxCache
 		needRev = needRev || s.target == tRevProxy
+		needMem = needMem || s.target == tGoMem
 		needRedis = needRedis || s.redis
 	}
 	if needRedis {
@@ -123,6 +124,22 @@ func run(ctx context.Context, o *options) (int, error) {
 		}
 		defer e.rev.stop()
 		if err := waitReady(ctx, e.rev, "http://"+e.revAddr+"/healthz", 10*time.Second); err != nil {
+			return 1, err
+		}
+	}
+	if needMem {
+		memBin, err := goBuild(ctx, root, dir, "gomem", "./bench/gomem")
+		if err != nil {
+			return 1, err
+		}
+		if e.memAddr, err = freeAddr(); err != nil {
+			return 1, err
+		}
+		if e.gomem, err = startProc(dir, "gomem", e.serverCPU, memBin, "-listen", e.memAddr, "-upstream", "http://"+e.mockAddr); err != nil {
+			return 1, err
+		}
+		defer e.gomem.stop()
+		if err := waitReady(ctx, e.gomem, "http://"+e.memAddr+"/healthz", 10*time.Second); err != nil {
 			return 1, err
 		}
 	}

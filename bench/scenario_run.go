@@ -41,6 +41,8 @@ func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario
 		addr = e.mockAddr
 	case tRevProxy:
 		addr, server = e.revAddr, e.rev
+	case tGoMem:
+		addr, server = e.memAddr, e.gomem
 	case tNginxPass, tNginxCache:
 		if e.nginx == nil {
 			out.Skipped = e.nginxSkip

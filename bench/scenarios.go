@@ -17,6 +17,7 @@ const (
 	tNginxPass
 	tNginxCache
 	tZest
+	tGoMem
 )
 
 // scenario is one row of the report.
@@ -106,6 +107,7 @@ func scenarios() []scenario {
 		{name: "revproxy", title: "driver → tuned httputil.ReverseProxy → mock", target: tRevProxy, baseline: "direct", sweep: true, prompt: unique},
 		{name: "nginx-pass", title: "driver → nginx proxy_pass (keepalive) → mock", target: tNginxPass, baseline: "direct", sweep: true, prompt: unique},
 		{name: "nginx-hit", title: "driver → nginx proxy_cache HIT (POST keyed on body)", target: tNginxCache, baseline: "direct", sweep: true, prompt: fixed, warm: []uint64{0}},
+		{name: "gomem-hit", title: "driver → a minimal Go net/http cache HIT (bench/gomem: body hash → answer in a map)", target: tGoMem, baseline: "direct", sweep: true, prompt: fixed, warm: []uint64{0}},
 		{name: "zest-miss", title: "zest defaults, every prompt new (exact + semantic miss, store both)", target: tZest, baseline: "direct", sweep: true, prompt: unique},
 		{name: "zest-miss-exact", title: "zest, exact cache only ([semantic] off), every prompt new", target: tZest, baseline: "direct", sweep: true, prompt: unique,
 			zestConfig: "[semantic]\nenabled = false\n"},
