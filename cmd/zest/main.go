@@ -68,8 +68,8 @@ func buildVersion() string {
 }
 
 // fixedOverhead is the memory zest needs besides its caches' budgets: the program, the
-// embedder's vectors and the WordNet lexicon (about 25 MiB live), buffers of requests in
-// flight, and the collector's working room.
+// embedder's vectors, the WordNet lexicon and the frequency sketch (about 18 MiB live),
+// buffers of requests in flight, and the collector's working room.
 const fixedOverhead = 64 << 20
 
 // memoryLimit is the Go runtime's soft memory limit zest sets when GOMEMLIMIT is unset: the
