@@ -10,25 +10,28 @@ import (
 
 // flatIndex keeps a partition's vectors in one contiguous array and answers
 // a query with a single linear scan. Removal swaps the last vector into the
-// freed slot, so the array stays dense. Each vector is also kept quantised
-// (see quant.go), its head words and tail words in two arrays so that the
-// first pass reads only heads; the quantised bounds let the scan skip most
-// vectors without changing its result.
+// freed slot, so the array stays dense. Once it holds more than smallIndex
+// vectors, each is also kept quantised (see quant.go), its head words and
+// tail words in two arrays so that the first pass reads only heads; the
+// quantised bounds let the scan skip most vectors without changing its
+// result. A small index (most partitions hold one entry) scores its few
+// vectors exactly and keeps neither the quantised copies nor an id map.
 type flatIndex struct {
 	dim   int
 	h, t  int       // head and tail words of a quantised vector
 	vecs  []float32 // len(ids)*dim
-	qhead []uint64  // len(ids)*h
-	qtail []uint64  // len(ids)*t
-	qm    []qmeta   // len(ids)
+	qhead []uint64  // len(ids)*h, once quantised
+	qtail []uint64  // len(ids)*t, once quantised
+	qm    []qmeta   // len(ids), once quantised; nil before
 	ids   []string
 	slot  map[string]int // id → position in ids; nil while ids has at most smallIndex entries
 	split int            // vectors × dimension from which a query runs parallelQuery
 }
 
 // smallIndex is the size up to which a flatIndex finds an id by scanning ids rather than
-// through a map. Most partitions hold one or a few entries (a prompt's numbers are part of
-// its partition), and a map was a third of such a partition's memory.
+// through a map, and scores every vector exactly rather than keeping quantised copies. Most
+// partitions hold one or a few entries (a prompt's numbers are part of its partition), and
+// the map and the copies were half of such a partition's memory.
 const smallIndex = 16
 
 func newFlatIndex(dim int) *flatIndex {
@@ -74,11 +77,28 @@ func (x *flatIndex) add(_ context.Context, id string, vec []float32) error {
 		x.ids = append(x.ids, id)
 		x.setSlot(id, i)
 		x.vecs = append(x.vecs, vec...)
-		x.qhead = append(x.qhead, make([]uint64, x.h)...)
-		x.qtail = append(x.qtail, make([]uint64, x.t)...)
-		x.qm = append(x.qm, qmeta{})
+		if x.qm != nil {
+			x.qhead = append(x.qhead, make([]uint64, x.h)...)
+			x.qtail = append(x.qtail, make([]uint64, x.t)...)
+			x.qm = append(x.qm, qmeta{})
+		} else if len(x.ids) > smallIndex {
+			x.qhead = make([]uint64, len(x.ids)*x.h, 2*len(x.ids)*x.h)
+			x.qtail = make([]uint64, len(x.ids)*x.t, 2*len(x.ids)*x.t)
+			x.qm = make([]qmeta, len(x.ids), 2*len(x.ids))
+			for j := range i {
+				x.quantize(j, x.vecs[j*x.dim:(j+1)*x.dim])
+			}
+		}
 	}
 	copy(x.vecs[i*x.dim:], vec)
+	if x.qm != nil {
+		x.quantize(i, vec)
+	}
+	return nil
+}
+
+// quantize keeps vector i's quantised form, vec being that vector.
+func (x *flatIndex) quantize(i int, vec []float32) {
 	var buf [64]uint64 // 512 dimensions
 	words := buf[:]
 	if nw := x.h + x.t; nw <= len(buf) {
@@ -89,7 +109,6 @@ func (x *flatIndex) add(_ context.Context, id string, vec []float32) error {
 	x.qm[i] = quantize(vec, words)
 	copy(x.qhead[i*x.h:(i+1)*x.h], words[:x.h])
 	copy(x.qtail[i*x.t:(i+1)*x.t], words[x.h:])
-	return nil
 }
 
 func (x *flatIndex) remove(id string) error {
@@ -102,16 +121,20 @@ func (x *flatIndex) remove(id string) error {
 		x.ids[i] = x.ids[last]
 		x.setSlot(x.ids[i], i)
 		copy(x.vecs[i*x.dim:(i+1)*x.dim], x.vecs[last*x.dim:])
-		copy(x.qhead[i*x.h:(i+1)*x.h], x.qhead[last*x.h:])
-		copy(x.qtail[i*x.t:(i+1)*x.t], x.qtail[last*x.t:])
-		x.qm[i] = x.qm[last]
+		if x.qm != nil {
+			copy(x.qhead[i*x.h:(i+1)*x.h], x.qhead[last*x.h:])
+			copy(x.qtail[i*x.t:(i+1)*x.t], x.qtail[last*x.t:])
+			x.qm[i] = x.qm[last]
+		}
 	}
 	x.ids[last] = ""
 	x.ids = x.ids[:last]
 	x.vecs = x.vecs[:last*x.dim]
-	x.qhead = x.qhead[:last*x.h]
-	x.qtail = x.qtail[:last*x.t]
-	x.qm = x.qm[:last]
+	if x.qm != nil {
+		x.qhead = x.qhead[:last*x.h]
+		x.qtail = x.qtail[:last*x.t]
+		x.qm = x.qm[:last]
+	}
 	if x.slot != nil {
 		delete(x.slot, id)
 	}
@@ -120,7 +143,7 @@ func (x *flatIndex) remove(id string) error {
 		x.vecs = append([]float32(nil), x.vecs...)
 		x.qhead = append([]uint64(nil), x.qhead...)
 		x.qtail = append([]uint64(nil), x.qtail...)
-		x.qm = append([]qmeta(nil), x.qm...)
+		x.qm = append([]qmeta{}, x.qm...) // not nil: it stays quantised
 	}
 	return nil
 }
@@ -152,6 +175,9 @@ func (x *flatIndex) query(ctx context.Context, vec []float32, k int, threshold f
 	if workers := min(runtime.GOMAXPROCS(0), 2, n*x.dim/x.split); workers > 1 {
 		return x.parallelQuery(ctx, vec, workers, k, threshold, out)
 	}
+	if x.qm == nil {
+		return x.scan(ctx, vec, &qquery{exact: true}, 0, n, k, threshold, out)
+	}
 	var buf [3 * 64]uint64 // room for 512 dimensions
 	qbuf := buf[:]
 	if nw := 3 * qwords(x.dim); nw > len(qbuf) {
@@ -165,7 +191,10 @@ func (x *flatIndex) query(ctx context.Context, vec []float32, k int, threshold f
 // ties resolve as in one scan).
 func (x *flatIndex) parallelQuery(ctx context.Context, vec []float32, workers, k int, threshold float32, out []match) ([]match, error) {
 	n := len(x.ids)
-	q := newQQuery(vec, make([]uint64, 3*qwords(x.dim)))
+	q := qquery{exact: true}
+	if x.qm != nil {
+		q = newQQuery(vec, make([]uint64, 3*qwords(x.dim)))
+	}
 	parts := make([][]match, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup

@@ -64,6 +64,8 @@ func TestFlatIndexMatchesBruteForce(t *testing.T) {
 		{name: "small", n: 50, dim: 8, k: 4, threshold: -1},
 		{name: "threshold cuts", n: 500, dim: 16, k: 10, threshold: 0.3},
 		{name: "k above count", n: 3, dim: 4, k: 8, threshold: -1},
+		{name: "stays small (exact scores, no id map)", n: 12, dim: 100, k: 4, threshold: 0.5, spread: 2, dups: 3},
+		{name: "small parallel", n: 10, dim: 16, k: 3, threshold: -1, parallel: true},
 		{name: "dim not multiple of 8", n: 300, dim: 13, k: 5, threshold: 0.2},
 		{name: "clustered 0.92", n: 2000, dim: 100, k: 4, threshold: 0.92, spread: 2},
 		{name: "clustered 0.99 k1", n: 2000, dim: 100, k: 1, threshold: 0.99, spread: 0.5},

@@ -193,7 +193,7 @@ const entryOverhead = 288
 // partitionOverhead approximates a partition's own memory beyond its key: its record, its
 // index's bookkeeping and its place in the partition table. Most partitions hold one entry
 // (numbers in a prompt make their own partition), so this is charged, not ignored.
-const partitionOverhead = 192
+const partitionOverhead = 128
 
 // partitionCost is what a partition under key is charged against MaxBytes while it exists.
 func partitionCost(key string) int64 { return int64(partitionOverhead + len(key)) }
