@@ -123,10 +123,10 @@ func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 	if !h.logger.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
-	attrs := []slog.Attr{
+	var buf [14]slog.Attr // room for every attribute below: no growing slice per request
+	attrs := append(buf[:0],
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", ri.status),
-		slog.Duration("duration", time.Since(ri.start)),
-	}
+		slog.Duration("duration", time.Since(ri.start)))
 	if ri.cache != "" {
 		attrs = append(attrs, slog.String("cache", ri.cache), slog.String("model", ri.model), slog.Bool("stream", ri.stream))
 		if ri.layer != "" {
