@@ -253,8 +253,11 @@ func dropFillerPhrases(toks []token) []token {
 }
 
 func fillerAt(toks []token, i int) int {
-	for _, ph := range fillerPhrases {
-		if i+len(ph) > len(toks) || toks[i].text != ph[0] || toks[i].quote != 0 {
+	if toks[i].quote != 0 {
+		return 0
+	}
+	for _, ph := range fillersByFirst[toks[i].text] {
+		if i+len(ph) > len(toks) {
 			continue
 		}
 		ok := true

@@ -49,7 +49,7 @@ type tokenizer struct {
 // dropped like an article), %, $, °F and friends become words, quoted spans
 // are marked. It never fails: any input gives some (possibly empty) slice.
 func tokenize(s string) []token {
-	t := tokenizer{s: strings.ToLower(s)}
+	t := tokenizer{s: strings.ToLower(s), toks: make([]token, 0, 8+len(s)/5)} // about a token per five bytes
 	if len(t.s) == len(s) {
 		t.orig = s
 	}

@@ -353,3 +353,13 @@ func BenchmarkSignature(b *testing.B) {
 		v.Signature("What is 12345 times 7, and how do I convert 3.5 miles to km?")
 	}
 }
+
+// BenchmarkSignatureLong is Signature on a two-sentence, 17-word prompt, as the bench's
+// unique-prompt scenarios send.
+func BenchmarkSignatureLong(b *testing.B) {
+	v := newVerifier(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		v.Signature("Explain in two sentences what a caching reverse proxy does for an OpenAI-compatible chat API. Request 12345.")
+	}
+}

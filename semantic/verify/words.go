@@ -196,6 +196,16 @@ var fillerPhrases = [][]string{
 	{"hope", "you", "do", "not", "mind"},
 }
 
+// fillersByFirst lists fillerPhrases by their first word, in their order: fillerAt looks up a
+// token once instead of comparing it with every phrase.
+var fillersByFirst = func() map[string][][]string {
+	m := map[string][][]string{}
+	for _, ph := range fillerPhrases {
+		m[ph[0]] = append(m[ph[0]], ph)
+	}
+	return m
+}()
+
 // recommendVerbs ask for a recommendation; evaluative adjectives then need no
 // counterpart: "Recommend a laptop for students" asks "What is a good laptop
 // for students?".
