@@ -273,7 +273,7 @@ func (t *tokenizer) splitWord(w string) {
 		t.emit(w, tWord) // node.js, arr.length: an identifier, kept whole
 		return
 	}
-	if _, ok := shortForms[w]; ok {
+	if n, ok := wordNorms[w]; ok && n.short {
 		t.wordToken(w) // k8s: not a number
 		return
 	}
@@ -316,31 +316,27 @@ func negBase(b string) string {
 
 // wordToken emits one plain word after spelling normalisation.
 func (t *tokenizer) wordToken(w string) {
-	v, ok := chatSpelling[w]
-	if !ok {
-		v, ok = shortForms[w]
-	}
-	if ok {
-		for _, x := range strings.Fields(v) {
+	n, ok := wordNorms[w]
+	switch {
+	case !ok:
+		t.emit(w, tWord)
+	case n.expand:
+		for _, x := range strings.Fields(n.repl) {
 			if negationWords[x] {
 				t.emit(x, tNeg)
 			} else {
 				t.emit(x, tWord)
 			}
 		}
-		return
-	}
-	if d, ok := numberWords[w]; ok {
-		if d != "" {
-			t.emit(d, tNum)
+	case n.num:
+		if n.repl != "" {
+			t.emit(n.repl, tNum)
 		}
-		return
-	}
-	if negationWords[w] {
+	case n.neg:
 		t.emit(w, tNeg)
-		return
+	default:
+		t.emit(w, tWord)
 	}
-	t.emit(w, tWord)
 }
 
 func (t *tokenizer) emit(text string, k tokKind) {

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -361,5 +362,58 @@ func BenchmarkSignatureLong(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		v.Signature("Explain in two sentences what a caching reverse proxy does for an OpenAI-compatible chat API. Request 12345.")
+	}
+}
+
+// TestWordNormsKeepPrecedence: the one-lookup table gives every word of the four word tables
+// the treatment the tables gave it when looked up one by one (chat spelling, then short form,
+// then number word, then negation).
+func TestWordNormsKeepPrecedence(t *testing.T) {
+	ref := func(w string) []token {
+		var tk tokenizer
+		if v, ok := chatSpelling[w]; ok || shortForms[w] != "" {
+			if !ok {
+				v = shortForms[w]
+			}
+			for _, x := range strings.Fields(v) {
+				if negationWords[x] {
+					tk.emit(x, tNeg)
+				} else {
+					tk.emit(x, tWord)
+				}
+			}
+			return tk.toks
+		}
+		if d, ok := numberWords[w]; ok {
+			if d != "" {
+				tk.emit(d, tNum)
+			}
+			return tk.toks
+		}
+		if negationWords[w] {
+			tk.emit(w, tNeg)
+			return tk.toks
+		}
+		tk.emit(w, tWord)
+		return tk.toks
+	}
+	words := []string{"cache", "proxy", "k8s"}
+	for _, m := range []map[string]string{chatSpelling, shortForms, numberWords} {
+		for w := range m {
+			words = append(words, w)
+		}
+	}
+	for w := range negationWords {
+		words = append(words, w)
+	}
+	for _, w := range words {
+		var tk tokenizer
+		tk.wordToken(w)
+		if want := ref(w); !slices.Equal(tk.toks, want) {
+			t.Errorf("%q: %v, want %v", w, tk.toks, want)
+		}
+		if _, short := shortForms[w]; wordNorms[w].short != short {
+			t.Errorf("%q: short form %v, want %v", w, wordNorms[w].short, short)
+		}
 	}
 }

@@ -213,3 +213,32 @@ var (
 	recommendVerbs = set(`recommend recommends suggest suggests`)
 	evaluative     = set(`good best great nice decent`)
 )
+
+// wordNorm is what the tokenizer does with one word, from the four tables above in their order
+// of precedence (a chat spelling, a short form, a number word, a negation), found with one
+// lookup instead of four.
+type wordNorm struct {
+	repl   string // the expansion (expand) or the digits (num; "" drops the word)
+	expand bool   // a chat spelling or a short form: repl's words replace it
+	short  bool   // a short form (k8s): kept whole, not split at its digits
+	num    bool
+	neg    bool
+}
+
+var wordNorms = func() map[string]wordNorm {
+	m := map[string]wordNorm{}
+	for w := range negationWords {
+		m[w] = wordNorm{neg: true}
+	}
+	for w, d := range numberWords {
+		m[w] = wordNorm{repl: d, num: true}
+	}
+	for w, v := range shortForms {
+		m[w] = wordNorm{repl: v, expand: true, short: true}
+	}
+	for w, v := range chatSpelling {
+		_, short := shortForms[w]
+		m[w] = wordNorm{repl: v, expand: true, short: short}
+	}
+	return m
+}()
