@@ -66,12 +66,6 @@ func (l *Local) load() error {
 			l.err = fmt.Errorf("semantic: local embedder: %w", err)
 			return
 		}
-		for i, w := range tbl.Words {
-			if id, _ := index.ID(w); id != int32(i) {
-				l.err = fmt.Errorf("semantic: local embedder: table repeats the word %q", w)
-				return
-			}
-		}
 		tbl.Words = nil // one blob in index instead of 50k strings for the collector to mark
 		l.index, l.tbl = index, tbl
 	})

@@ -21,8 +21,8 @@ type Table struct {
 	seed  maphash.Seed
 }
 
-// New returns the table of strs. A string given twice keeps its first id (the later one is
-// still a valid id for Name). It fails only when the strings exceed 4 GiB together.
+// New returns the table of strs, which must be distinct: a string given twice is an error
+// naming it, as is more than 4 GiB of strings.
 func New(strs []string) (*Table, error) {
 	total := 0
 	for _, s := range strs {
@@ -45,9 +45,11 @@ func New(strs []string) (*Table, error) {
 	t.blob = b.String()
 	for i, s := range strs {
 		h := maphash.String(t.seed, s)
-		if j := t.find(s, h); t.slots[j] == 0 {
-			t.slots[j] = h&^(1<<32-1) | uint64(i+1)
+		j := t.find(s, h)
+		if t.slots[j] != 0 {
+			return nil, fmt.Errorf("strtab: %q given twice", s)
 		}
+		t.slots[j] = h&^(1<<32-1) | uint64(i+1)
 	}
 	return t, nil
 }

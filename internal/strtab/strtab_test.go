@@ -8,7 +8,7 @@ import (
 )
 
 func TestTable(t *testing.T) {
-	words := []string{"cache", "", "proxy", "cachE", "über", "cache", "a"}
+	words := []string{"cache", "", "proxy", "cachE", "über", "a"}
 	tab, err := New(words)
 	if err != nil {
 		t.Fatal(err)
@@ -26,12 +26,12 @@ func TestTable(t *testing.T) {
 		id   int32
 		want bool
 	}{
-		{"cache", 0, true}, // given twice: the first id
+		{"cache", 0, true},
 		{"", 1, true},
 		{"proxy", 2, true},
 		{"cachE", 3, true},
 		{"über", 4, true},
-		{"a", 6, true},
+		{"a", 5, true},
 		{"caches", -1, false},
 		{"b", -1, false},
 		{"Cache", -1, false},
@@ -57,6 +57,12 @@ func TestEmpty(t *testing.T) {
 	}
 	if _, ok := tab.IDBytes(nil); ok {
 		t.Error("an empty table holds the empty string")
+	}
+}
+
+func TestDuplicateIsAnError(t *testing.T) {
+	if _, err := New([]string{"cache", "proxy", "cache"}); err == nil || !strings.Contains(err.Error(), `"cache"`) {
+		t.Errorf("a string given twice: error %v, want one naming it", err)
 	}
 }
 
@@ -110,16 +116,19 @@ func FuzzTable(f *testing.F) {
 	f.Add("a b c", "b")
 	f.Add("x\x00y x", "x")
 	f.Fuzz(func(t *testing.T, list, probe string) {
-		words := strings.Split(list, " ")
+		var words []string
+		first := map[string]int32{}
+		for _, w := range strings.Split(list, " ") {
+			if _, ok := first[w]; !ok {
+				first[w] = int32(len(words))
+				words = append(words, w)
+			}
+		}
 		tab, err := New(words)
 		if err != nil {
 			t.Fatal(err)
 		}
-		first := map[string]int32{}
 		for i, w := range words {
-			if _, ok := first[w]; !ok {
-				first[w] = int32(i)
-			}
 			if tab.Name(int32(i)) != w {
 				t.Fatalf("Name(%d) = %q, want %q", i, tab.Name(int32(i)), w)
 			}

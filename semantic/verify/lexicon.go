@@ -117,11 +117,6 @@ func parseLexicon(gz []byte) (*lexicon, error) {
 	if lx.words, err = strtab.New(names); err != nil {
 		return nil, fmt.Errorf("verify: lexicon: %w", err)
 	}
-	for i, w := range names {
-		if id, _ := lx.words.ID(w); id != int32(i) {
-			return nil, fmt.Errorf("verify: lexicon: lemma %q listed twice", w)
-		}
-	}
 	for _, p := range later {
 		lx.entries[p.id].rel = lx.appendIDs(p.rel)
 		lx.entries[p.id].ant = lx.appendIDs(p.ant)
