@@ -213,9 +213,9 @@ func CheckValue(b []byte) ([]byte, error) {
 	return b[i:end], nil
 }
 
-// Members iterates over the members of a raw object. Keys are the contents between the quotes,
-// escapes decoded and minimally re-escaped (plain keys alias the input).
-type Members struct {
+// seq is what Members and Elems share: the position in a raw object or array, the separators
+// between its items, and how the iteration ended.
+type seq struct {
 	b       []byte
 	i       int
 	started bool
@@ -223,36 +223,60 @@ type Members struct {
 	err     error
 }
 
-// NewMembers iterates over the raw object v (already trimmed, v[0] == '{').
-func NewMembers(v []byte) Members {
-	m := Members{b: v, i: 1}
-	if len(v) == 0 || v[0] != '{' {
-		m.err, m.done = syntaxErr(v, 0, "expected object"), true
+// newSeq starts at the item after open, v[0]; what names the container in the error when v
+// does not start with open.
+func newSeq(v []byte, open byte, what string) seq {
+	s := seq{b: v, i: 1}
+	if len(v) == 0 || v[0] != open {
+		s.fail(syntaxErr(v, 0, "expected "+what))
 	}
-	return m
+	return s
 }
+
+// item moves past the comma before the next item and returns where that item starts; ok is
+// false at close (which must end the input) or on error.
+func (s *seq) item(close byte) (int, bool) {
+	if s.done {
+		return 0, false
+	}
+	b := s.b
+	i := SkipWS(b, s.i)
+	switch {
+	case i < len(b) && b[i] == close:
+		s.done = true
+		if i != len(b)-1 {
+			s.fail(syntaxErr(b, i, "trailing data"))
+		}
+		return 0, false
+	case s.started && (i >= len(b) || b[i] != ','):
+		s.fail(syntaxErr(b, i, "expected ',' or '"+string(close)+"'"))
+		return 0, false
+	case s.started:
+		i = SkipWS(b, i+1)
+	}
+	s.started = true
+	return i, true
+}
+
+func (s *seq) fail(err error) { s.err, s.done = err, true }
+
+// Err is the syntax error that ended the iteration, nil at a clean end.
+func (s *seq) Err() error { return s.err }
+
+// Members iterates over the members of a raw object. Keys are the contents between the quotes,
+// escapes decoded and minimally re-escaped (plain keys alias the input).
+type Members struct{ seq }
+
+// NewMembers iterates over the raw object v (already trimmed, v[0] == '{').
+func NewMembers(v []byte) Members { return Members{newSeq(v, '{', "object")} }
 
 // Next returns the next key and value; ok is false at the end or on error (see Err).
 func (m *Members) Next() (key, val []byte, ok bool) {
+	i, ok := m.item('}')
+	if !ok {
+		return nil, nil, false
+	}
 	b := m.b
-	if m.done {
-		return nil, nil, false
-	}
-	i := SkipWS(b, m.i)
-	switch {
-	case i < len(b) && b[i] == '}':
-		m.done = true
-		if i != len(b)-1 {
-			m.fail(syntaxErr(b, i, "trailing data"))
-		}
-		return nil, nil, false
-	case m.started && (i >= len(b) || b[i] != ','):
-		m.fail(syntaxErr(b, i, "expected ',' or '}'"))
-		return nil, nil, false
-	case m.started:
-		i = SkipWS(b, i+1)
-	}
-	m.started = true
 	if i >= len(b) || b[i] != '"' {
 		m.fail(syntaxErr(b, i, "expected object key"))
 		return nil, nil, false
@@ -279,63 +303,26 @@ func (m *Members) Next() (key, val []byte, ok bool) {
 	return unescapeKey(b[ks+1 : ke-1]), b[vs:ve], true
 }
 
-func (m *Members) fail(err error) { m.err, m.done = err, true }
-
-// Err is the syntax error that ended the iteration, nil at a clean end.
-func (m *Members) Err() error { return m.err }
-
 // Elems iterates over the elements of a raw array.
-type Elems struct {
-	b       []byte
-	i       int
-	started bool
-	done    bool
-	err     error
-}
+type Elems struct{ seq }
 
 // NewElems iterates over the raw array v (trimmed, v[0] == '[').
-func NewElems(v []byte) Elems {
-	e := Elems{b: v, i: 1}
-	if len(v) == 0 || v[0] != '[' {
-		e.err, e.done = syntaxErr(v, 0, "expected array"), true
-	}
-	return e
-}
+func NewElems(v []byte) Elems { return Elems{newSeq(v, '[', "array")} }
 
 // Next returns the next element; ok is false at the end or on error (see Err).
 func (e *Elems) Next() ([]byte, bool) {
-	b := e.b
-	if e.done {
+	i, ok := e.item(']')
+	if !ok {
 		return nil, false
 	}
-	i := SkipWS(b, e.i)
-	switch {
-	case i < len(b) && b[i] == ']':
-		e.done = true
-		if i != len(b)-1 {
-			e.fail(syntaxErr(b, i, "trailing data"))
-		}
-		return nil, false
-	case e.started && (i >= len(b) || b[i] != ','):
-		e.fail(syntaxErr(b, i, "expected ',' or ']'"))
-		return nil, false
-	case e.started:
-		i = SkipWS(b, i+1)
-	}
-	e.started = true
-	end, err := SkipValue(b, i, 1)
+	end, err := SkipValue(e.b, i, 1)
 	if err != nil {
 		e.fail(err)
 		return nil, false
 	}
 	e.i = end
-	return b[i:end], true
+	return e.b[i:end], true
 }
-
-func (e *Elems) fail(err error) { e.err, e.done = err, true }
-
-// Err is the syntax error that ended the iteration, nil at a clean end.
-func (e *Elems) Err() error { return e.err }
 
 // unescapeKey returns k unchanged unless it holds escapes (rare in keys), in
 // which case it decodes them so "\u0063ontent" still matches "content".
