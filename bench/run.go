@@ -116,32 +116,20 @@ func run(ctx context.Context, o *options) (int, error) {
 		return 1, err
 	}
 	if needRev {
-		if e.revAddr, err = freeAddr(); err != nil {
-			return 1, err
-		}
-		if e.rev, err = startProc(dir, "revproxy", e.serverCPU, revBin, "-listen", e.revAddr, "-upstream", "http://"+e.mockAddr); err != nil {
+		if e.rev, e.revAddr, err = e.startReference(ctx, "revproxy", revBin); err != nil {
 			return 1, err
 		}
 		defer e.rev.stop()
-		if err := waitReady(ctx, e.rev, "http://"+e.revAddr+"/healthz", 10*time.Second); err != nil {
-			return 1, err
-		}
 	}
 	if needMem {
 		memBin, err := goBuild(ctx, root, dir, "gomem", "./bench/gomem")
 		if err != nil {
 			return 1, err
 		}
-		if e.memAddr, err = freeAddr(); err != nil {
-			return 1, err
-		}
-		if e.gomem, err = startProc(dir, "gomem", e.serverCPU, memBin, "-listen", e.memAddr, "-upstream", "http://"+e.mockAddr); err != nil {
+		if e.gomem, e.memAddr, err = e.startReference(ctx, "gomem", memBin); err != nil {
 			return 1, err
 		}
 		defer e.gomem.stop()
-		if err := waitReady(ctx, e.gomem, "http://"+e.memAddr+"/healthz", 10*time.Second); err != nil {
-			return 1, err
-		}
 	}
 	if needNginx {
 		e.startNginx(ctx)
@@ -325,4 +313,22 @@ func hitRate(p *report.Phase) float64 {
 		}
 	}
 	return float64(hits) / float64(p.Requests)
+}
+
+// startReference starts a reference server built as bin (revproxy, gomem) in front of the mock
+// on a free loopback port, pinned with the other servers, and waits until it answers.
+func (e *env) startReference(ctx context.Context, name, bin string) (*proc, string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := startProc(e.dir, name, e.serverCPU, bin, "-listen", addr, "-upstream", "http://"+e.mockAddr)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitReady(ctx, p, "http://"+addr+"/healthz", 10*time.Second); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, addr, nil
 }
