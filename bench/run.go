@@ -315,18 +315,23 @@ func hitRate(p *report.Phase) float64 {
 	return float64(hits) / float64(p.Requests)
 }
 
-// startReference starts a reference server built as bin (revproxy, gomem) in front of the mock
-// on a free loopback port, pinned with the other servers, and waits until it answers.
+// startReference starts a reference server built as bin (revproxy, gomem) in front of the mock.
 func (e *env) startReference(ctx context.Context, name, bin string) (*proc, string, error) {
+	return e.startServer(ctx, name, bin, 10*time.Second, "-upstream", "http://"+e.mockAddr)
+}
+
+// startServer starts bin as name with -listen on a free loopback port and args, pinned with the
+// other servers, and waits up to wait for its /healthz; it returns the process and its address.
+func (e *env) startServer(ctx context.Context, name, bin string, wait time.Duration, args ...string) (*proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := startProc(e.dir, name, e.serverCPU, bin, "-listen", addr, "-upstream", "http://"+e.mockAddr)
+	p, err := startProc(e.dir, name, e.serverCPU, bin, append([]string{"-listen", addr}, args...)...)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := waitReady(ctx, p, "http://"+addr+"/healthz", 10*time.Second); err != nil {
+	if err := waitReady(ctx, p, "http://"+addr+"/healthz", wait); err != nil {
 		p.stop()
 		return nil, "", err
 	}

@@ -169,11 +169,7 @@ func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario
 // startZest starts a fresh zest for s with extra flags and waits for /healthz; role, when
 // set, names its log apart from other zests of the same scenario.
 func (e *env) startZest(ctx context.Context, s *scenario, role string, extra ...string) (*proc, string, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, "", err
-	}
-	args := []string{"-listen", addr, "-upstream", "http://" + e.mockAddr + "/v1"}
+	args := []string{"-upstream", "http://" + e.mockAddr + "/v1"}
 	if s.zestConfig != "" {
 		cfg := filepath.Join(e.dir, "zest-"+s.name+".toml")
 		if err := os.WriteFile(cfg, []byte(s.zestConfig), 0o644); err != nil {
@@ -185,15 +181,7 @@ func (e *env) startZest(ctx context.Context, s *scenario, role string, extra ...
 	if role != "" {
 		name += "-" + role
 	}
-	p, err := startProc(e.dir, name, e.serverCPU, e.zestBin, append(args, extra...)...)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := waitReady(ctx, p, "http://"+addr+"/healthz", 30*time.Second); err != nil {
-		p.stop()
-		return nil, "", err
-	}
-	return p, addr, nil
+	return e.startServer(ctx, name, e.zestBin, 30*time.Second, append(args, extra...)...)
 }
 
 func oneLine(s string) string {
