@@ -304,6 +304,9 @@ func (c *Cache) Wait() {
 // Set returns.
 func (c *Cache) WaitRemote() { c.remote.wait() }
 
+// HasRemote reports whether the cache has a Redis tier (whose writes WaitRemote waits for).
+func (c *Cache) HasRemote() bool { return c.remote != nil }
+
 // Delete removes the entry under key, from every replica when there is a Redis tier; it
 // reports whether this replica's local tier held it.
 func (c *Cache) Delete(key string) bool {

@@ -65,10 +65,12 @@ func BenchmarkMissVsReverseProxy(b *testing.B) {
 		name string
 		h    http.Handler
 		wait func(context.Context) error // background work to count in cpu-ns/op
+		cc   string                      // the request's Cache-Control header
 	}{
-		{"reverseproxy", rp, nil},
-		{"zest-exact", zest(false), nil},
-		{"zest-defaults", zest(true), nil},
+		{"reverseproxy", rp, nil, ""},
+		{"zest-bypass", zest(false), nil, "no-cache"},
+		{"zest-exact", zest(false), nil, ""},
+		{"zest-defaults", zest(true), nil, ""},
 	} {
 		if z, ok := tc.h.(*Handler); ok {
 			tc.wait = z.Wait
@@ -82,6 +84,9 @@ func BenchmarkMissVsReverseProxy(b *testing.B) {
 				body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"What is ` + strconv.Itoa(seq) + ` times 7?"}]}`
 				req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer sk-bench")
+				if tc.cc != "" {
+					req.Header.Set("Cache-Control", tc.cc)
+				}
 				w.reset()
 				tc.h.ServeHTTP(w, req)
 				if w.code != 200 {

@@ -235,17 +235,25 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 	var f *flight
 	var cur *cursor
 	leader := false
-	defer func() { // registered before the flight starts, so a panic there still settles
+	var stopLeave func() bool // set while an inline call would leave the flight for its client
+	defer func() {            // registered before the flight starts, so a panic there still settles
 		if lim != nil {
 			h.settle(ticket, f, leader, ri)
 		}
-		if f != nil {
+		if f != nil && (stopLeave == nil || stopLeave()) {
 			f.leave(cur)
 		}
 	}()
-	f, cur, leader = h.startFlight(c, ri, store, semStore)
+	var call *http.Request
+	f, cur, leader, call = h.startFlight(c, ri, store, semStore)
 	if !leader {
 		ri.cache, ri.layer = "HIT", "coalesced"
+	}
+	if call != nil {
+		// The call runs here, before the answer is written: a client hanging up meanwhile
+		// leaves the flight as it would while waiting for it (the last one out cancels it).
+		stopLeave = context.AfterFunc(c.r.Context(), func() { f.leave(cur) })
+		f.run(h, call, true)
 	}
 	willStore := store || semStore
 	ri.status = h.serveFlight(c.w, c.r, f, participant{
@@ -283,15 +291,17 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 
 // startFlight joins a live identical call (as a follower) or starts the upstream call (as
 // the leader), and returns the client's cursor in it. A refresh never joins: it wants a fresh
-// answer.
-func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (*flight, *cursor, bool) {
+// answer. A leader whose client does not stream gets its call back (inline) to run on its own
+// goroutine, as it only writes the answer once complete; a streaming one's call is started on
+// a goroutine of its own, since the client is written to while the answer arrives.
+func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f *flight, cur *cursor, leader bool, inline *http.Request) {
 	m := c.m
 	fwd, _ := upstreamBody(c.body, c.req, !m.keepBody, c.stream && !c.includeUsage)
 	ttl := h.opts.TTL
 	if m.maxAge > 0 {
 		ttl = m.maxAge
 	}
-	f := newFlight(context.WithoutCancel(c.r.Context()), h.opts.Timeout)
+	f = newFlight(context.WithoutCancel(c.r.Context()), h.opts.Timeout)
 	f.expires = h.now().Add(ttl)
 	f.maxBuffer = h.opts.MaxResponseBytes
 	key, ns, model, sq := c.key, c.ns, ri.model, c.sq
@@ -311,35 +321,46 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (*
 	}
 	// After the clients have their answer: let the Redis tier's write finish and file the
 	// answer by meaning. The flight stays joinable until then, so an identical request finds it.
-	f.after = func(f *flight) {
-		if keep {
-			h.opts.Cache.WaitRemote()
-		}
-		if semStore {
-			var value []byte // kept by the exact cache under key
-			if !keep {
-				value = f.result
+	if waitRemote := keep && h.opts.Cache.HasRemote(); waitRemote || semStore {
+		f.after = func(f *flight) {
+			if waitRemote {
+				h.opts.Cache.WaitRemote()
 			}
-			h.storeSemantic(sq, key, value, f.result, ttl)
+			if semStore {
+				var value []byte // kept by the exact cache under key
+				if !keep {
+					value = f.result
+				}
+				h.storeSemantic(sq, key, value, f.result, ttl)
+			}
 		}
 	}
-	leader, cur := true, f.cursors[0]
+	leader, cur = true, f.cursors[0]
 	if (store || semStore) && !h.opts.NoCoalesce && !m.refresh {
 		mine := f
 		if f, cur, leader = h.flights.join(key, mine, h.now(), m.semRead); !leader {
 			mine.cancel()
 		}
 	}
-	if leader {
-		f.model = model
-		h.armRecording(f, c, ttl)
-		h.background.Add(1)
-		go func(req *http.Request) {
-			defer h.background.Done()
-			f.run(h, req)
-		}(h.upstreamRequest(f.ctx, c.r, fwd))
+	if !leader {
+		return f, cur, false, nil
 	}
-	return f, cur, leader
+	f.model = model
+	h.armRecording(f, c, ttl)
+	// Nobody joins a call that stores nothing: a plain answer then goes to its one plain
+	// client as it came, without being checked for storing.
+	f.wantResult = store || semStore || f.rec != nil || c.stream
+	req := h.upstreamRequest(f.ctx, c.r, fwd)
+	if !c.stream {
+		f.bg = &h.background
+		return f, cur, true, req
+	}
+	h.background.Add(1)
+	go func() {
+		defer h.background.Done()
+		f.run(h, req, false)
+	}()
+	return f, cur, true, nil
 }
 
 // settle gives back a request's concurrency slot and reconciles its token reservation with

@@ -161,71 +161,95 @@ func TestCoalesce(t *testing.T) {
 }
 
 // TestCoalesceLeaderHangsUp: the leader's client leaving does not cancel the call its
-// followers wait on; they get the whole answer and it is stored.
+// followers wait on; they get the whole answer and it is stored. A streaming leader's call
+// runs on a goroutine of its own, a plain one's on the leader's own: both are covered.
 func TestCoalesceLeaderHangsUp(t *testing.T) {
 	checkGoroutines(t)
 	f := loadSSE(t, "tools.sse")
-	release := make(chan struct{})
-	var upCancelled atomic.Bool
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fl := w.(http.Flusher)
-		writeEvents(w, fl, f.events[:2]...)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			upCancelled.Store(true)
-			return
-		}
-		usage := includeUsageOf(mustRead(r.Body))
-		for _, ev := range f.events[2:] {
-			if !usage && isUsageChunk(strings.TrimSuffix(strings.TrimPrefix(ev, "data: "), "\n\n")) {
-				continue
+	for _, leaderKind := range []int{kindStream, kindPlain} {
+		name := map[int]string{kindStream: "stream-leader", kindPlain: "plain-leader"}[leaderKind]
+		t.Run(name, func(t *testing.T) {
+			release, started := make(chan struct{}), make(chan struct{})
+			var upCancelled, once atomic.Bool
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				fl := w.(http.Flusher)
+				writeEvents(w, fl, f.events[:2]...)
+				if once.CompareAndSwap(false, true) {
+					close(started)
+				}
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					upCancelled.Store(true)
+					return
+				}
+				// A plain request's answer carries usage, as a real upstream's JSON does.
+				body := mustRead(r.Body)
+				usage := includeUsageOf(body) || !isStreamRequest(body)
+				for _, ev := range f.events[2:] {
+					if !usage && isUsageChunk(strings.TrimSuffix(strings.TrimPrefix(ev, "data: "), "\n\n")) {
+						continue
+					}
+					writeEvents(w, fl, ev)
+				}
+			})
+			e := newEnv(t, up, nil)
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(kindBody(leaderKind)))
+			req.Header.Set("Authorization", "Bearer sk-client-one")
+			leaderDone := make(chan struct{})
+			if leaderKind == kindStream {
+				close(leaderDone)
+				resp, err := e.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || !strings.HasPrefix(line, "data: ") {
+					t.Fatalf("leader's first line %q, %v", line, err)
+				}
+			} else {
+				go func() {
+					defer close(leaderDone)
+					if resp, err := e.client.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}()
+				<-started
 			}
-			writeEvents(w, fl, ev)
-		}
-	})
-	e := newEnv(t, up, nil)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(kindBody(kindStream)))
-	req.Header.Set("Authorization", "Bearer sk-client-one")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || !strings.HasPrefix(line, "data: ") {
-		t.Fatalf("leader's first line %q, %v", line, err)
-	}
+			const followers = 9
+			results := make([]*result, followers)
+			var wg sync.WaitGroup
+			for i := range followers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[i] = e.chat(kindBody(i % 3))
+				}()
+			}
+			waitFlightRefs(t, e.h, followers+1)
+			cancel()
+			<-leaderDone
+			waitFlightRefs(t, e.h, followers)
+			close(release)
+			wg.Wait()
 
-	const followers = 9
-	results := make([]*result, followers)
-	var wg sync.WaitGroup
-	for i := range followers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = e.chat(kindBody(i % 3))
-		}()
+			if upCancelled.Load() {
+				t.Error("the upstream call was cancelled when the leader's client left")
+			}
+			want := viewOfStream(t, f.payloads)
+			for i, r := range results {
+				checkAnswer(t, i, i%3, r, want)
+			}
+			wantCalls(t, up, 1)
+			wantStatus(t, e.chat(chatBody("")), 200, "HIT")
+			wantCalls(t, up, 1)
+		})
 	}
-	waitFlightRefs(t, e.h, followers+1)
-	cancel()
-	resp.Body.Close()
-	waitFlightRefs(t, e.h, followers)
-	close(release)
-	wg.Wait()
-
-	if upCancelled.Load() {
-		t.Error("the upstream call was cancelled when the leader's client left")
-	}
-	want := viewOfStream(t, f.payloads)
-	for i, r := range results {
-		checkAnswer(t, i, i%3, r, want)
-	}
-	wantCalls(t, up, 1)
-	wantStatus(t, e.chat(chatBody("")), 200, "HIT")
-	wantCalls(t, up, 1)
 }
 
 func mustRead(r io.Reader) []byte { b, _ := io.ReadAll(r); return b }

@@ -33,6 +33,13 @@ type flight struct {
 	semStore  bool       // the answer is filed in the semantic cache after the flight finishes
 	maxBuffer int64      // bytes of the answer kept whole; 0 = no limit
 	rec       *recording // non-nil in record mode: the call is timed and a clean answer recorded
+	// bg, set when the call runs on its leader's goroutine (inline), tracks the goroutine that
+	// runs after; nil when the call has a goroutine of its own.
+	bg *sync.WaitGroup
+	// wantResult says a plain (not SSE) 200 answer is checked and kept as the result, for the
+	// caches, a recording, or a client that wants it replayed as SSE; without, it is passed on
+	// as it came and only its usage is read.
+	wantResult bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -146,44 +153,74 @@ func (f *flight) leave(c *cursor) {
 }
 
 // run performs the upstream call and records the answer. It is the flight's only writer.
-func (f *flight) run(h *Handler, req *http.Request) {
-	defer f.cancel()
-	defer h.notePeak(f)
-	var span trace.Span
+// inline says it runs on the leader's own goroutine, which writes the answer to its client
+// only once run returns: should the answer overflow (its reader must then wait for the clients
+// to write), the rest of the read is handed to a goroutine of its own.
+func (f *flight) run(h *Handler, req *http.Request, inline bool) {
+	u := &callRead{f: f, h: h, req: req}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			u.close()
+		}
+	}()
+	if !u.start() {
+		return
+	}
+	handedOff = u.read(inline)
+}
+
+// callRead is the state of one flight's upstream call, from sending it to the end of the
+// answer: what close releases, whichever goroutine ends the read.
+type callRead struct {
+	f    *flight
+	h    *Handler
+	req  *http.Request
+	span trace.Span // nil without tracing
+	sent time.Time
+	resp *http.Response
+	bp   *[]byte // the read buffer, from readBufs
+	rd   reading
+
+	isSSE, firstByte bool
+}
+
+// start sends the call and publishes the answer's status and headers; false when the call
+// failed (the flight is then finished with its error).
+func (u *callRead) start() bool {
+	f, h, req := u.f, u.h, u.req
 	if h.tracing {
 		var ctx context.Context
 		// The HTTP client span of the upstream call; the server span carries the GenAI name.
-		ctx, span = h.tracer.Start(req.Context(), req.Method+" "+chatPath,
+		ctx, u.span = h.tracer.Start(req.Context(), req.Method+" "+chatPath,
 			trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(attribute.String("server.address", req.URL.Host),
 				telemetry.GenAIOperationName.String(telemetry.OperationChat),
 				telemetry.GenAIProviderName.String(h.provider), telemetry.GenAIRequestModel.String(f.model)))
 		req = req.WithContext(ctx)
+		u.req = req
 		h.injectTrace(req)
-		defer span.End()
 	}
-	sent := time.Now()
+	u.sent = time.Now()
 	resp, err := h.transport.RoundTrip(req)
 	if err != nil {
-		if span != nil {
-			span.SetStatus(codes.Error, errText(err))
+		if u.span != nil {
+			u.span.SetStatus(codes.Error, errText(err))
 		}
 		if m := h.opts.Metrics; m != nil && req.Context().Err() != context.Canceled { // not when every client left
 			m.UpstreamFailed()
 		}
 		f.finish(nil, usage{}, err, nil)
-		return
+		return false
 	}
-	defer resp.Body.Close()
-	if span != nil {
-		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	u.resp = resp
+	if u.span != nil {
+		u.span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	}
-	if m := h.opts.Metrics; m != nil {
-		defer func() { m.ObserveUpstream(req.Context(), resp.StatusCode, time.Since(sent)) }()
-	}
-	f.rec.headers(sent)
-	firstByte := true
+	f.rec.headers(u.sent)
+	u.firstByte = true
 	isSSE := isEventStream(resp.Header.Get("Content-Type"))
+	u.isSSE = isSSE
 	header := resp.Header // ours alone: the transport is done with it
 	removeHopByHop(header)
 	delete(header, "Content-Length")
@@ -192,31 +229,67 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	f.broadcastLocked()
 	f.mu.Unlock()
 
-	rd := reading{ok: resp.StatusCode == http.StatusOK, timed: f.rec != nil}
-	if isSSE && rd.ok {
-		rd.asm = sse.NewAssembler()
+	u.rd = reading{ok: resp.StatusCode == http.StatusOK, timed: f.rec != nil}
+	if isSSE && u.rd.ok {
+		u.rd.asm = sse.NewAssembler()
 	}
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	buf := *bp
+	u.bp = readBufs.Get().(*[]byte)
+	return true
+}
+
+// close releases what the call holds and ends its span and metrics. It runs once, on the
+// goroutine that ends the read, whatever way it ends.
+func (u *callRead) close() {
+	f, h := u.f, u.h
+	if u.resp != nil {
+		if m := h.opts.Metrics; m != nil {
+			m.ObserveUpstream(u.req.Context(), u.resp.StatusCode, time.Since(u.sent))
+		}
+		u.resp.Body.Close()
+	}
+	if u.bp != nil {
+		readBufs.Put(u.bp)
+	}
+	if u.span != nil {
+		u.span.End()
+	}
+	h.notePeak(f)
+	f.cancel()
+}
+
+// read reads the answer to its end and finishes the flight. Inline, it returns true at the
+// moment the answer overflows, having handed the rest of the read (and close) to a goroutine.
+func (u *callRead) read(inline bool) (handedOff bool) {
+	f, h, resp, rd := u.f, u.h, u.resp, &u.rd
+	buf := *u.bp
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if rd.timed && n > 0 {
-			rd.at = f.rec.read(sent)
+			rd.at = f.rec.read(u.sent)
 		}
-		if n > 0 && firstByte {
-			firstByte = false
+		if n > 0 && u.firstByte {
+			u.firstByte = false
 			if m := h.opts.Metrics; m != nil {
-				m.ObserveTTFT(req.Context(), time.Since(sent))
+				m.ObserveTTFT(u.req.Context(), time.Since(u.sent))
 			}
 		}
 		if n > 0 {
-			if isSSE {
-				f.feedEvents(&rd, buf[:n])
+			if u.isSSE {
+				f.feedEvents(rd, buf[:n])
 			} else {
-				f.feedBody(&rd, buf[:n])
+				f.feedBody(rd, buf[:n])
 			}
 			if rd.overflow {
+				if inline {
+					h.background.Add(1)
+					go func() {
+						defer h.background.Done()
+						defer u.close()
+						f.makeRoom(h)
+						u.read(false)
+					}()
+					return true
+				}
 				f.makeRoom(h)
 			}
 		}
@@ -224,25 +297,33 @@ func (f *flight) run(h *Handler, req *http.Request) {
 			break
 		}
 		if rerr != nil {
-			if isSSE {
+			if u.isSSE {
 				f.appendTail(&rd.sc)
 			}
 			f.finish(nil, usage{}, rerr, nil)
-			return
+			return false
 		}
 	}
-	if isSSE {
+	u.finishRead()
+	return false
+}
+
+// finishRead finishes the flight with a complete answer: assembled, checked and its usage
+// read when it is a 200.
+func (u *callRead) finishRead() {
+	f, rd := u.f, &u.rd
+	if u.isSSE {
 		f.appendTail(&rd.sc)
-		var u usage
+		var us usage
 		var result []byte
 		if rd.asm != nil && !rd.poisoned && !rd.overflow {
 			if c, err := rd.asm.Complete(); err == nil && wellFormed(c) {
 				result = c
-				u.prompt, u.completion, u.known = rd.asm.Usage()
+				us.prompt, us.completion, us.known = rd.asm.Usage()
 			}
 		}
-		f.rec.end(sent, rd.times)
-		f.finish(result, u, nil, rd.held)
+		f.rec.end(u.sent, rd.times)
+		f.finish(result, us, nil, rd.held)
 		return
 	}
 	if rd.overflow {
@@ -254,14 +335,17 @@ func (f *flight) run(h *Handler, req *http.Request) {
 	f.parts = append(f.parts, b)
 	f.held += int64(len(b))
 	f.mu.Unlock()
-	var u usage
+	var us usage
 	var result []byte
-	if rd.ok && wellFormed(b) {
+	switch {
+	case rd.ok && f.wantResult && wellFormed(b):
 		result = b
-		u.prompt, u.completion, u.known = usageOf(b)
+		us.prompt, us.completion, us.known = usageOf(b)
+	case rd.ok && !f.wantResult:
+		us.prompt, us.completion, us.known = usageOf(b)
 	}
-	f.rec.end(sent, nil)
-	f.finish(result, u, nil, nil)
+	f.rec.end(u.sent, nil)
+	f.finish(result, us, nil, nil)
 }
 
 // reading is the state of one upstream answer being read.
@@ -364,6 +448,20 @@ func (f *flight) finish(result []byte, u usage, err error, final [][]byte) {
 	if clean && f.rec != nil {
 		f.rec.emit(result)
 	}
+	if clean && f.after != nil && f.bg != nil {
+		// An inline call's client is waiting for run to return: file the answer after it.
+		f.bg.Add(1)
+		go func() {
+			defer f.bg.Done()
+			f.afterFinished(clean)
+		}()
+		return
+	}
+	f.afterFinished(clean)
+}
+
+// afterFinished runs the flight's after work on a clean answer, then stops newcomers joining.
+func (f *flight) afterFinished(clean bool) {
 	if clean && f.after != nil {
 		f.after(f)
 	}

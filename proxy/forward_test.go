@@ -382,3 +382,40 @@ func TestGzipUpstream(t *testing.T) {
 		t.Errorf("pass-through body decodes to %q", b)
 	}
 }
+
+// TestBypassAnswerAsItCame: a plain answer to a request that stores nothing (no_cache,
+// no_store) reaches its client byte for byte with the upstream's own Content-Type, as a
+// pass-through would; a default request's answer is stored and served from the cache after.
+func TestBypassAnswerAsItCame(t *testing.T) {
+	const answer = "{ \"id\": \"chatcmpl-odd\",\n  \"object\": \"chat.completion\", \"x_vendor\": [1, 2],\n" +
+		"  \"choices\": [ {\"index\": 0, \"message\": {\"role\": \"assistant\", \"content\": \"Paris.\"}, \"finish_reason\": \"stop\"} ],\n" +
+		"  \"usage\": {\"prompt_tokens\": 9, \"completion_tokens\": 2, \"total_tokens\": 11} }\n"
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		io.WriteString(w, answer)
+	})
+	e := newEnv(t, up, nil)
+	for _, tc := range []struct {
+		name, extra, cacheStatus string
+	}{
+		{"no_cache", `"cache_control":{"type":"no_cache"}`, "BYPASS"},
+		{"no_store", `"cache_control":{"type":"no_store"}`, "MISS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.chat(chatBody(tc.extra))
+			wantStatus(t, r, 200, tc.cacheStatus)
+			if string(r.body) != answer {
+				t.Errorf("body changed on the way:\n got %q\nwant %q", r.body, answer)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("Content-Type %q, want the upstream's", ct)
+			}
+			if r.header.Get("X-Cache-Key") != "" {
+				t.Error("X-Cache-Key on an answer that was not stored")
+			}
+		})
+	}
+	wantStatus(t, e.chat(chatBody("")), 200, "MISS")
+	wantStatus(t, e.chat(chatBody("")), 200, "HIT")
+	wantCalls(t, up, 3)
+}
