@@ -53,6 +53,37 @@ func FuzzParseCacheControl(f *testing.F) {
 	})
 }
 
+// FuzzQuickCacheControl: whenever the quick reader of the body form answers, it answers what
+// encoding/json does.
+func FuzzQuickCacheControl(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"no_store","max_age":60}`, `{"type":"ephemeral","x":[1,{"y":null}]}`,
+		`{"max_age":1e3,"min_similarity":0.95}`, `{"TYPE":"no_cache"}`, `{"type":"a","type":"b"}`,
+		`{"type":null}`, `{"max_age":"60"}`, `{"min_similarity":1e400}`, `{"typ\u0065":"no_cache"}`,
+		`{"type":"no\u005fcache"}`, `{"ſtream":1}`, `{}`, `[]`, `{"max_age":-0.0}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if !json.Valid([]byte(raw)) {
+			return // ParseRequest hands over valid JSON only
+		}
+		got, ok := quickCacheControl([]byte(raw))
+		if !ok {
+			return
+		}
+		var want cacheControlBody
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatalf("quick read %q, encoding/json refuses it: %v", raw, err)
+		}
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		if !bytes.Equal(gj, wj) {
+			t.Fatalf("%q: quick %s, encoding/json %s", raw, gj, wj)
+		}
+	})
+}
+
 // FuzzUpstreamBody: the body sent upstream is valid JSON, equals the client's body without its
 // top-level cache_control (kept for ephemeral), and asks for usage when zest forces it.
 func FuzzUpstreamBody(f *testing.F) {
