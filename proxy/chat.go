@@ -252,7 +252,10 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 	if call != nil {
 		// The call runs here, before the answer is written: a client hanging up meanwhile
 		// leaves the flight as it would while waiting for it (the last one out cancels it).
-		stopLeave = context.AfterFunc(c.r.Context(), func() { f.leave(cur) })
+		// A private call's context is the client's own: nothing to watch.
+		if f.group != nil {
+			stopLeave = context.AfterFunc(c.r.Context(), func() { f.leave(cur) })
+		}
 		f.run(h, call, true)
 	}
 	willStore := store || semStore
@@ -301,7 +304,12 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	if m.maxAge > 0 {
 		ttl = m.maxAge
 	}
-	f = newFlight(context.WithoutCancel(c.r.Context()), h.opts.Timeout)
+	joinable := (store || semStore) && !h.opts.NoCoalesce && !m.refresh
+	parent := context.WithoutCancel(c.r.Context()) // a call others may join outlives its client
+	if !joinable && !c.stream {
+		parent = c.r.Context() // a private call run inline ends with its one client
+	}
+	f = newFlight(parent, h.opts.Timeout)
 	f.expires = h.now().Add(ttl)
 	f.maxBuffer = h.opts.MaxResponseBytes
 	key, ns, model, sq := c.key, c.ns, ri.model, c.sq
@@ -336,7 +344,7 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 		}
 	}
 	leader, cur = true, f.cursors[0]
-	if (store || semStore) && !h.opts.NoCoalesce && !m.refresh {
+	if joinable {
 		mine := f
 		if f, cur, leader = h.flights.join(key, mine, h.now(), m.semRead); !leader {
 			mine.cancel()

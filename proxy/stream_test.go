@@ -284,13 +284,18 @@ func TestBrokenStreamPlainClient(t *testing.T) {
 func TestClientCancel(t *testing.T) {
 	checkGoroutines(t)
 	f := loadSSE(t, "text.sse")
-	for _, stream := range []bool{true, false} {
-		name := "stream"
-		body := streamBody("", "")
-		if !stream {
-			name, body = "plain", chatBody("")
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stream bool
+		body   string
+	}{
+		{"stream", true, streamBody("", "")},
+		{"plain", false, chatBody("")},
+		// A call nobody may join runs on the client's own context.
+		{"plain no_store", false, chatBody(`"cache_control":{"type":"no_store"}`)},
+	} {
+		stream, body := tc.stream, tc.body
+		t.Run(tc.name, func(t *testing.T) {
 			cancelled, started := make(chan struct{}), make(chan struct{})
 			var calls atomic.Int32
 			good := sseAnswer(f, completionJSON)
