@@ -366,6 +366,7 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	h.background.Add(1)
 	go func() {
 		defer h.background.Done()
+		defer h.recoverCall()
 		f.run(h, req, false)
 	}()
 	return f, cur, true, nil

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -442,5 +444,68 @@ func TestTooLargeAnsweredToWriteFirstClient(t *testing.T) {
 				t.Errorf("%s chunked=%v: status %d, want 413", path, chunked, resp.StatusCode)
 			}
 		}
+	}
+}
+
+// panickyTransport panics on its first call, once release is closed; later calls go through.
+type panickyTransport struct {
+	inner            http.RoundTripper
+	entered, release chan struct{}
+	calls            atomic.Int32
+}
+
+func (p *panickyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if p.calls.Add(1) == 1 {
+		close(p.entered)
+		<-p.release
+		panic("transport bug")
+	}
+	return p.inner.RoundTrip(r)
+}
+
+// TestUpstreamCallPanic: a panic inside an upstream call (here, in the transport) neither ends
+// the process nor leaves the call's other clients waiting: they get a 502, and the next
+// request is served. A plain leader's call runs on its own goroutine (its connection is
+// dropped, as net/http does for a panicking handler); a streaming one's on a goroutine of the
+// call's own (it gets the 502 too).
+func TestUpstreamCallPanic(t *testing.T) {
+	for _, leaderStream := range []bool{false, true} {
+		name := map[bool]string{false: "plain-leader", true: "stream-leader"}[leaderStream]
+		t.Run(name, func(t *testing.T) {
+			up := newUpstream(t, jsonAnswer(200, completionJSON))
+			pt := &panickyTransport{entered: make(chan struct{}), release: make(chan struct{})}
+			e := newEnv(t, up, func(o *Options) {
+				pt.inner = o.Transport
+				o.Transport = pt
+				o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			})
+			leaderBody := chatBody("")
+			if leaderStream {
+				leaderBody = chatBody(`"stream":true`)
+			}
+			leader := make(chan *result, 1)
+			go func() { leader <- e.chat(leaderBody) }()
+			<-pt.entered
+			follower := make(chan *result, 1)
+			go func() { follower <- e.chat(chatBody("")) }()
+			waitFlightRefs(t, e.h, 2)
+			close(pt.release)
+
+			var r *result
+			select {
+			case r = <-follower:
+			case <-time.After(30 * time.Second): // only a broken build waits this long
+				t.Fatal("the follower of a call that panicked is still waiting")
+			}
+			wantError(t, r, http.StatusBadGateway, "server_error", "")
+			lr := <-leader
+			if leaderStream {
+				wantError(t, lr, http.StatusBadGateway, "server_error", "")
+			} else if lr.err == nil {
+				t.Errorf("plain leader: status %d, want its connection dropped", lr.status)
+			}
+			wantStatus(t, e.chat(chatBody("")), 200, "MISS")
+			wantStatus(t, e.chat(chatBody("")), 200, "HIT")
+		})
 	}
 }

@@ -3,8 +3,10 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -170,6 +172,18 @@ func (f *flight) run(h *Handler, req *http.Request, inline bool) {
 	handedOff = u.read(inline)
 }
 
+// errCallAborted ends a flight whose read stopped without an answer or an error of its own.
+var errCallAborted = errors.New("the upstream call was aborted")
+
+// recoverCall, deferred on a goroutine that runs an upstream call, logs a panic there instead
+// of ending the process (as net/http does for a handler); the call's flight is finished with
+// an error by then.
+func (h *Handler) recoverCall() {
+	if p := recover(); p != nil {
+		h.logger.Error("panic in upstream call", "panic", p, "stack", string(debug.Stack()))
+	}
+}
+
 // callRead is the state of one flight's upstream call, from sending it to the end of the
 // answer: what close releases, whichever goroutine ends the read.
 type callRead struct {
@@ -241,6 +255,14 @@ func (u *callRead) start() bool {
 // goroutine that ends the read, whatever way it ends.
 func (u *callRead) close() {
 	f, h := u.f, u.h
+	f.mu.Lock()
+	finished := f.finished
+	f.mu.Unlock()
+	if !finished {
+		// The read ended without finishing the flight (a panic on its way): its clients get
+		// an error, never a wait without end.
+		f.finish(nil, usage{}, errCallAborted, nil)
+	}
 	if u.resp != nil {
 		if m := h.opts.Metrics; m != nil {
 			m.ObserveUpstream(u.req.Context(), u.resp.StatusCode, time.Since(u.sent))
@@ -284,6 +306,7 @@ func (u *callRead) read(inline bool) (handedOff bool) {
 					h.background.Add(1)
 					go func() {
 						defer h.background.Done()
+						defer h.recoverCall()
 						defer u.close()
 						f.makeRoom(h)
 						u.read(false)
