@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/zest-proxy/zest/cache"
 	"github.com/zest-proxy/zest/ratelimit"
@@ -235,8 +236,10 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 	var f *flight
 	var cur *cursor
 	leader := false
-	var stopLeave func() bool // set while an inline call would leave the flight for its client
-	defer func() {            // registered before the flight starts, so a panic there still settles
+	// stopLeave, set while an inline call runs, stops the watch that leaves the flight for a
+	// client hanging up; false means the watch has left it already.
+	var stopLeave func() bool
+	defer func() { // registered before the flight starts, so a panic there still settles
 		if lim != nil {
 			h.settle(ticket, f, leader, ri)
 		}
@@ -304,6 +307,7 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	if m.maxAge > 0 {
 		ttl = m.maxAge
 	}
+	semStore = semStore && h.opts.Semantic != nil
 	joinable := (store || semStore) && !h.opts.NoCoalesce && !m.refresh
 	parent := context.WithoutCancel(c.r.Context()) // a call others may join outlives its client
 	if !joinable && !c.stream {
@@ -312,48 +316,18 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	f = newFlight(parent, h.opts.Timeout)
 	f.expires = h.now().Add(ttl)
 	f.maxBuffer = h.opts.MaxResponseBytes
-	key, ns, model, sq := c.key, c.ns, ri.model, c.sq
-	semStore = semStore && h.opts.Semantic != nil
-	f.semStore = semStore
-	// The exact cache keeps every stored answer once: the semantic cache refers to it by key
-	// (an answer only filed by meaning is kept there as SemanticOnly, which exact reads skip).
-	keep := h.opts.Cache != nil && (store || semStore)
-	if keep {
-		// Runs before any client sees the answer end: the entry is visible from then on.
-		f.done = func(f *flight) {
-			now := h.now()
-			p, cpl := f.answerUsage()
-			h.opts.Cache.Set(&cache.Entry{Key: key, Namespace: ns, Model: model, Body: f.result,
-				Stored: now, Expires: now.Add(ttl), PromptTokens: p, CompletionTokens: cpl, SemanticOnly: !store})
-		}
-	}
-	// After the clients have their answer: let the Redis tier's write finish and file the
-	// answer by meaning. The flight stays joinable until then, so an identical request finds it.
-	if waitRemote := keep && h.opts.Cache.HasRemote(); waitRemote || semStore {
-		f.after = func(f *flight) {
-			if waitRemote {
-				h.opts.Cache.WaitRemote()
-			}
-			if semStore {
-				var value []byte // kept by the exact cache under key
-				if !keep {
-					value = f.result
-				}
-				h.storeSemantic(sq, key, value, f.result, ttl)
-			}
-		}
-	}
+	h.armStore(f, c, ri.model, store, semStore, ttl)
 	leader, cur = true, f.cursors[0]
 	if joinable {
 		mine := f
-		if f, cur, leader = h.flights.join(key, mine, h.now(), m.semRead); !leader {
+		if f, cur, leader = h.flights.join(c.key, mine, h.now(), m.semRead); !leader {
 			mine.cancel()
 		}
 	}
 	if !leader {
 		return f, cur, false, nil
 	}
-	f.model = model
+	f.model = ri.model
 	h.armRecording(f, c, ttl)
 	// Nobody joins a call that stores nothing: a plain answer then goes to its one plain
 	// client as it came, without being checked for storing.
@@ -370,6 +344,39 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 		f.run(h, req, false)
 	}()
 	return f, cur, true, nil
+}
+
+// armStore gives a leader's flight what it does with a clean answer: store it in the exact
+// cache before any client sees it end (done), then wait for the Redis tier's write and file it
+// by meaning (after). The flight stays joinable until after returns, so an identical request
+// finds it. The exact cache keeps every stored answer once: the semantic cache refers to it by
+// key (an answer only filed by meaning is kept there as SemanticOnly, which exact reads skip).
+func (h *Handler) armStore(f *flight, c *chatCall, model string, store, semStore bool, ttl time.Duration) {
+	key, ns, sq := c.key, c.ns, c.sq
+	f.semStore = semStore
+	keep := h.opts.Cache != nil && (store || semStore)
+	if keep {
+		f.done = func(f *flight) {
+			now := h.now()
+			p, cpl := f.answerUsage()
+			h.opts.Cache.Set(&cache.Entry{Key: key, Namespace: ns, Model: model, Body: f.result,
+				Stored: now, Expires: now.Add(ttl), PromptTokens: p, CompletionTokens: cpl, SemanticOnly: !store})
+		}
+	}
+	if waitRemote := keep && h.opts.Cache.HasRemote(); waitRemote || semStore {
+		f.after = func(f *flight) {
+			if waitRemote {
+				h.opts.Cache.WaitRemote()
+			}
+			if semStore {
+				var value []byte // kept by the exact cache under key
+				if !keep {
+					value = f.result
+				}
+				h.storeSemantic(sq, key, value, f.result, ttl)
+			}
+		}
+	}
 }
 
 // settle gives back a request's concurrency slot and reconciles its token reservation with
