@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zest-proxy/zest/internal/cputime"
+	"github.com/zest-proxy/zest/semantic/verify"
 )
 
 const prompt30 = "How do I configure the reverse proxy so that repeated questions from the same user " +
@@ -164,5 +165,26 @@ func benchLookup(b *testing.B, kind IndexKind, n, dim, parts int) {
 func reportCPU(b *testing.B, cpu0 time.Duration, ops int) {
 	if d := cputime.Process() - cpu0; d > 0 && ops > 0 {
 		b.ReportMetric(float64(d.Nanoseconds())/float64(ops), "cpu-ns/op")
+	}
+}
+
+// BenchmarkLookupNoPartition: the common lookup of a miss, a prompt whose partition (its
+// numbers, its signature) holds nothing yet: no embedding, and no allocation for the key.
+func BenchmarkLookupNoPartition(b *testing.B) {
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := New(Options{Embedder: &indexedEmbedder{dim: 8}, Verifier: v, Threshold: 0.9})
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := Query{Namespace: "k:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		Partition: "#7", Prompt: "What is 7 times 7, in a short answer?"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := c.Lookup(context.Background(), q); ok || err != nil {
+			b.Fatal(ok, err)
+		}
 	}
 }

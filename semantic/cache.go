@@ -161,7 +161,7 @@ type Cache struct {
 
 // partition holds the index of one namespace and partition.
 type partition struct {
-	key  string // partKey(namespace, partition)
+	key  string // appendKey of its entries
 	ns   string
 	idx  vectorIndex
 	cost int64 // what the partition itself is charged against MaxBytes (partitionCost)
@@ -263,24 +263,25 @@ func (c *Cache) reset() {
 	c.bytes = 0
 }
 
-// partKey joins namespace and partition unambiguously (length-prefixed), so
-// no choice of the two strings can make one tenant's key equal another's.
-func partKey(ns, part string) string {
-	return strconv.Itoa(len(ns)) + ":" + ns + part
-}
-
-// keyOf is the index key of q: its namespace and partition, and the verifier's signature of
-// the prompt when it has one.
-// It returns the signature it used.
-func (c *Cache) keyOf(q Query) (key, sig string) {
+// appendKey appends the index key of q to dst: its namespace, length-prefixed so that no
+// choice of the strings can make one tenant's key equal another's, its partition, and the
+// verifier's signature of the prompt when there is a verifier. It returns the signature used.
+// A caller that only probes c.parts can build the key on its stack: map[string(b)] allocates
+// nothing.
+func (c *Cache) appendKey(dst []byte, q Query) (key []byte, sig string) {
+	dst = strconv.AppendInt(dst, int64(len(q.Namespace)), 10)
+	dst = append(dst, ':')
+	dst = append(dst, q.Namespace...)
+	dst = append(dst, q.Partition...)
 	if c.signer == nil {
-		return partKey(q.Namespace, q.Partition), ""
+		return dst, ""
 	}
 	sig = q.Signature
 	if sig == "" {
 		sig = c.signer.Signature(q.Prompt)
 	}
-	return partKey(q.Namespace, q.Partition+"\x00#"+sig), sig
+	dst = append(dst, "\x00#"...)
+	return append(dst, sig...), sig
 }
 
 // embed embeds one prompt under the embed deadline. ok is false for a prompt

@@ -481,3 +481,21 @@ func TestChargeCoversMemory(t *testing.T) {
 		runtime.KeepAlive(c)
 	}
 }
+
+// TestAppendKeySeparatesTenants: no split of the same characters between namespace and
+// partition gives one tenant the index key of another.
+func TestAppendKeySeparatesTenants(t *testing.T) {
+	c := mustNew(t, Options{Embedder: vecEmbedder{}})
+	seen := map[string]Query{}
+	for _, q := range []Query{
+		{Namespace: "ab", Partition: "c"}, {Namespace: "a", Partition: "bc"},
+		{Namespace: "abc", Partition: ""}, {Namespace: "", Partition: "abc"},
+		{Namespace: "1:a", Partition: "b"}, {Namespace: "1", Partition: ":ab"},
+	} {
+		k, _ := c.appendKey(nil, q)
+		if prev, dup := seen[string(k)]; dup {
+			t.Errorf("%+v and %+v share the key %q", prev, q, k)
+		}
+		seen[string(k)] = q
+	}
+}

@@ -25,16 +25,18 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 	c.stats.lookups.Add(1)
 	now := c.now()
 	c.sweepIfDue(now)
-	key, sig := c.keyOf(q)
+	var kb [160]byte
+	kbuf, sig := c.appendKey(kb[:0], q)
 	miss := Hit{Signature: sig}
 
 	c.mu.RLock()
-	_, ok := c.parts[key]
+	_, ok := c.parts[string(kbuf)]
 	c.mu.RUnlock()
 	if !ok {
 		c.stats.misses.Add(1)
 		return miss, false, nil
 	}
+	key := string(kbuf)
 
 	vec, ok, err := c.embed(ctx, q.Prompt, q.Vector)
 	if err != nil || !ok {

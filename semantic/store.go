@@ -35,7 +35,9 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 		stored:  now,
 		expires: now.Add(ttl),
 	}
-	key, _ := c.keyOf(q)
+	var kb [160]byte
+	kbuf, _ := c.appendKey(kb[:0], q)
+	key := string(kbuf)
 	if err := c.insert(ctx, key, q.Namespace, vec, e); err != nil {
 		return err
 	}
