@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -9,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/zest-proxy/zest/internal/jsonscan"
 )
 
 // Cache-control types (DESIGN.md §2).
@@ -67,61 +64,43 @@ type cacheControlBody struct {
 	MinSimilarity *float64         `json:"min_similarity"`
 }
 
-// quickCacheControl reads the body form of the common shape, valid JSON (ParseRequest checked
-// the body) with plain members, without encoding/json's reflection. ok is false for anything it
-// is not sure to read exactly as json.Unmarshal into cacheControlBody would (escapes, a name
-// matching ours only case-insensitively, a null or a value of another kind): that goes to
-// encoding/json. FuzzQuickCacheControl holds the two to the same answer.
+// quickCacheControl reads the body form of the common shape (valid JSON: ParseRequest checked
+// the body) without encoding/json's reflection, its members matched as encoding/json matches
+// them (foldMembers). ok is false for anything it is not sure to read exactly as json.Unmarshal
+// into cacheControlBody would (a name or type that is not plain ASCII, a null, a value of
+// another kind): that goes to encoding/json. FuzzQuickCacheControl holds the two to the same
+// answer.
 func quickCacheControl(raw []byte) (cc cacheControlBody, ok bool) {
-	if len(raw) == 0 || raw[0] != '{' {
+	var vals [3][]byte // type, max_age, min_similarity
+	if len(raw) == 0 || raw[0] != '{' || !foldMembers(raw, []string{"type", "max_age", "min_similarity"}, vals[:], false) {
 		return cc, false
 	}
-	ms := jsonscan.NewMembers(raw)
-	for {
-		k, v, more := ms.Next()
-		if !more {
-			return cc, ms.Err() == nil
-		}
-		if bytes.IndexByte(k, '\\') >= 0 {
+	if v := vals[0]; v != nil {
+		if v[0] != '"' || !plainName(v[1:len(v)-1]) {
 			return cc, false
 		}
-		switch string(k) {
-		case "type":
-			if len(v) < 2 || v[0] != '"' || bytes.IndexByte(v, '\\') >= 0 || !isASCII(v) {
-				return cc, false
-			}
-			t := string(v[1 : len(v)-1])
-			cc.Type = &t
-		case "max_age":
-			if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
-				return cc, false
-			}
-			r := json.RawMessage(v)
-			cc.MaxAge = &r
-		case "min_similarity":
-			f, err := strconv.ParseFloat(string(v), 64)
-			if err != nil || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
-				return cc, false
-			}
-			cc.MinSimilarity = &f
-		default:
-			if strings.EqualFold(string(k), "type") || strings.EqualFold(string(k), "max_age") ||
-				strings.EqualFold(string(k), "min_similarity") || !isASCII(k) {
-				return cc, false // encoding/json folds names (Unicode-aware): let it decide
-			}
-		}
+		t := string(v[1 : len(v)-1])
+		cc.Type = &t
 	}
+	if v := vals[1]; v != nil {
+		if !isNumberStart(v[0]) {
+			return cc, false
+		}
+		r := json.RawMessage(v)
+		cc.MaxAge = &r
+	}
+	if v := vals[2]; v != nil {
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || !isNumberStart(v[0]) {
+			return cc, false
+		}
+		cc.MinSimilarity = &f
+	}
+	return cc, true
 }
 
-// isASCII reports whether b is all 7-bit ASCII.
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
+// isNumberStart reports the first byte of a JSON number.
+func isNumberStart(c byte) bool { return c == '-' || ('0' <= c && c <= '9') }
 
 // parseCacheControl derives the request's mode from the body member (raw, nil when absent)
 // and the Cache-Control / X-Cache-Min-Similarity headers. The body wins field by field.
