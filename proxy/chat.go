@@ -260,6 +260,16 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 			stopLeave = context.AfterFunc(c.r.Context(), func() { f.leave(cur) })
 		}
 		f.run(h, call, true)
+		if stopLeave != nil {
+			if !stopLeave() {
+				// The client left while the call ran, and the watcher left the flight with its
+				// cursor: this goroutine must not read the answer from that cursor any more.
+				// (The deferred stopLeave() reports false again: no second leave.)
+				ri.status = statusClientClosed
+				return
+			}
+			stopLeave = nil // stopped: the deferred leave is this client's
+		}
 	}
 	willStore := store || semStore
 	ri.status = h.serveFlight(c.w, c.r, f, participant{
@@ -334,7 +344,14 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	f.wantResult = store || semStore || f.rec != nil || c.stream
 	req := h.upstreamRequest(f.ctx, c.r, fwd)
 	if !c.stream {
-		f.bg = &h.background
+		f.bg = func(work func()) {
+			h.background.Add(1)
+			go func() {
+				defer h.background.Done()
+				defer h.recoverCall()
+				work()
+			}()
+		}
 		return f, cur, true, req
 	}
 	h.background.Add(1)

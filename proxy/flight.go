@@ -35,9 +35,9 @@ type flight struct {
 	semStore  bool       // the answer is filed in the semantic cache after the flight finishes
 	maxBuffer int64      // bytes of the answer kept whole; 0 = no limit
 	rec       *recording // non-nil in record mode: the call is timed and a clean answer recorded
-	// bg, set when the call runs on its leader's goroutine (inline), tracks the goroutine that
-	// runs after; nil when the call has a goroutine of its own.
-	bg *sync.WaitGroup
+	// bg, set when the call runs on its leader's goroutine (inline), runs the after work on a
+	// tracked goroutine that recovers a panic; nil when the call has a goroutine of its own.
+	bg func(work func())
 	// wantResult says a plain (not SSE) 200 answer is checked and kept as the result, for the
 	// caches, a recording, or a client that wants it replayed as SSE; without, it is passed on
 	// as it came and only its usage is read.
@@ -473,11 +473,7 @@ func (f *flight) finish(result []byte, u usage, err error, final [][]byte) {
 	}
 	if clean && f.after != nil && f.bg != nil {
 		// An inline call's client is waiting for run to return: file the answer after it.
-		f.bg.Add(1)
-		go func() {
-			defer f.bg.Done()
-			f.afterFinished(clean)
-		}()
+		f.bg(func() { f.afterFinished(clean) })
 		return
 	}
 	f.afterFinished(clean)
@@ -485,12 +481,13 @@ func (f *flight) finish(result []byte, u usage, err error, final [][]byte) {
 
 // afterFinished runs the flight's after work on a clean answer, then stops newcomers joining.
 func (f *flight) afterFinished(clean bool) {
+	if f.group != nil {
+		// Only now, once the stored answer is visible in the caches, do newcomers stop joining
+		// (deferred: also when the after work panics).
+		defer f.group.forget(f)
+	}
 	if clean && f.after != nil {
 		f.after(f)
-	}
-	if f.group != nil {
-		// Only now, once the stored answer is visible in the caches, do newcomers stop joining.
-		f.group.forget(f)
 	}
 }
 
