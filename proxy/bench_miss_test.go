@@ -31,6 +31,8 @@ func BenchmarkMissVsReverseProxy(b *testing.B) {
 	b.Cleanup(tr.CloseIdleConnections)
 	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
 		Transport: tr, BufferPool: copyBuffers{}}
+	ztr := shippedTransport(b, srv.URL) // zest's own default
+	b.Cleanup(ztr.CloseIdleConnections)
 
 	local, err := semantic.NewLocal()
 	if err != nil {
@@ -45,7 +47,7 @@ func BenchmarkMissVsReverseProxy(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		o := Options{Upstream: srv.URL + "/v1", Cache: c, Transport: tr}
+		o := Options{Upstream: srv.URL + "/v1", Cache: c, Transport: ztr}
 		if withSemantic {
 			s, err := semantic.New(semantic.Options{Embedder: local, Verifier: v, Threshold: 0.5})
 			if err != nil {

@@ -46,7 +46,7 @@ func benchHandler(b *testing.B, upstreamURL string) *Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr := NewTransport()
+	tr := shippedTransport(b, upstreamURL)
 	h, err := New(Options{Upstream: upstreamURL + "/v1", Cache: c, Transport: tr})
 	if err != nil {
 		b.Fatal(err)
@@ -218,7 +218,7 @@ func TestHitAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := NewTransport()
+	tr := shippedTransport(t, srv.URL)
 	h, err := New(Options{Upstream: srv.URL + "/v1", Cache: c, Transport: tr})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/zest-proxy/zest/proxy/h1"
 )
 
 // NewTransport returns the shared upstream transport: keep-alive, many idle connections per
@@ -27,6 +29,24 @@ func NewTransport() *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
+}
+
+// upstreamTransport returns the transport for calls to base: for a plain-http upstream that no
+// environment proxy applies to, an h1.Transport (each call on its caller's goroutine; see package
+// h1) in front of NewTransport, which carries everything else.
+func upstreamTransport(base *url.URL) http.RoundTripper {
+	std := NewTransport()
+	if !h1.Supported || base.Scheme != "http" {
+		return std
+	}
+	if p, err := std.Proxy(&http.Request{URL: base}); err != nil || p != nil {
+		return std
+	}
+	t, err := h1.New(h1.Options{Host: base.Host, Fallback: std})
+	if err != nil {
+		return std
+	}
+	return t
 }
 
 // upstreamPath maps a client path under /v1 to the upstream base URL's path:

@@ -38,7 +38,8 @@ type Options struct {
 	UpstreamAPIKey string
 	// Timeout bounds each upstream call, streams included. Default 300s; negative = none.
 	Timeout time.Duration
-	// Transport carries upstream calls. Default NewTransport().
+	// Transport carries upstream calls. Default: for a plain-http upstream, an h1.Transport
+	// (calls on the caller's goroutine) in front of NewTransport(); NewTransport() otherwise.
 	Transport http.RoundTripper
 
 	// Cache is the exact cache; nil disables exact caching.
@@ -193,7 +194,7 @@ func New(opts Options) (*Handler, error) {
 		opts.DefaultMaxTokens = 1024
 	}
 	if opts.Transport == nil {
-		opts.Transport = NewTransport()
+		opts.Transport = upstreamTransport(u)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -115,7 +116,24 @@ type env struct {
 	cache  *cache.Cache
 	clock  *fakeClock
 	client *http.Client
-	upTr   *http.Transport // zest's transport to the upstream
+	upTr   idleCloser // zest's transport to the upstream
+}
+
+// idleCloser is a transport whose idle connections a test closes when it ends.
+type idleCloser interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+// shippedTransport is the upstream transport zest uses by default for base (package h1's for
+// the tests' plain-http upstreams).
+func shippedTransport(t testing.TB, base string) idleCloser {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return upstreamTransport(u).(idleCloser)
 }
 
 // newEnv builds zest with an exact cache and a fake clock; mod edits the options.
@@ -132,7 +150,7 @@ func newEnvSized(t testing.TB, up *upstream, cacheBytes int64, mod func(*Options
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := NewTransport()
+	tr := shippedTransport(t, up.base())
 	opts := Options{Upstream: up.base(), Cache: c, Now: clock.Now, Transport: tr}
 	if mod != nil {
 		mod(&opts)
