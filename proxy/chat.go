@@ -479,8 +479,8 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 }
 
 // upstreamDropped names the client headers a chat call never takes upstream as they came:
-// hop-by-hop ones, the encoding (the transport negotiates gzip itself and hands us plain
-// bytes), zest's own cache directives, the length (of the edited body) and the trace context
+// hop-by-hop ones, the encoding (zest reads the answer itself: package h1 asks for none, and
+// net/http's Transport negotiates gzip itself and hands over plain bytes), zest's own cache directives, the length (of the edited body) and the trace context
 // (zest's own, or passed through by upstreamRequest).
 func upstreamDropped(canonicalKey string) bool {
 	switch canonicalKey {
@@ -495,6 +495,7 @@ func upstreamDropped(canonicalKey string) bool {
 func (h *Handler) forwardBytes(w http.ResponseWriter, r *http.Request, body []byte) {
 	r2 := r.Clone(r.Context())
 	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil } // in memory
 	r2.ContentLength = int64(len(body))
 	r2, cancel := h.withTimeout(r2)
 	defer cancel()

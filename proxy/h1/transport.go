@@ -7,9 +7,11 @@
 // of CPU per call, a sixth of what forwarding a request costs (see the README's benchmark
 // notes); here a call is a write and a read on the calling goroutine.
 //
-// A Transport serves one origin over plain http (a sidecar's local model server or gateway).
-// Everything else goes to its fallback unchanged: https, another host, a protocol upgrade, a
-// CONNECT.
+// A Transport serves one origin over plain http (a sidecar's local model server or gateway), for
+// requests whose body is in memory (none, or one GetBody can make again): it writes that body
+// whole before it reads the answer. Everything else goes to its fallback unchanged: https,
+// another host, a protocol upgrade, a CONNECT, a body streamed from a client (which an upstream
+// may answer, say with a 413, before it has read it all, while the client is still sending).
 package h1
 
 import (
@@ -20,6 +22,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync"
 	"time"
@@ -51,8 +55,9 @@ type Transport struct {
 	opts Options
 	addr string // Host with the port to dial (80 when Host names none)
 
-	mu   sync.Mutex
-	idle []*conn // oldest first; calls take the newest
+	mu     sync.Mutex
+	idle   []*conn     // oldest first; calls take the newest
+	reaper *time.Timer // closes idle connections past IdleTimeout; nil with none pending
 }
 
 // conn is one upstream connection with its buffers. It is the reader under br: while headLeft
@@ -63,6 +68,17 @@ type conn struct {
 	bw        *bufio.Writer
 	idleSince time.Time
 	headLeft  int64
+	noAnswer  bool  // the last exchange failed before a byte of answer came
+	werr      error // the connection's write error in this exchange
+}
+
+// Write writes to the connection, keeping its error.
+func (c *conn) Write(p []byte) (int, error) {
+	n, err := c.nc.Write(p)
+	if err != nil {
+		c.werr = err
+	}
+	return n, err
 }
 
 var errHeadTooLarge = errors.New("response head larger than MaxHeaderBytes")
@@ -114,7 +130,7 @@ func New(opts Options) (*Transport, error) {
 // serves reports whether req is for this transport rather than its fallback.
 func (t *Transport) serves(req *http.Request) bool {
 	return req.URL.Scheme == "http" && req.URL.Host == t.opts.Host && req.Method != http.MethodConnect &&
-		req.Header.Get("Upgrade") == ""
+		(req.Body == nil || req.Body == http.NoBody || req.GetBody != nil) && req.Header.Get("Upgrade") == ""
 }
 
 // RoundTrip sends req and returns the response head; the body is read from the connection as
@@ -127,56 +143,142 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.opts.Fallback.RoundTrip(req)
 	}
 	ctx := req.Context()
-	c, err := t.get(ctx)
-	if err != nil {
+	closeBody := func() {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, fmt.Errorf("h1: dial %s: %w", t.opts.Host, callErr(ctx, err))
 	}
-	// The only way to stop a blocked read or write: a deadline in the past. The connection is
-	// closed afterwards, never reused.
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(longAgo) })
-	resp, err := c.exchange(req, t.opts.MaxHeaderBytes)
-	if err != nil {
-		stop()
-		c.nc.Close()
-		return nil, fmt.Errorf("h1: %w", callErr(ctx, err))
+	if !validMethod(req.Method) {
+		closeBody()
+		return nil, fmt.Errorf("h1: invalid method %q", req.Method)
 	}
-	keep := !resp.Close && !req.Close
+	for retried := false; ; retried = true {
+		if err := ctx.Err(); err != nil { // as net/http: nothing is sent for a call already over
+			closeBody()
+			return nil, fmt.Errorf("h1: %w", err)
+		}
+		c, reused, err := t.get(ctx)
+		if err != nil {
+			closeBody()
+			return nil, fmt.Errorf("h1: dial %s: %w", t.opts.Host, callErr(ctx, err))
+		}
+		// The only way to stop a blocked read or write: a deadline in the past. The connection
+		// is closed afterwards, never reused.
+		stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(longAgo) })
+		resp, err := c.exchange(req, t.opts.MaxHeaderBytes)
+		if err != nil {
+			stop()
+			c.nc.Close()
+			if reused && !retried && ctx.Err() == nil && c.noAnswer && replayable(req) {
+				// The keep-alive race: the upstream closed a pooled connection as the request
+				// went out. net/http retries an idempotent request once on a new connection.
+				if req, err = rewind(req); err == nil {
+					continue
+				}
+			}
+			return nil, fmt.Errorf("h1: %w", callErr(ctx, err))
+		}
+		return t.answer(req, resp, c, ctx, stop), nil
+	}
+}
+
+// answer hands the response to the caller, its connection to the body (or back to the pool).
+func (t *Transport) answer(req *http.Request, resp *http.Response, c *conn, ctx context.Context, stop func() bool) *http.Response {
+	keep := !resp.Close && !req.Close && !hasToken(req.Header["Connection"], "close")
 	if resp.Body == http.NoBody {
 		t.release(c, stop, keep)
-		return resp, nil
+		return resp
 	}
 	resp.Body = &body{rc: resp.Body, t: t, c: c, ctx: ctx, stop: stop, keep: keep}
-	return resp, nil
+	return resp
+}
+
+// replayable is net/http's Request.isReplayable: no body, or one GetBody can make again, on an
+// idempotent method.
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case "", "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+}
+
+// rewind returns req with a fresh body for a retry.
+func rewind(req *http.Request) (*http.Request, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	b, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	r := *req
+	r.Body = b
+	return &r, nil
+}
+
+func hasToken(vs []string, token string) bool {
+	for _, v := range vs {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validMethod reports whether m is an RFC 7230 token (as net/http's Transport requires).
+func validMethod(m string) bool {
+	for i := 0; i < len(m); i++ {
+		b := m[i]
+		if b <= ' ' || b >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, b) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 var longAgo = time.Unix(1, 0)
 
 // exchange writes req and reads the response head, passing over interim (1xx) responses.
 func (c *conn) exchange(req *http.Request, maxHead int64) (*http.Response, error) {
-	out := req
-	var rb *readErrBody
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		// A streamed body can fail to read (a client's body over its size limit): Request.Write
-		// hides that error behind a type of its own, so keep the body's error for the caller.
-		rb = &readErrBody{ReadCloser: req.Body}
-		out = new(http.Request)
-		*out = *req
-		out.Body = rb
+	c.werr = nil
+	werr := req.Write(c.bw)
+	if werr == nil {
+		werr = c.bw.Flush()
 	}
-	if err := out.Write(c.bw); err != nil {
-		if rb != nil && rb.err != nil {
-			return nil, rb.err
+	if werr != nil {
+		// The upstream may have answered before reading the whole body (a 401 or 413) and
+		// closed: as net/http does, prefer that answer to the write's error.
+		if c.werr == nil {
+			return nil, werr // not the connection's error (a body shorter than its length)
 		}
-		return nil, err
+		// Request.Write reports a failed body write as its (unexported, unwrappable) body
+		// read error: return the connection's own error, a *net.OpError.
+		resp, err := c.readHead(req, maxHead)
+		if err != nil {
+			return nil, c.werr
+		}
+		resp.Close = true
+		return resp, nil
 	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, err
-	}
+	return c.readHead(req, maxHead)
+}
+
+// readHead reads the final response head, passing over interim (1xx) responses.
+func (c *conn) readHead(req *http.Request, maxHead int64) (*http.Response, error) {
 	c.headLeft = maxHead
 	defer func() { c.headLeft = 0 }()
+	c.noAnswer = true
+	if _, err := c.br.Peek(1); err != nil {
+		return nil, err
+	}
+	c.noAnswer = false
+	trace := httptrace.ContextClientTrace(req.Context())
 	for {
 		resp, err := http.ReadResponse(c.br, req)
 		if err != nil {
@@ -186,24 +288,17 @@ func (c *conn) exchange(req *http.Request, maxHead int64) (*http.Response, error
 		case resp.StatusCode == http.StatusSwitchingProtocols:
 			return nil, errors.New("unexpected 101 Switching Protocols")
 		case resp.StatusCode < 200:
-			continue // 100 Continue, 103 Early Hints: the final answer follows
+			// 100 Continue, 103 Early Hints: the final answer follows. ReverseProxy passes
+			// them on through the trace, as with net/http's Transport.
+			if trace != nil && trace.Got1xxResponse != nil {
+				if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+					return nil, err
+				}
+			}
+			continue
 		}
 		return resp, nil
 	}
-}
-
-// readErrBody is a request body that remembers its read error.
-type readErrBody struct {
-	io.ReadCloser
-	err error
-}
-
-func (b *readErrBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
-		b.err = err
-	}
-	return n, err
 }
 
 // callErr is err, or the context's own error when the context ended the call.
@@ -274,24 +369,25 @@ func (b *body) finish(eof bool) {
 }
 
 // get returns a live idle connection, or a new one.
-func (t *Transport) get(ctx context.Context) (*conn, error) {
+func (t *Transport) get(ctx context.Context) (c *conn, reused bool, err error) {
 	for {
 		c := t.takeIdle()
 		if c == nil {
 			break
 		}
 		if alive(c) {
-			return c, nil
+			return c, true, nil
 		}
 		c.nc.Close()
 	}
 	nc, err := t.opts.Dial(ctx, "tcp", t.addr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	c := &conn{nc: nc, bw: bufio.NewWriterSize(nc, 4<<10)}
+	c = &conn{nc: nc}
 	c.br = bufio.NewReaderSize(c, 4<<10)
-	return c, nil
+	c.bw = bufio.NewWriterSize(c, 4<<10)
+	return c, false, nil
 }
 
 // takeIdle pops the newest idle connection, closing the whole pool instead when even the
@@ -336,12 +432,36 @@ func (t *Transport) put(c *conn) {
 	full := len(t.idle) >= t.opts.MaxIdle
 	if !full {
 		t.idle = append(t.idle, c)
+		if t.reaper == nil {
+			t.reaper = time.AfterFunc(t.opts.IdleTimeout, t.reap)
+		}
 	}
 	t.mu.Unlock()
 	closeAll(stale)
 	if full {
 		c.nc.Close()
 	}
+}
+
+// reap closes the connections idle for IdleTimeout, and runs again when the oldest left will be.
+func (t *Transport) reap() {
+	now := t.opts.Now()
+	t.mu.Lock()
+	i := 0
+	for i < len(t.idle) && now.Sub(t.idle[i].idleSince) >= t.opts.IdleTimeout {
+		i++
+	}
+	stale := append([]*conn(nil), t.idle[:i]...)
+	n := copy(t.idle, t.idle[i:])
+	clear(t.idle[n:])
+	t.idle = t.idle[:n]
+	if n > 0 {
+		t.reaper.Reset(t.idle[0].idleSince.Add(t.opts.IdleTimeout).Sub(now))
+	} else {
+		t.reaper = nil
+	}
+	t.mu.Unlock()
+	closeAll(stale)
 }
 
 // CloseIdleConnections closes the pooled connections (calls in progress keep theirs) and

@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -50,7 +49,13 @@ func (f *fallback) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func newTransport(t *testing.T, s *server, mod func(*Options)) *Transport {
 	t.Helper()
-	o := Options{Host: strings.TrimPrefix(s.URL, "http://"), Fallback: &fallback{}}
+	return transportFor(t, strings.TrimPrefix(s.URL, "http://"), mod)
+}
+
+// transportFor is a Transport for host with a recording fallback, closed when the test ends.
+func transportFor(t *testing.T, host string, mod func(*Options)) *Transport {
+	t.Helper()
+	o := Options{Host: host, Fallback: &fallback{}}
 	if mod != nil {
 		mod(&o)
 	}
@@ -225,7 +230,7 @@ func TestCancel(t *testing.T) {
 }
 
 // TestNotReused: a body closed before its end, an answer that says Connection: close and a
-// request that asked for it each leave their connection closed, not pooled.
+// request that asked for it (req.Close or the header) each leave their connection closed.
 func TestNotReused(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/close" {
@@ -251,19 +256,24 @@ func TestNotReused(t *testing.T) {
 	if n := tr.IdleConns(); n != 0 {
 		t.Errorf("Connection: close answer: %d idle connections, want 0", n)
 	}
-	req, _ = http.NewRequest("GET", s.URL+"/", nil)
-	req.Close = true
-	resp, err = tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
+	for name, ask := range map[string]func(*http.Request){
+		"Close":                      func(r *http.Request) { r.Close = true },
+		"a Connection: close header": func(r *http.Request) { r.Header.Set("Connection", "close") },
+	} {
+		req, _ = http.NewRequest("GET", s.URL+"/", nil)
+		ask(req)
+		resp, err = tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if n := tr.IdleConns(); n != 0 {
+			t.Errorf("request with %s: %d idle connections, want 0", name, n)
+		}
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if n := tr.IdleConns(); n != 0 {
-		t.Errorf("request with Close: %d idle connections, want 0", n)
-	}
-	if n := s.conns.Load(); n != 3 {
-		t.Errorf("upstream accepted %d connections, want 3", n)
+	if n := s.conns.Load(); n != 4 {
+		t.Errorf("upstream accepted %d connections, want 4", n)
 	}
 }
 
@@ -339,19 +349,21 @@ func TestPoolBounds(t *testing.T) {
 	}
 }
 
-// TestRequestBodyError: a request body that fails to read (a client's body over its limit)
-// fails the call with that body's own error, which callers can recognise.
-func TestRequestBodyError(t *testing.T) {
+// TestStreamedBodyToFallback: a request body streamed from a client (no GetBody) goes to the
+// fallback, body and all; an in-memory one does not.
+func TestStreamedBodyToFallback(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
-	tr := newTransport(t, s, nil)
-	rec := httptest.NewRecorder()
-	body := http.MaxBytesReader(rec, io.NopCloser(bytes.NewReader(make([]byte, 100))), 10)
-	req, _ := http.NewRequest("POST", s.URL+"/", body)
-	req.ContentLength = -1
-	_, err := tr.RoundTrip(req)
-	var mbe *http.MaxBytesError
-	if !errors.As(err, &mbe) {
-		t.Fatalf("err = %v, want an *http.MaxBytesError in its chain", err)
+	fb := &fallback{}
+	tr := newTransport(t, s, func(o *Options) { o.Fallback = fb })
+	req, _ := http.NewRequest("POST", s.URL+"/streamed", io.NopCloser(strings.NewReader("body")))
+	if resp, err := tr.RoundTrip(req); err != nil || resp.StatusCode != 299 {
+		t.Errorf("streamed body: %v %v, want the fallback's 299", resp, err)
+	}
+	if _, _, err := call(t, tr, context.Background(), "POST", s.URL+"/in-memory", "body"); err != nil {
+		t.Fatal(err)
+	}
+	if len(fb.urls) != 1 || s.conns.Load() != 1 {
+		t.Errorf("fallback saw %v, the upstream %d connections; want the streamed call and 1", fb.urls, s.conns.Load())
 	}
 }
 
