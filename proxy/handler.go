@@ -309,10 +309,22 @@ func (h *Handler) finishOnExit(r *http.Request, ri *reqInfo, sw *statusWriter) {
 	if ri.status == 0 && sw != nil {
 		ri.status = sw.status
 	}
+	// A client whose request ended first (it hung up, or half-closed its side) gets its
+	// connection broken rather than a response net/http would end as if it were complete (an
+	// empty 200, or the clean end of a truncated stream) while it may still be reading.
+	clientGone := p == nil && ri.status == statusClientClosed
+	if clientGone {
+		p = errStreamCut
+	}
 	if p != nil {
-		if p == errStreamCut {
+		switch {
+		case clientGone:
+			if ri.failure == "" {
+				ri.failure = "client closed the request"
+			}
+		case p == errStreamCut:
 			ri.failure = "upstream stream cut"
-		} else {
+		default:
 			ri.failure = fmt.Sprint("panic: ", p)
 			h.logger.Error("panic serving request", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 		}

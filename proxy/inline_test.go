@@ -97,20 +97,12 @@ func TestInlineLeaderGoneOverflowRelay(t *testing.T) {
 	e := newEnv(t, up, func(o *Options) { o.MaxResponseBytes = limit })
 
 	body := chatBody("")
-	d := net.Dialer{}
-	conn, err := d.Dial("tcp", e.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	tc := conn.(*net.TCPConn)
-	fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: zest\r\nAuthorization: Bearer sk-client-one\r\n"+
-		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	conn := rawChat(t, e.srv.Listener.Addr().String(), body)
 	<-started
 	follower := make(chan *result, 1)
 	go func() { follower <- e.chat(body) }()
 	waitFlightRefs(t, e.h, 2)
-	tc.CloseWrite() // the server sees EOF: the leader's request context ends
+	conn.CloseWrite() // the server sees EOF: the leader's request context ends
 	waitFlightRefs(t, e.h, 1)
 	close(release)
 	r := <-follower
@@ -172,4 +164,78 @@ func TestAfterWorkPanic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClientGoneMidAnswerIsCut: a client whose request ends (here: it half-closes its side)
+// while its streamed answer is still arriving gets its connection broken, never the clean end
+// of a truncated stream; the request is logged as a client that left.
+func TestClientGoneMidAnswerIsCut(t *testing.T) {
+	firstSent := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}`+"\n\n")
+		w.(http.Flusher).Flush()
+		close(firstSent)
+		<-r.Context().Done() // the rest never comes while the client is there
+	})
+	x := xNewEnv(t, up, xCfg{})
+	body := streamBody("", "")
+	conn := rawChat(t, x.srv.Listener.Addr().String(), body)
+	conn.SetReadDeadline(time.Now().Add(60 * time.Second)) // only a broken build waits this long
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-firstSent
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "data:" {
+		t.Fatalf("first event: %q %v", first, err)
+	}
+	conn.CloseWrite() // the server sees EOF: the request's context ends
+	rest, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("the stream ended cleanly after %d more bytes: a truncated answer that looks whole", len(rest))
+	}
+	x.settle(t, 1)
+	if l := x.logs.requests(t)[0]; l["status"] != float64(statusClientClosed) || l["failure"] != "client closed the request" {
+		t.Errorf("log line %v: want status %d, failure \"client closed the request\"", l, statusClientClosed)
+	}
+}
+
+// TestClientGoneBeforeAnswerGetsNone: a plain client whose request ends (it half-closes its
+// side) before the answer starts gets no response at all, not an empty 200.
+func TestClientGoneBeforeAnswerGetsNone(t *testing.T) {
+	arrived := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done()
+	})
+	x := xNewEnv(t, up, xCfg{})
+	body := chatBody("")
+	conn := rawChat(t, x.srv.Listener.Addr().String(), body)
+	<-arrived
+	conn.CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(60 * time.Second)) // only a broken build waits this long
+	if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil {
+		t.Fatalf("a client that left got a %d response (Content-Length %d)", resp.StatusCode, resp.ContentLength)
+	}
+	x.settle(t, 1)
+	if l := x.logs.requests(t)[0]; l["status"] != float64(statusClientClosed) {
+		t.Errorf("log line %v: want status %d", l, statusClientClosed)
+	}
+}
+
+// rawChat sends a chat request on a connection of its own, closed when the test ends, and
+// returns the connection to read the answer from (or half-close).
+func rawChat(t *testing.T, addr, body string) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: zest\r\nAuthorization: Bearer sk-client-one\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	return c.(*net.TCPConn)
 }
