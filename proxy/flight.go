@@ -468,13 +468,17 @@ func (f *flight) finish(result []byte, u usage, err error, final [][]byte) {
 	f.finished = true
 	f.broadcastLocked()
 	f.mu.Unlock()
-	if clean && f.rec != nil {
-		f.rec.emit(result)
-	}
-	if clean && f.after != nil && f.bg != nil {
-		// An inline call's client is waiting for run to return: file the answer after it.
-		f.bg(func() { f.afterFinished(clean) })
+	if clean && f.bg != nil && (f.rec != nil || f.after != nil) {
+		// An inline call's client is waiting for run to return: record and file the answer
+		// after it has it.
+		f.bg(func() {
+			f.rec.emit(result)
+			f.afterFinished(clean)
+		})
 		return
+	}
+	if clean {
+		f.rec.emit(result)
 	}
 	f.afterFinished(clean)
 }

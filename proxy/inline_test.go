@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zest-proxy/zest/replay"
 	"github.com/zest-proxy/zest/semantic"
 )
 
@@ -238,4 +239,36 @@ func rawChat(t *testing.T, addr, body string) *net.TCPConn {
 	fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: zest\r\nAuthorization: Bearer sk-client-one\r\n"+
 		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	return c.(*net.TCPConn)
+}
+
+// blockingRecorder holds every Record call until release is closed.
+type blockingRecorder struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingRecorder) Record(*replay.Record) error {
+	b.entered <- struct{}{}
+	<-b.release
+	return nil
+}
+
+// TestRecordAfterAnswer: in record mode, a plain client has its answer before the recording is
+// written (Recorder: "after the clients have the answer"), although its call ran on its own
+// goroutine.
+func TestRecordAfterAnswer(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(200, completionJSON))
+	rec := &blockingRecorder{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newEnv(t, up, func(o *Options) { o.Recorder = rec })
+	got := make(chan *result, 1)
+	go func() { got <- e.chat(chatBody("")) }()
+	<-rec.entered
+	select {
+	case r := <-got:
+		wantStatus(t, r, 200, "MISS")
+	case <-time.After(60 * time.Second): // only a broken build waits this long
+		t.Error("the client is still waiting for its answer while the recording is written")
+	}
+	close(rec.release)
+	e.h.Wait(context.Background())
 }
