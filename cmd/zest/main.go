@@ -73,18 +73,19 @@ func buildVersion() string {
 const fixedOverhead = 64 << 20
 
 // memoryLimit is the Go runtime's soft memory limit zest sets when GOMEMLIMIT is unset: the
-// budgets of the caches plus fixedOverhead, so the collector works harder before the process
-// grows past what the operator sized it for (without a limit the heap may reach twice the live
-// data).
+// budgets of the caches, half as much again as the collector's working room, plus
+// fixedOverhead. Without a limit the heap may reach twice the live data; with one only
+// fixedOverhead above full caches, the collector ran back to back and a miss cost three times
+// the CPU (README, Memory).
 func memoryLimit(cfg Config) int64 {
-	n := int64(fixedOverhead)
+	var budgets int64
 	if cfg.Cache.Enabled {
-		n += int64(cfg.Cache.MaxBytes)
+		budgets += int64(cfg.Cache.MaxBytes)
 	}
 	if cfg.Semantic.Enabled {
-		n += int64(cfg.Semantic.MaxBytes)
+		budgets += int64(cfg.Semantic.MaxBytes)
 	}
-	return n
+	return budgets + budgets/2 + fixedOverhead
 }
 
 const usageText = `zest is a caching and rate-limiting reverse proxy for OpenAI-compatible chat APIs.
@@ -104,7 +105,7 @@ Environment:
   ZEST_ADMIN_TOKEN       enables /admin/ (stats, purge) behind this bearer token
   OTEL_*                 standard OpenTelemetry variables configure trace export
   GOMEMLIMIT             the Go runtime's soft memory limit; unset, zest sets it to
-                         cache.max_bytes + semantic.max_bytes + 64MiB
+                         1.5 × (cache.max_bytes + semantic.max_bytes) + 64MiB
 
 Configuration: config.toml (./config.toml when present, else built-in defaults); every key
 and its default is documented in the repository's config.toml.

@@ -257,3 +257,26 @@ requests_per_minute = 60
 		t.Error("a secret reached the log")
 	}
 }
+
+// TestMemoryLimit: with GOMEMLIMIT unset, the soft limit leaves the collector half the caches'
+// budgets as working room on top of them, plus the fixed overhead; a cache that is off counts
+// for nothing.
+func TestMemoryLimit(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name            string
+		exact, semantic bool
+		want            int64
+	}{
+		{"defaults", true, true, (256+32)*mib*3/2 + 64*mib},
+		{"exact only", true, false, 256*mib*3/2 + 64*mib},
+		{"caches off", false, false, 64 * mib},
+	} {
+		var cfg Config
+		cfg.Cache.Enabled, cfg.Cache.MaxBytes = c.exact, 256*mib
+		cfg.Semantic.Enabled, cfg.Semantic.MaxBytes = c.semantic, 32*mib
+		if got := memoryLimit(cfg); got != c.want {
+			t.Errorf("%s: memoryLimit = %d MiB, want %d MiB", c.name, got/mib, c.want/mib)
+		}
+	}
+}
