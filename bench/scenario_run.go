@@ -61,6 +61,10 @@ func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario
 			out.Skipped = why
 			return out
 		}
+		if s.slow && e.o.smoke && e.o.names == nil {
+			out.Skipped = "not run with -smoke (name it in -scenarios to run it)"
+			return out
+		}
 		zs, err := e.startZests(ctx, s)
 		if err != nil {
 			out.Skipped = err.Error()

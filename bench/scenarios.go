@@ -44,6 +44,7 @@ type scenario struct {
 	maxClosed uint64      // caps each closed-loop point's requests; 0 = no cap
 	prepare   prepareFunc // runs before the warm-up; nil = nothing
 	cold      bool        // no connection warm-up phase: the first requests are part of the point
+	slow      bool        // not run with -smoke unless named in -scenarios (its preparation takes long)
 }
 
 const (
@@ -111,6 +112,8 @@ func scenarios() []scenario {
 		{name: "zest-miss", title: "zest defaults, every prompt new (exact + semantic miss, store both)", target: tZest, baseline: "direct", sweep: true, prompt: unique},
 		{name: "zest-miss-exact", title: "zest, exact cache only ([semantic] off), every prompt new", target: tZest, baseline: "direct", sweep: true, prompt: unique,
 			zestConfig: "[semantic]\nenabled = false\n"},
+		{name: "zest-miss-full", title: "zest defaults with a full exact cache (64 MiB, filled first: a long-running sidecar's steady state), every prompt new",
+			target: tZest, baseline: "direct", prompt: unique, zestConfig: fullCacheConfig, prepare: fillCaches, slow: true},
 		{name: "zest-bypass", title: `zest with cache_control {"type":"no_cache"} (BYPASS)`, target: tZest, baseline: "direct", prompt: fixed, extra: `,"cache_control":{"type":"no_cache"}`},
 		{name: "zest-hit", title: "zest exact-cache hit (one warmed prompt)", target: tZest, baseline: "direct", sweep: true, prompt: fixed, warm: []uint64{0}},
 		{name: "zest-semantic", title: "zest semantic hit (case/spacing variants of a warmed prompt)", target: tZest, baseline: "direct",
