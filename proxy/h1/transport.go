@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Options configure a Transport.
@@ -184,7 +186,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // answer hands the response to the caller, its connection to the body (or back to the pool).
 func (t *Transport) answer(req *http.Request, resp *http.Response, c *conn, ctx context.Context, stop func() bool) *http.Response {
-	keep := !resp.Close && !req.Close && !hasToken(req.Header["Connection"], "close")
+	keep := !resp.Close && !req.Close && !httpguts.HeaderValuesContainsToken(req.Header["Connection"], "close")
 	if resp.Body == http.NoBody {
 		t.release(c, stop, keep)
 		return resp
@@ -193,12 +195,9 @@ func (t *Transport) answer(req *http.Request, resp *http.Response, c *conn, ctx 
 	return resp
 }
 
-// replayable is net/http's Request.isReplayable: no body, or one GetBody can make again, on an
-// idempotent method.
+// replayable is net/http's Request.isReplayable for the requests this transport serves (their
+// body, if any, GetBody makes again; see serves): an idempotent method.
 func replayable(req *http.Request) bool {
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return false
-	}
 	switch req.Method {
 	case "", "GET", "HEAD", "OPTIONS", "TRACE":
 		return true
@@ -220,26 +219,10 @@ func rewind(req *http.Request) (*http.Request, error) {
 	return &r, nil
 }
 
-func hasToken(vs []string, token string) bool {
-	for _, v := range vs {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// validMethod reports whether m is an RFC 7230 token (as net/http's Transport requires).
+// validMethod reports whether m is a token (RFC 9110), as net/http's Transport requires; empty
+// means GET.
 func validMethod(m string) bool {
-	for i := 0; i < len(m); i++ {
-		b := m[i]
-		if b <= ' ' || b >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, b) >= 0 {
-			return false
-		}
-	}
-	return true
+	return strings.IndexFunc(m, func(r rune) bool { return !httpguts.IsTokenRune(r) }) < 0
 }
 
 var longAgo = time.Unix(1, 0)
@@ -390,26 +373,18 @@ func (t *Transport) get(ctx context.Context) (c *conn, reused bool, err error) {
 	return c, false, nil
 }
 
-// takeIdle pops the newest idle connection, closing the whole pool instead when even the
-// newest has been idle too long.
+// takeIdle pops the newest idle connection that has not been idle too long.
 func (t *Transport) takeIdle() *conn {
 	t.mu.Lock()
-	n := len(t.idle)
-	if n == 0 {
-		t.mu.Unlock()
-		return nil
+	stale := t.dropStaleLocked(t.opts.Now())
+	var c *conn
+	if n := len(t.idle); n > 0 {
+		c = t.idle[n-1]
+		t.idle[n-1] = nil
+		t.idle = t.idle[:n-1]
 	}
-	c := t.idle[n-1]
-	if t.opts.Now().Sub(c.idleSince) > t.opts.IdleTimeout {
-		stale := t.idle
-		t.idle = nil
-		t.mu.Unlock()
-		closeAll(stale)
-		return nil
-	}
-	t.idle[n-1] = nil
-	t.idle = t.idle[:n-1]
 	t.mu.Unlock()
+	closeAll(stale)
 	return c
 }
 
@@ -418,17 +393,7 @@ func (t *Transport) put(c *conn) {
 	now := t.opts.Now()
 	c.idleSince = now
 	t.mu.Lock()
-	var stale []*conn
-	if len(t.idle) > 0 && now.Sub(t.idle[0].idleSince) > t.opts.IdleTimeout {
-		i := 0
-		for i < len(t.idle) && now.Sub(t.idle[i].idleSince) > t.opts.IdleTimeout {
-			i++
-		}
-		stale = append(stale, t.idle[:i]...)
-		n := copy(t.idle, t.idle[i:])
-		clear(t.idle[n:])
-		t.idle = t.idle[:n]
-	}
+	stale := t.dropStaleLocked(now)
 	full := len(t.idle) >= t.opts.MaxIdle
 	if !full {
 		t.idle = append(t.idle, c)
@@ -447,21 +412,31 @@ func (t *Transport) put(c *conn) {
 func (t *Transport) reap() {
 	now := t.opts.Now()
 	t.mu.Lock()
-	i := 0
-	for i < len(t.idle) && now.Sub(t.idle[i].idleSince) >= t.opts.IdleTimeout {
-		i++
-	}
-	stale := append([]*conn(nil), t.idle[:i]...)
-	n := copy(t.idle, t.idle[i:])
-	clear(t.idle[n:])
-	t.idle = t.idle[:n]
-	if n > 0 {
+	stale := t.dropStaleLocked(now)
+	if len(t.idle) > 0 {
 		t.reaper.Reset(t.idle[0].idleSince.Add(t.opts.IdleTimeout).Sub(now))
 	} else {
 		t.reaper = nil
 	}
 	t.mu.Unlock()
 	closeAll(stale)
+}
+
+// dropStaleLocked takes the connections idle for IdleTimeout or longer out of the pool (the
+// oldest, at its front) and returns them for the caller to close outside the lock.
+func (t *Transport) dropStaleLocked(now time.Time) []*conn {
+	i := 0
+	for i < len(t.idle) && now.Sub(t.idle[i].idleSince) >= t.opts.IdleTimeout {
+		i++
+	}
+	if i == 0 {
+		return nil
+	}
+	stale := append([]*conn(nil), t.idle[:i]...)
+	n := copy(t.idle, t.idle[i:])
+	clear(t.idle[n:])
+	t.idle = t.idle[:n]
+	return stale
 }
 
 // CloseIdleConnections closes the pooled connections (calls in progress keep theirs) and
