@@ -314,7 +314,7 @@ func (h *Handler) finishOnExit(r *http.Request, ri *reqInfo, sw *statusWriter) {
 	// empty 200, or the clean end of a truncated stream) while it may still be reading.
 	clientGone := p == nil && ri.status == statusClientClosed
 	if clientGone {
-		p = errStreamCut
+		p = http.ErrAbortHandler // net/http closes the connection and logs nothing
 	}
 	if p != nil {
 		switch {
