@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/proxy/h1"
 )
 
 // fakeClock is a settable clock shared by the proxy and its cache.
@@ -111,7 +112,7 @@ func jsonAnswer(status int, body string) http.HandlerFunc {
 type env struct {
 	t      testing.TB
 	h      *Handler
-	srv    *httptest.Server
+	srv    *testServer
 	up     *upstream
 	cache  *cache.Cache
 	clock  *fakeClock
@@ -160,18 +161,47 @@ func newEnvSized(t testing.TB, up *upstream, cacheBytes int64, mod func(*Options
 		t.Fatal(err)
 	}
 	e := &env{t: t, h: h, up: up, cache: c, clock: clock, upTr: tr}
-	e.srv = httptest.NewServer(h)
+	e.srv = newTestServer(t, h)
 	ctr := &http.Transport{MaxIdleConnsPerHost: 200}
 	e.client = &http.Client{Transport: ctr}
 	t.Cleanup(func() {
 		ctr.CloseIdleConnections()
-		e.srv.CloseClientConnections()
 		e.srv.Close()
 		tr.CloseIdleConnections()
 		h.Wait(context.Background()) // stores still running must finish before the cache closes
 		c.Close()
 	})
 	return e
+}
+
+// testServer serves a handler with the server zest ships (h1.Server) on loopback.
+type testServer struct {
+	URL      string
+	Listener net.Listener
+	srv      *h1.Server
+	done     chan struct{}
+}
+
+func newTestServer(t testing.TB, h http.Handler) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{URL: "http://" + ln.Addr().String(), Listener: ln, done: make(chan struct{}),
+		srv: &h1.Server{Handler: h}}
+	go func() {
+		defer close(s.done)
+		s.srv.Serve(ln)
+	}()
+	return s
+}
+
+// Close closes every connection and waits for the handlers still running to return.
+func (s *testServer) Close() {
+	s.srv.Close()
+	<-s.done
+	s.srv.Shutdown(context.Background())
 }
 
 // result is a fully read response.

@@ -15,12 +15,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
 	"time"
+
+	"github.com/zest-proxy/zest/proxy/h1"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise it comes from
@@ -198,11 +199,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "zest: listen: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{
+	srv := &h1.Server{
 		Handler:           app.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Logger:            logger,
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

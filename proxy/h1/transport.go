@@ -1,17 +1,22 @@
-// Package h1 is a keep-alive HTTP/1.1 client transport that makes each call on its caller's
-// goroutine. It writes the request and reads the response with the standard library's own wire
-// code (Request.Write, http.ReadResponse) over connections kept in a last-in first-out pool.
+// Package h1 is zest's HTTP/1.1 on both sides: a keep-alive client Transport that makes each
+// call on its caller's goroutine, and a Server that answers each connection on its own
+// goroutine. Both leave parsing to the standard library (Request.Write, http.ReadResponse,
+// http.ReadRequest) and cut the per-request hand-offs and goroutines net/http adds around it.
 //
-// net/http's Transport runs a reader and a writer goroutine per connection and hands every
-// request and response across them. On a loopback upstream that hand-off cost zest about 10 µs
-// of CPU per call, a sixth of what forwarding a request costs (see the README's benchmark
-// notes); here a call is a write and a read on the calling goroutine.
+// The Transport writes the request and reads the response over connections kept in a
+// last-in first-out pool. net/http's Transport runs a reader and a writer goroutine per
+// connection and hands every request and response across them. On a loopback upstream that
+// hand-off cost zest about 10 µs of CPU per call, a sixth of what forwarding a request costs
+// (see the README's benchmark notes); here a call is a write and a read on the calling
+// goroutine.
 //
 // A Transport serves one origin over plain http (a sidecar's local model server or gateway), for
 // requests whose body is in memory (none, or one GetBody can make again): it writes that body
 // whole before it reads the answer. Everything else goes to its fallback unchanged: https,
 // another host, a protocol upgrade, a CONNECT, a body streamed from a client (which an upstream
 // may answer, say with a 413, before it has read it all, while the client is still sending).
+//
+// The Server is described at its type.
 package h1
 
 import (

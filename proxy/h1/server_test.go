@@ -1,0 +1,251 @@
+package h1
+
+// Tests of what h1.Server does beyond net/http's behaviour (server_compat_test.go): the lazy
+// watch for a client going away, bounded draining, Close, and panic logging. The watch tests
+// set package-level hooks, so none of them runs in parallel.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// startH1 serves h with an h1.Server on loopback and returns its address.
+func startH1(t *testing.T, h http.Handler) string {
+	t.Helper()
+	return srvStart(t, "h1", h, srvConfig{}).addr
+}
+
+// watchHooks installs the watch test hooks for the test: started receives one value per watch
+// begun, read the result of each watch read.
+func watchHooks(t *testing.T) (started chan struct{}, read chan int) {
+	started, read = make(chan struct{}, 16), make(chan int, 16)
+	testHookWatchRead = func() { started <- struct{}{} }
+	testHookWatchReadDone = func(n int, err error) { read <- n }
+	t.Cleanup(func() { testHookWatchRead, testHookWatchReadDone = nil, nil })
+	return started, read
+}
+
+// TestServerNoWatchUnasked: a request whose handler never asks its context for Done or Err
+// costs no watch; one that asks gets exactly one, and its client going away ends the context.
+func TestServerNoWatchUnasked(t *testing.T) {
+	started, _ := watchHooks(t)
+	gone := make(chan error, 1)
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/watch" {
+			<-r.Context().Done()
+			<-r.Context().Done()
+			gone <- r.Context().Err()
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	c := srvDial(t, addr)
+	for range 3 {
+		c.send(srvReq("GET", "/", ""))
+		c.read("GET")
+	}
+	select {
+	case <-started:
+		t.Fatal("a watch started for requests that never asked for one")
+	default:
+	}
+	c.send(srvReq("GET", "/watch", ""))
+	srvRecv(t, started, "the watch to start")
+	c.c.Close()
+	if err := srvRecv(t, gone, "the context to end"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Err() = %v, want context.Canceled", err)
+	}
+	if len(started) != 0 {
+		t.Fatalf("%d more watches started, want one per request", len(started))
+	}
+}
+
+// TestServerWatchWaitsForBody: a context asked for Done before the body is read starts no
+// watch (it would take body bytes); the watch starts when the body is read to its end.
+func TestServerWatchWaitsForBody(t *testing.T) {
+	started, _ := watchHooks(t)
+	asked, sendBody := make(chan struct{}), make(chan struct{})
+	got := make(chan string, 1)
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		done := r.Context().Done()
+		close(asked)
+		<-sendBody
+		b, _ := io.ReadAll(r.Body)
+		<-done
+		got <- string(b)
+	}))
+	c := srvDial(t, addr)
+	c.send(srvReq("POST", "/", "Content-Length: 5\r\n"))
+	srvRecv(t, asked, "the handler to ask for Done")
+	select {
+	case <-started:
+		t.Fatal("the watch started before the body was read")
+	default:
+	}
+	c.send("hello")
+	close(sendBody)
+	srvRecv(t, started, "the watch to start after the body")
+	c.c.Close()
+	if b := srvRecv(t, got, "the context to end"); b != "hello" {
+		t.Fatalf("body %q, want hello (the watch must not take body bytes)", b)
+	}
+}
+
+// TestServerWatchKeepsNextRequest: a pipelined request's first byte read by the watch is not
+// lost: the next request is served whole, and the running one is not cancelled.
+func TestServerWatchKeepsNextRequest(t *testing.T) {
+	started, read := watchHooks(t)
+	watching, ctxErr := make(chan struct{}), make(chan error, 1)
+	sent := make(chan struct{})
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/first" {
+			r.Context().Done()
+			close(watching)
+			<-sent
+			ctxErr <- r.Context().Err()
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	c := srvDial(t, addr)
+	c.send(srvReq("GET", "/first", ""))
+	srvRecv(t, watching, "the handler to ask for Done")
+	srvRecv(t, started, "the watch to start")
+	c.send(srvReq("GET", "/second", ""))
+	if n := srvRecv(t, read, "the watch's read"); n != 1 {
+		t.Fatalf("the watch read %d bytes, want 1", n)
+	}
+	close(sent)
+	if err := srvRecv(t, ctxErr, "the handler"); err != nil {
+		t.Fatalf("the first request's context ended (%v) though its client is still there", err)
+	}
+	for _, want := range []string{"/first", "/second"} {
+		if resp, body := c.read("GET"); resp.StatusCode != 200 || body != want {
+			t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
+		}
+	}
+}
+
+// TestServerDrainBound: a body the handler leaves unread is drained up to 256 KiB and the
+// connection kept; beyond that the answer says Connection: close and the connection closes.
+func TestServerDrainBound(t *testing.T) {
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ignored")
+	}))
+	for _, tc := range []struct {
+		size  int
+		close bool
+	}{{maxDrain, false}, {maxDrain + 1, true}} {
+		c := srvDial(t, addr)
+		go c.c.Write([]byte(srvReq("POST", "/", "Content-Length: "+strconv.Itoa(tc.size)+"\r\n") + strings.Repeat("x", tc.size)))
+		resp, body := c.read("POST")
+		if body != "ignored" || resp.Close != tc.close {
+			t.Fatalf("%d unread bytes: %q, Close %v; want Close %v", tc.size, body, resp.Close, tc.close)
+		}
+		if tc.close {
+			c.closed()
+			continue
+		}
+		c.send(srvReq("GET", "/", ""))
+		if _, body := c.read("GET"); body != "ignored" {
+			t.Fatalf("next request after a drained body: %q", body)
+		}
+	}
+}
+
+// TestServerCloseActive: Close ends Serve and closes a connection whose handler is running;
+// the handler's context ends once its writes fail.
+func TestServerCloseActive(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	werr := make(chan error, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		var err error
+		for range 64 { // past the write buffer, so the closed connection shows
+			if _, err = w.Write(bytes.Repeat([]byte("x"), 4096)); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = http.NewResponseController(w).Flush()
+		}
+		werr <- errors.Join(err, r.Context().Err())
+	})}
+	addr, done := serveH1(t, s)
+	c := srvDial(t, addr)
+	c.send(srvReq("GET", "/", ""))
+	srvRecv(t, started, "the handler to start")
+	s.Close()
+	if err := srvRecv(t, done, "Serve to return"); !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve: %v, want http.ErrServerClosed", err)
+	}
+	close(release)
+	if err := srvRecv(t, werr, "the handler's writes"); err == nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler saw %v, want a write error and a cancelled context", err)
+	}
+}
+
+// TestServerPanicLogged: a handler panic is logged with its value and stack; an
+// http.ErrAbortHandler panic is not.
+func TestServerPanicLogged(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	s := &Server{Logger: logger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/abort" {
+			panic(http.ErrAbortHandler)
+		}
+		panic("kaboom")
+	})}
+	addr, _ := serveH1(t, s)
+	for _, path := range []string{"/abort", "/boom"} {
+		c := srvDial(t, addr)
+		c.send(srvReq("GET", path, ""))
+		c.closed()
+	}
+	// The connection closes after recovery, which logs first: the log is complete here.
+	out := buf.String()
+	if strings.Count(out, "panic serving") != 1 || !strings.Contains(out, "kaboom") || !strings.Contains(out, "server_test.go") {
+		t.Fatalf("log %q: want one panic entry with its value and stack", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// serveH1 runs s on a loopback listener until the test ends, and returns its address; done
+// receives Serve's result.
+func serveH1(t *testing.T, s *Server) (addr string, done <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- s.Serve(ln) }()
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().String(), ch
+}

@@ -1,0 +1,286 @@
+package h1
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// connReader is what a server connection's bufio.Reader reads: the connection, with a limit
+// while a request head is read, and a watch for the client going away while a handler runs.
+//
+// The watch is a background read of one byte, started only when the request's context is
+// asked for Done or Err and the request body has been read to its end (before that, a read of
+// the connection would take body bytes). End of stream or an error means the client is gone:
+// the request's context is cancelled. A byte that arrives (the next pipelined request) is kept
+// for the next Read. endRequest stops a running watch before the connection is read again.
+type connReader struct {
+	rwc net.Conn
+
+	mu       sync.Mutex
+	cond     sync.Cond // signalled when a read (watch or foreground) ends
+	reading  bool      // a foreground Read or the watch is reading rwc
+	watching bool      // the watch goroutine is running
+	aborted  bool      // endRequest cut the watch short
+	hasByte  bool
+	byteBuf  [1]byte
+	remain   int64 // bytes Read may still return; negative means no limit
+	hitLimit bool  // a Read stopped at the limit
+
+	// The request being served: its context, how to cancel it, whether its body was read to
+	// its end, and whether the watch was asked for before that.
+	active    *reqCtx
+	cancel    context.CancelFunc
+	bodyDone  bool
+	wantWatch bool
+	watched   bool // a watch ran for this request: it ends with the client gone or a byte kept
+}
+
+func newConnReader(rwc net.Conn) *connReader {
+	cr := &connReader{rwc: rwc, remain: -1}
+	cr.cond.L = &cr.mu
+	return cr
+}
+
+// Test hooks, run in the watch goroutine before and after its read when set.
+var (
+	testHookWatchRead     func()
+	testHookWatchReadDone func(n int, err error)
+)
+
+// setLimit bounds what Read returns from now on; n < 0 lifts the bound. Setting a bound
+// clears hitLimit; lifting it keeps it, for the caller to read.
+func (cr *connReader) setLimit(n int64) {
+	cr.mu.Lock()
+	cr.remain = n
+	if n >= 0 {
+		cr.hitLimit = false
+	}
+	cr.mu.Unlock()
+}
+
+func (cr *connReader) Read(p []byte) (int, error) {
+	cr.mu.Lock()
+	for cr.reading {
+		cr.cond.Wait() // only a watch being stopped by endRequest or Hijack can be here
+	}
+	if cr.remain == 0 {
+		cr.hitLimit = true
+		cr.mu.Unlock()
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		cr.mu.Unlock()
+		return 0, nil
+	}
+	if cr.remain > 0 && int64(len(p)) > cr.remain {
+		p = p[:cr.remain]
+	}
+	if cr.hasByte {
+		p[0] = cr.byteBuf[0]
+		cr.hasByte = false
+		cr.consumed(1)
+		cr.mu.Unlock()
+		return 1, nil
+	}
+	cr.reading = true
+	cr.mu.Unlock()
+
+	n, err := cr.rwc.Read(p)
+
+	cr.mu.Lock()
+	cr.reading = false
+	cr.consumed(n)
+	if err != nil && cr.cancel != nil {
+		cr.cancel() // the client is gone mid-body
+	}
+	cr.cond.Broadcast()
+	cr.mu.Unlock()
+	return n, err
+}
+
+func (cr *connReader) consumed(n int) {
+	if cr.remain > 0 {
+		cr.remain -= int64(n)
+	}
+}
+
+// startRequest makes rc the request being served; bodyDone is true for a request without a
+// body.
+func (cr *connReader) startRequest(rc *reqCtx, cancel context.CancelFunc, bodyDone bool) {
+	cr.mu.Lock()
+	cr.active, cr.cancel, cr.bodyDone, cr.wantWatch, cr.watched = rc, cancel, bodyDone, false, false
+	cr.mu.Unlock()
+}
+
+// bodyEOF records that the request body was read to its end, and starts the watch if it was
+// asked for before.
+func (cr *connReader) bodyEOF() {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.bodyDone = true
+	if cr.wantWatch {
+		cr.startWatchLocked()
+	}
+}
+
+// watch starts the watch for rc, the first time its context is asked for Done or Err.
+func (cr *connReader) watch(rc *reqCtx) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if cr.active != rc {
+		return // the request is over
+	}
+	if !cr.bodyDone {
+		cr.wantWatch = true
+		return
+	}
+	cr.startWatchLocked()
+}
+
+func (cr *connReader) startWatchLocked() {
+	if cr.watched || cr.reading || cr.hasByte {
+		return
+	}
+	cr.watched, cr.watching, cr.reading = true, true, true
+	go cr.backgroundRead(testHookWatchRead, testHookWatchReadDone)
+}
+
+func (cr *connReader) backgroundRead(before func(), after func(int, error)) {
+	if before != nil {
+		before()
+	}
+	n, err := cr.rwc.Read(cr.byteBuf[:])
+	if after != nil {
+		after(n, err)
+	}
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if n == 1 {
+		cr.hasByte = true
+	}
+	var ne net.Error
+	if cr.aborted && errors.As(err, &ne) && ne.Timeout() {
+		// endRequest cut the read short: nothing is known of the client.
+	} else if err != nil && cr.cancel != nil {
+		cr.cancel()
+	}
+	cr.aborted = false
+	cr.watching, cr.reading = false, false
+	cr.cond.Broadcast()
+}
+
+// aLongTimeAgo is a deadline in the past, which makes a blocked read return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// endRequest ends the request being served: its context no longer starts a watch, and a
+// running watch is stopped (keeping any byte it read) before this returns.
+func (cr *connReader) endRequest() {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.active, cr.cancel, cr.wantWatch = nil, nil, false
+	if !cr.watching {
+		return
+	}
+	cr.aborted = true
+	cr.rwc.SetReadDeadline(aLongTimeAgo)
+	for cr.watching {
+		cr.cond.Wait()
+	}
+	cr.rwc.SetReadDeadline(time.Time{})
+}
+
+// reqCtx is a request's context. It embeds the context.WithCancel context itself, so a child
+// context attaches to it directly (no goroutine per child); Done and Err first start the watch.
+type reqCtx struct {
+	context.Context
+	cr *connReader
+}
+
+func (c *reqCtx) Done() <-chan struct{} {
+	c.cr.watch(c)
+	return c.Context.Done()
+}
+
+func (c *reqCtx) Err() error {
+	c.cr.watch(c)
+	return c.Context.Err()
+}
+
+// reqBody is a request body: it sends "100 Continue" on the first read when the client waits
+// for it, tells the connReader when the body is read to its end, and is drained, bounded,
+// rather than read to its end on Close.
+type reqBody struct {
+	mu           sync.Mutex
+	src          io.ReadCloser // http.ReadRequest's body; its Close would read without bound
+	c            *srvConn
+	w            *response
+	owesContinue bool
+	eof          bool
+	closed       bool
+	err          error // the first read error other than EOF
+}
+
+func (b *reqBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.owesContinue {
+		// Sent without b.mu: a response committing on another goroutine holds the write
+		// lock and then takes b.mu to drain.
+		b.owesContinue = false
+		b.mu.Unlock()
+		b.w.writeContinue()
+		b.mu.Lock()
+	}
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.src.Read(p)
+	switch {
+	case err == io.EOF:
+		b.eof = true
+		b.c.cr.bodyEOF()
+	case err != nil:
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *reqBody) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// drain reads and discards what the handler left of the body, at most maxDrain bytes, and
+// reports whether the body was read to its end cleanly (so the connection can go on). A body
+// the client was never told to send (no 100 Continue yet) is not read.
+func (b *reqBody) drain() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.eof {
+		return true
+	}
+	if b.owesContinue || b.err != nil {
+		b.owesContinue = false
+		return false
+	}
+	n, err := io.CopyN(io.Discard, b.src, maxDrain+1)
+	if err == io.EOF && n <= maxDrain {
+		b.eof = true
+		b.c.cr.bodyEOF()
+		return true
+	}
+	return false
+}
