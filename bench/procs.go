@@ -40,6 +40,9 @@ func startProc(dir, name, cpus, bin string, args ...string) (*proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = os.Environ()
+	// In dir, a zest started without -config meets its built-in defaults, not the config.toml
+	// of whatever checkout the bench was started from.
+	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)

@@ -95,6 +95,12 @@ func run(ctx context.Context, o *options) (int, error) {
 	}
 	if needZest {
 		e.zestBin = o.zestBin
+		if strings.ContainsRune(e.zestBin, filepath.Separator) {
+			// Servers run in the scratch directory (see startProc): a relative path would miss.
+			if e.zestBin, err = filepath.Abs(e.zestBin); err != nil {
+				return 1, fmt.Errorf("zest binary: %w", err)
+			}
+		}
 		if e.zestBin == "" {
 			status("building zest (./cmd/zest)")
 			if e.zestBin, err = goBuild(ctx, root, dir, "zest", "./cmd/zest"); err != nil {

@@ -23,6 +23,9 @@ type Config struct {
 	MaxBody         Size     `toml:"max_body"`
 	BodyTimeout     Duration `toml:"body_timeout"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// MaxConnections bounds the client connections served at once; more wait in the listen
+	// backlog until one closes. Default 4096; 0 = no limit.
+	MaxConnections int `toml:"max_connections"`
 	// TrustedProxies are the CIDRs (or single addresses) of load balancers whose
 	// Forwarded / X-Forwarded-For headers name the client IP. Top-level; default none.
 	TrustedProxies []string `toml:"trusted_proxies"`
@@ -154,6 +157,7 @@ func defaultConfig() Config {
 		MaxBody:         32 << 20,
 		BodyTimeout:     Duration(60 * time.Second),
 		ShutdownTimeout: Duration(30 * time.Second),
+		MaxConnections:  4096,
 		Upstream: UpstreamConfig{URL: "https://api.openai.com/v1", Timeout: Duration(300 * time.Second),
 			MaxResponseBytes: 4 << 20},
 		Cache: CacheConfig{Enabled: true, DefaultType: "default", TTL: Duration(time.Hour), MaxBytes: 256 << 20,
@@ -271,6 +275,9 @@ func (c *Config) validate() error {
 	}
 	if c.BodyTimeout < 0 {
 		return bad("body_timeout", "must not be negative (0 = no limit)")
+	}
+	if c.MaxConnections < 0 {
+		return bad("max_connections", "must not be negative (0 = no limit)")
 	}
 	switch c.Cache.DefaultType {
 	case "default", "no_cache", "no_store", "response_only", "semantic_only":

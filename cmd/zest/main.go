@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/zest-proxy/zest/proxy/h1"
+	"golang.org/x/net/netutil"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise it comes from
@@ -198,6 +199,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		fmt.Fprintf(stderr, "zest: listen: %v\n", err)
 		return 1
+	}
+	if cfg.MaxConnections > 0 {
+		// Past the limit a client waits in the kernel's backlog, not in zest's memory.
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	}
 	srv := &h1.Server{
 		Handler:           app.handler,

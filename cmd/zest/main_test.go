@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -80,8 +82,9 @@ func TestRunHelp(t *testing.T) {
 // TestGracefulShutdown starts zest, begins a slow request, asks zest to stop, and checks that
 // the request still completes and zest exits 0.
 func TestGracefulShutdown(t *testing.T) {
-	release := make(chan struct{})
+	arrived, release := make(chan struct{}), make(chan struct{})
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
 		<-release
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"object":"list","data":[]}`)
@@ -107,9 +110,8 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		got <- resp.Status + " " + string(b)
 	}()
-	// Wait until the request is in flight, then ask zest to stop.
-	waitFor(t, func() bool { return strings.Contains(errb.String(), "listening") })
-	time.Sleep(50 * time.Millisecond)
+	// Wait until the request is in flight (the upstream has it), then ask zest to stop.
+	<-arrived
 	stop()
 	waitFor(t, func() bool { return strings.Contains(errb.String(), "shutting down") })
 	close(release)
@@ -278,5 +280,74 @@ func TestMemoryLimit(t *testing.T) {
 		if got := memoryLimit(cfg); got != c.want {
 			t.Errorf("%s: memoryLimit = %d MiB, want %d MiB", c.name, got/mib, c.want/mib)
 		}
+	}
+}
+
+// TestMaxConnections: past max_connections a client is not served until a connection closes;
+// then it is, and nothing was refused.
+func TestMaxConnections(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[]}`)
+	}))
+	defer upstream.Close()
+	cfg := writeConfig(t, `
+listen = "127.0.0.1:0"
+max_connections = 1
+[upstream]
+url = "`+upstream.URL+`/v1"
+`)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"-config", cfg}, noEnv, &out, &errb) }()
+	hostport := strings.TrimPrefix(waitForAddr(t, &errb), "http://")
+
+	get := func(c net.Conn) (string, error) {
+		if _, err := io.WriteString(c, "GET /v1/models HTTP/1.1\r\nHost: zest\r\n\r\n"); err != nil {
+			return "", err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.Status + " " + string(b), err
+	}
+	first, err := net.Dial("tcp", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(first); err != nil || !strings.HasPrefix(got, "200") {
+		t.Fatalf("first connection: %q, %v", got, err)
+	}
+	// The first connection stays open (kept alive), holding the one slot.
+	second, err := net.Dial("tcp", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	// A negative check: this can only pass wrongly (a slow zest), never fail wrongly.
+	second.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if got, err := get(second); err == nil {
+		t.Fatalf("second connection served past max_connections = 1: %q", got)
+	}
+	second.Close()
+
+	third, err := net.Dial("tcp", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	first.Close()
+	if got, err := get(third); err != nil || !strings.HasPrefix(got, "200") {
+		t.Fatalf("after the first connection closed: %q, %v", got, err)
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
