@@ -412,6 +412,33 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	}
 }
 
+// TestUpstreamSlowerThanBodyTimeout: body_timeout bounds the client's upload only. An upstream
+// that takes longer than it to answer (a long completion) is waited for, and its answer reaches
+// the client and the cache; the deadline must not cancel the request once its body is in.
+func TestUpstreamSlowerThanBodyTimeout(t *testing.T) {
+	const bodyTimeout = 10 * time.Millisecond
+	for _, path := range []string{"/v1/chat/completions", "/v1/embeddings"} {
+		t.Run(path, func(t *testing.T) {
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				// Whatever the machine's speed, this answer comes well after the body deadline.
+				time.Sleep(10 * bodyTimeout)
+				jsonAnswer(200, completionJSON)(w, r)
+			})
+			e := newEnv(t, up, func(o *Options) { o.BodyTimeout = bodyTimeout })
+			for _, stream := range []bool{false, true} {
+				body := chatBody("")
+				if stream {
+					body = chatBody(`,"stream":true`)
+				}
+				r := e.do(http.MethodPost, path, body)
+				if r.status != http.StatusOK {
+					t.Fatalf("stream=%v: status %d (%s), want the upstream's 200", stream, r.status, r.body)
+				}
+			}
+		})
+	}
+}
+
 // TestTooLargeAnsweredToWriteFirstClient: a client that writes its whole body before reading
 // (Python's http.client) gets the 413, not a connection reset.
 func TestTooLargeAnsweredToWriteFirstClient(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // startH1 serves h with an h1.Server on loopback and returns its address.
@@ -128,6 +129,38 @@ func TestServerWatchKeepsNextRequest(t *testing.T) {
 		t.Fatalf("the first request's context ended (%v) though its client is still there", err)
 	}
 	for _, want := range []string{"/first", "/second"} {
+		if resp, body := c.read("GET"); resp.StatusCode != 200 || body != want {
+			t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
+		}
+	}
+}
+
+// TestServerWatchIgnoresBodyDeadline: a read deadline the handler set for its body (as zest's
+// body_timeout does) bounds the body only. Once the body is in, the watch does not take the
+// deadline passing for the client going away: the context stays live however long the handler
+// works, and the next request on the connection is served.
+func TestServerWatchIgnoresBodyDeadline(t *testing.T) {
+	started, _ := watchHooks(t)
+	ctxErr := make(chan error, 1)
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Millisecond))
+			io.ReadAll(r.Body)
+			r.Context().Done()
+			<-started
+			// Past the deadline whatever the machine's speed: the watch would have seen it.
+			time.Sleep(50 * time.Millisecond)
+			ctxErr <- r.Context().Err()
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	c := srvDial(t, addr)
+	c.send(srvReq("POST", "/slow", "Content-Length: 2\r\n") + "{}")
+	if err := srvRecv(t, ctxErr, "the handler"); err != nil {
+		t.Fatalf("the context ended (%v) while the client waited: the body deadline reached the watch", err)
+	}
+	c.send(srvReq("GET", "/next", ""))
+	for _, want := range []string{"/slow", "/next"} {
 		if resp, body := c.read("GET"); resp.StatusCode != 200 || body != want {
 			t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
 		}

@@ -147,6 +147,11 @@ func (cr *connReader) startWatchLocked() {
 		return
 	}
 	cr.watched, cr.watching, cr.reading = true, true, true
+	// A read deadline still set bounded the body (or the head), all read by now: left in
+	// place it would end the watch with a timeout, taken for the client going away, while
+	// the handler still works (an upstream slower than the body deadline). Cleared here,
+	// under mu, so that endRequest's deadline in the past is never undone.
+	cr.rwc.SetReadDeadline(time.Time{})
 	go cr.backgroundRead(testHookWatchRead, testHookWatchReadDone)
 }
 
