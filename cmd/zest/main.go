@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zest-proxy/zest/internal/logfmt"
 	"github.com/zest-proxy/zest/proxy/h1"
 	"golang.org/x/net/netutil"
 )
@@ -245,5 +246,5 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logfmt.NewTextHandler(w, opts))
 }

@@ -420,10 +420,11 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	c.cr.endRequest()
 	c.cr.setLimit(-1)
+	c.cr.applyDeadline() // the deadline the handler set is the connection's from now on
 	return c.rwc, bufio.NewReadWriter(c.br, c.bw), nil
 }
 
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.cr.setReadDeadline(t) }
 
 func (w *response) SetWriteDeadline(t time.Time) error {
 	w.setWriteDeadline = true

@@ -19,11 +19,12 @@ import (
 )
 
 // Server serves HTTP/1.1 (and 1.0) over plain TCP to handlers written for net/http. It reads
-// each request with the standard library's http.ReadRequest and answers on the connection's
-// own goroutine, with what a handler expects of net/http's server: keep-alive and pipelining,
-// 100-continue, chunked or computed Content-Length framing, Content-Type sniffing, Date, 1xx
-// responses, trailers, Flush, Hijack, read and write deadlines, a request context that ends
-// when the response is done, panics recovered, graceful Shutdown.
+// a plain request head itself (readRequestFast), any other with http.ReadRequest, and answers
+// on the connection's own goroutine, with what a handler expects of net/http's server:
+// keep-alive and pipelining, 100-continue, chunked or computed Content-Length framing,
+// Content-Type sniffing, Date, 1xx responses, trailers, Flush, Hijack, read and write
+// deadlines, a request context that ends when the response is done, panics recovered,
+// graceful Shutdown.
 //
 // It differs from http.Server where that saves per-request work (see the README's server
 // notes): no TLS or HTTP/2; HTTP/1.0 connections are not kept alive; and a request's context
@@ -268,7 +269,7 @@ func (c *srvConn) readRequest() (*http.Request, error) {
 		if idle == 0 {
 			idle = s.ReadHeaderTimeout
 		}
-		setReadDeadline(c.rwc, idle)
+		c.cr.setReadDeadline(deadlineIn(idle))
 		if _, err := c.br.Peek(1); err != nil {
 			return nil, err
 		}
@@ -276,26 +277,30 @@ func (c *srvConn) readRequest() (*http.Request, error) {
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return nil, errClosed
 	}
-	setReadDeadline(c.rwc, s.ReadHeaderTimeout)
-	req, err := http.ReadRequest(c.br)
+	c.cr.setReadDeadline(deadlineIn(s.ReadHeaderTimeout))
+	req, fast := readRequestFast(c.br) // the common head, already buffered
+	var err error
+	if !fast {
+		req, err = http.ReadRequest(c.br)
+	}
 	c.cr.setLimit(-1)
 	if err != nil {
 		return nil, err
 	}
-	c.rwc.SetReadDeadline(time.Time{})
-	if err := checkRequest(req); err != nil {
+	c.cr.setReadDeadline(time.Time{})
+	if err := checkRequest(req, !fast); err != nil {
 		return nil, err
 	}
 	req.RemoteAddr = c.addr
 	return req, nil
 }
 
-func setReadDeadline(c net.Conn, d time.Duration) {
-	var t time.Time
-	if d > 0 {
-		t = time.Now().Add(d)
+// deadlineIn is the deadline d from now; the zero time (none) for d <= 0.
+func deadlineIn(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
 	}
-	c.SetReadDeadline(t)
+	return time.Now().Add(d)
 }
 
 // statusError is a request refused before its handler, with the status to answer.
@@ -306,10 +311,11 @@ type statusError struct {
 
 func (e *statusError) Error() string { return fmt.Sprintf("%d %s", e.code, e.msg) }
 
-// checkRequest applies the checks net/http's server makes beyond http.ReadRequest. One it
+// checkRequest applies the checks net/http's server makes beyond http.ReadRequest; the
+// header names and values only when fields says so (readRequestFast checked them). One it
 // cannot: ReadRequest folds the Host header into req.Host, so a request with two Host headers
 // is served with the first.
-func checkRequest(req *http.Request) error {
+func checkRequest(req *http.Request, fields bool) error {
 	if req.ProtoMajor != 1 {
 		return &statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
 	}
@@ -319,7 +325,20 @@ func checkRequest(req *http.Request) error {
 	if !httpguts.ValidHostHeader(req.Host) {
 		return &statusError{http.StatusBadRequest, "malformed Host header"}
 	}
-	for k, vv := range req.Header {
+	if fields {
+		if err := checkFields(req.Header); err != nil {
+			return err
+		}
+	}
+	if e, ok := req.Header["Expect"]; ok && !(len(e) == 1 && strings.EqualFold(e[0], "100-continue")) {
+		return &statusError{http.StatusExpectationFailed, "unsupported Expect"}
+	}
+	return nil
+}
+
+// checkFields refuses a header name that is not a token or a value with a forbidden byte.
+func checkFields(h http.Header) error {
+	for k, vv := range h {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return &statusError{http.StatusBadRequest, "invalid header name"}
 		}
@@ -328,9 +347,6 @@ func checkRequest(req *http.Request) error {
 				return &statusError{http.StatusBadRequest, "invalid header value"}
 			}
 		}
-	}
-	if e, ok := req.Header["Expect"]; ok && !(len(e) == 1 && strings.EqualFold(e[0], "100-continue")) {
-		return &statusError{http.StatusExpectationFailed, "unsupported Expect"}
 	}
 	return nil
 }

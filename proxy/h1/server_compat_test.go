@@ -703,6 +703,35 @@ func TestServerDeadlines(t *testing.T) {
 	})
 }
 
+// TestServerReadDeadlineEndsBodyRead: a read deadline the handler sets ends a body read that
+// waits for a client, whether set before the read or while it blocks (from another goroutine).
+func TestServerReadDeadlineEndsBodyRead(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if r.URL.Path == "/before" {
+			rc.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		} else {
+			// Most likely while the read below blocks; the outcome must be the same either way.
+			go func() {
+				time.Sleep(10 * time.Millisecond)
+				rc.SetReadDeadline(time.Now())
+			}()
+		}
+		_, err := io.ReadAll(r.Body)
+		var ne net.Error
+		fmt.Fprintf(w, "timeout=%v", errors.As(err, &ne) && ne.Timeout())
+	})
+	eachServer(t, h, func(t *testing.T, addr string) {
+		for _, path := range []string{"/before", "/during"} {
+			c := srvDial(t, addr)
+			c.send(srvReq("POST", path, "Content-Length: 10\r\n") + "ab")
+			if _, body := c.read("POST"); body != "timeout=true" {
+				t.Fatalf("%s: got %q, want the body read ended by its deadline", path, body)
+			}
+		}
+	})
+}
+
 // TestServerHijack: a hijacking handler owns the connection: it reads bytes the client sent
 // after the head (even in the same packet) and its raw writes reach the client.
 func TestServerHijack(t *testing.T) {

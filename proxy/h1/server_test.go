@@ -70,6 +70,27 @@ func TestServerNoWatchUnasked(t *testing.T) {
 	}
 }
 
+// TestServerWatchDelayed: a handler that asks its context for Done and answers within
+// watchDelay costs no watch (here the delay is an hour: no timing involved).
+func TestServerWatchDelayed(t *testing.T) {
+	started, _ := watchHooks(t)
+	d := watchDelay
+	t.Cleanup(func() { watchDelay = d }) // after the server's own cleanup, which runs first
+	watchDelay = time.Hour
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Context().Done()
+		io.WriteString(w, "ok")
+	}))
+	c := srvDial(t, addr)
+	for range 3 {
+		c.send(srvReq("GET", "/", ""))
+		c.read("GET")
+	}
+	if len(started) != 0 {
+		t.Fatalf("%d watches started for answers given before the delay", len(started))
+	}
+}
+
 // TestServerWatchWaitsForBody: a context asked for Done before the body is read starts no
 // watch (it would take body bytes); the watch starts when the body is read to its end.
 func TestServerWatchWaitsForBody(t *testing.T) {

@@ -1,7 +1,10 @@
 // Package h1 is zest's HTTP/1.1 on both sides: a keep-alive client Transport that makes each
 // call on its caller's goroutine, and a Server that answers each connection on its own
-// goroutine. Both leave parsing to the standard library (Request.Write, http.ReadResponse,
-// http.ReadRequest) and cut the per-request hand-offs and goroutines net/http adds around it.
+// goroutine. Both cut the per-request hand-offs and goroutines net/http adds around HTTP/1.1.
+// The plain request heads a proxy sees and sends are read (readRequestFast) and written
+// (writeRequest) by hand, each tested byte for byte against the standard library by a fuzz
+// test; everything else is the standard library's (http.ReadRequest, Request.Write,
+// http.ReadResponse).
 //
 // The Transport writes the request and reads the response over connections kept in a
 // last-in first-out pool. net/http's Transport runs a reader and a writer goroutine per
@@ -235,7 +238,7 @@ var longAgo = time.Unix(1, 0)
 // exchange writes req and reads the response head, passing over interim (1xx) responses.
 func (c *conn) exchange(req *http.Request, maxHead int64) (*http.Response, error) {
 	c.werr = nil
-	werr := req.Write(c.bw)
+	werr := writeRequest(c.bw, req)
 	if werr == nil {
 		werr = c.bw.Flush()
 	}
@@ -266,6 +269,9 @@ func (c *conn) readHead(req *http.Request, maxHead int64) (*http.Response, error
 		return nil, err
 	}
 	c.noAnswer = false
+	if resp, ok := readResponseFast(c.br, req); ok {
+		return resp, nil // a final answer, whole in the buffer
+	}
 	trace := httptrace.ContextClientTrace(req.Context())
 	for {
 		resp, err := http.ReadResponse(c.br, req)

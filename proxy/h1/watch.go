@@ -7,15 +7,16 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // connReader is what a server connection's bufio.Reader reads: the connection, with a limit
 // while a request head is read, and a watch for the client going away while a handler runs.
 //
-// The watch is a background read of one byte, started only when the request's context is
-// asked for Done or Err and the request body has been read to its end (before that, a read of
-// the connection would take body bytes). End of stream or an error means the client is gone:
+// The watch is a background read of one byte, started only when the request's context was
+// asked for Done or Err watchDelay ago and the request body has been read to its end (before
+// that, a read of the connection would take body bytes). End of stream or an error means the client is gone:
 // the request's context is cancelled. A byte that arrives (the next pipelined request) is kept
 // for the next Read. endRequest stops a running watch before the connection is read again.
 type connReader struct {
@@ -38,6 +39,13 @@ type connReader struct {
 	bodyDone  bool
 	wantWatch bool
 	watched   bool // a watch ran for this request: it ends with the client gone or a byte kept
+	armed     bool // the request asked for a watch; delay runs watchNow unless it ends first
+	delay     *time.Timer
+
+	// dlWant is the read deadline asked for, dlSet the one rwc has. A deadline reaches rwc
+	// just before rwc is read (at once when a read is under way), so that a request whose
+	// head and body came in one read costs one deadline change, not four.
+	dlWant, dlSet time.Time
 }
 
 func newConnReader(rwc net.Conn) *connReader {
@@ -87,6 +95,7 @@ func (cr *connReader) Read(p []byte) (int, error) {
 		cr.mu.Unlock()
 		return 1, nil
 	}
+	cr.applyDeadlineLocked()
 	cr.reading = true
 	cr.mu.Unlock()
 
@@ -101,6 +110,33 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	cr.cond.Broadcast()
 	cr.mu.Unlock()
 	return n, err
+}
+
+// setReadDeadline asks for a read deadline on the connection (the zero time: none). It takes
+// effect before the next read of the connection, or at once if a read is under way.
+func (cr *connReader) setReadDeadline(t time.Time) error {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.dlWant = t
+	if cr.reading {
+		return cr.applyDeadlineLocked()
+	}
+	return nil
+}
+
+// applyDeadline gives the connection the read deadline last asked for.
+func (cr *connReader) applyDeadline() {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.applyDeadlineLocked()
+}
+
+func (cr *connReader) applyDeadlineLocked() error {
+	if cr.dlWant.Equal(cr.dlSet) {
+		return nil
+	}
+	cr.dlSet = cr.dlWant
+	return cr.rwc.SetReadDeadline(cr.dlWant)
 }
 
 func (cr *connReader) consumed(n int) {
@@ -128,13 +164,37 @@ func (cr *connReader) bodyEOF() {
 	}
 }
 
-// watch starts the watch for rc, the first time its context is asked for Done or Err.
+// watchDelay is how long a request's context, once asked for Done or Err, waits before it
+// watches its client. An answer ready sooner (a loopback upstream's) never pays for a watch: a
+// goroutine, a read, and two deadline changes to stop it. A client gone meanwhile is noticed
+// that much later, which costs an upstream call of seconds next to nothing. A variable for
+// tests.
+var watchDelay = 5 * time.Millisecond
+
+// watch arms the watch for rc, the first time its context is asked for Done or Err.
 func (cr *connReader) watch(rc *reqCtx) {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
-	if cr.active != rc {
-		return // the request is over
+	if cr.active != rc || cr.armed {
+		return // the request is over, or asked before
 	}
+	cr.armed = true
+	if cr.delay == nil {
+		cr.delay = time.AfterFunc(watchDelay, cr.watchNow)
+	} else {
+		cr.delay.Reset(watchDelay)
+	}
+}
+
+// watchNow starts the armed watch, or has the body's end start it. A late call (its request
+// ended meanwhile) starts the watch of a newer request early, which is harmless.
+func (cr *connReader) watchNow() {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if !cr.armed {
+		return
+	}
+	cr.armed = false
 	if !cr.bodyDone {
 		cr.wantWatch = true
 		return
@@ -151,7 +211,8 @@ func (cr *connReader) startWatchLocked() {
 	// place it would end the watch with a timeout, taken for the client going away, while
 	// the handler still works (an upstream slower than the body deadline). Cleared here,
 	// under mu, so that endRequest's deadline in the past is never undone.
-	cr.rwc.SetReadDeadline(time.Time{})
+	cr.dlWant = time.Time{}
+	cr.applyDeadlineLocked()
 	go cr.backgroundRead(testHookWatchRead, testHookWatchReadDone)
 }
 
@@ -188,6 +249,10 @@ func (cr *connReader) endRequest() {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	cr.active, cr.cancel, cr.wantWatch = nil, nil, false
+	if cr.armed {
+		cr.armed = false
+		cr.delay.Stop()
+	}
 	if !cr.watching {
 		return
 	}
@@ -197,23 +262,31 @@ func (cr *connReader) endRequest() {
 		cr.cond.Wait()
 	}
 	cr.rwc.SetReadDeadline(time.Time{})
+	cr.dlWant, cr.dlSet = time.Time{}, time.Time{}
 }
 
 // reqCtx is a request's context. It embeds the context.WithCancel context itself, so a child
 // context attaches to it directly (no goroutine per child); Done and Err first start the watch.
 type reqCtx struct {
 	context.Context
-	cr *connReader
+	cr    *connReader
+	asked atomic.Bool // Done or Err was called: the watch is armed
 }
 
 func (c *reqCtx) Done() <-chan struct{} {
-	c.cr.watch(c)
+	c.ask()
 	return c.Context.Done()
 }
 
 func (c *reqCtx) Err() error {
-	c.cr.watch(c)
+	c.ask()
 	return c.Context.Err()
+}
+
+func (c *reqCtx) ask() {
+	if !c.asked.Load() && !c.asked.Swap(true) {
+		c.cr.watch(c)
+	}
 }
 
 // reqBody is a request body: it sends "100 Continue" on the first read when the client waits

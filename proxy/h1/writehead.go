@@ -1,0 +1,168 @@
+package h1
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// writeRequest writes req to w as Request.Write does, by hand for the plain request a proxy
+// sends (a known length, no trailers, a valid ASCII host, header values on one line, no client
+// trace), and through Request.Write for anything else. The bytes are Request.Write's: request
+// line, Host, User-Agent (Go's default when the header is absent, none when it is empty),
+// Content-Length where Request.Write sends one, the other headers sorted by name with their
+// values trimmed, and the body, which must hold exactly ContentLength bytes. The body is closed.
+func writeRequest(bw *bufio.Writer, req *http.Request) error {
+	if !plainRequest(req) {
+		return req.Write(bw)
+	}
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	bw.WriteString(req.URL.RequestURI())
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	ua := defaultUserAgent
+	if vv, ok := req.Header["User-Agent"]; ok {
+		ua = ""
+		if len(vv) > 0 {
+			ua = strings.Trim(vv[0], " \t")
+		}
+	}
+	if ua != "" {
+		writeField(bw, "User-Agent", ua)
+	}
+	if req.ContentLength > 0 || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+		var nb [20]byte
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(nb[:0], req.ContentLength, 10))
+		bw.WriteString("\r\n")
+	}
+	var kb [maxPlainHeaders]string
+	keys := kb[:0]
+	for k := range req.Header {
+		if !excludedHeader(k) {
+			keys = append(keys, k)
+		}
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		for _, v := range req.Header[k] {
+			writeField(bw, k, strings.Trim(v, " \t"))
+		}
+	}
+	if _, err := bw.WriteString("\r\n"); err != nil {
+		return err
+	}
+	if req.ContentLength == 0 {
+		return nil
+	}
+	n, err := io.CopyN(bw, req.Body, req.ContentLength)
+	if err == io.EOF {
+		return fmt.Errorf("http: ContentLength=%d with Body length %d", req.ContentLength, n)
+	}
+	if err != nil {
+		return err
+	}
+	var one [1]byte
+	if extra, _ := io.ReadFull(req.Body, one[:]); extra > 0 {
+		return fmt.Errorf("http: ContentLength=%d with Body longer", req.ContentLength)
+	}
+	return nil
+}
+
+func writeField(bw *bufio.Writer, k, v string) {
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+}
+
+// sortStrings is an insertion sort: a request's dozen header names, without the allocation
+// slices.Sort's escaping argument would cost.
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// maxPlainHeaders bounds the header names of a request writeRequest writes by hand.
+const maxPlainHeaders = 32
+
+const defaultUserAgent = "Go-http-client/1.1"
+
+// excludedHeader reports the headers Request.Write writes itself or never sends from Header.
+func excludedHeader(k string) bool {
+	switch k {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
+}
+
+// plainRequest reports whether writeRequest may write req by hand: see writeRequest.
+func plainRequest(req *http.Request) bool {
+	if req.Close || len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 || req.URL.Opaque != "" ||
+		req.Method == http.MethodConnect || len(req.Header) > maxPlainHeaders {
+		return false
+	}
+	switch {
+	case req.ContentLength < 0:
+		return false
+	case req.ContentLength == 0:
+		if req.Body != nil && req.Body != http.NoBody {
+			return false // a body of unknown length: Request.Write sends it chunked
+		}
+	case req.Body == nil || req.GetBody == nil:
+		return false // a body not known to be in memory: Request.Write's framing and flushing
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if host == "" || !asciiPrintable(host) || strings.Contains(host, "%") || !httpguts.ValidHostHeader(host) {
+		return false
+	}
+	if httptrace.ContextClientTrace(req.Context()) != nil {
+		return false
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return false
+		}
+		for _, v := range vv {
+			if strings.ContainsAny(v, "\r\n") {
+				return false // Request.Write turns line breaks into spaces
+			}
+		}
+	}
+	return true
+}
+
+func asciiPrintable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
