@@ -277,10 +277,10 @@ func (c *srvConn) readRequest() (*http.Request, error) {
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return nil, errClosed
 	}
-	c.cr.setReadDeadline(deadlineIn(s.ReadHeaderTimeout))
-	req, fast := readRequestFast(c.br) // the common head, already buffered
+	req, fast := readRequestFast(c.br) // the common head, already buffered: no read, no deadline
 	var err error
 	if !fast {
+		c.cr.setReadDeadline(deadlineIn(s.ReadHeaderTimeout))
 		req, err = http.ReadRequest(c.br)
 	}
 	c.cr.setLimit(-1)
