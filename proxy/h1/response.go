@@ -420,7 +420,16 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	c.cr.endRequest()
 	c.cr.setLimit(-1)
-	c.cr.applyDeadline() // the deadline the handler set is the connection's from now on
+	// As net/http: the connection comes without deadlines, and a byte the watch read is in
+	// the reader handed over (its Buffered counts it), not only behind it.
+	c.cr.setReadDeadline(time.Time{})
+	c.cr.applyDeadline()
+	c.rwc.SetWriteDeadline(time.Time{})
+	if c.cr.keepsByte() {
+		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
+			return nil, nil, err
+		}
+	}
 	return c.rwc, bufio.NewReadWriter(c.br, c.bw), nil
 }
 

@@ -761,6 +761,35 @@ func TestServerHijack(t *testing.T) {
 	})
 }
 
+// TestServerHijackClearsReadDeadline: a hijacked connection comes without the read deadline
+// the handler set for its request.
+func TestServerHijackClearsReadDeadline(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Now().Add(time.Millisecond))
+		conn, brw, err := rc.Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		time.Sleep(20 * time.Millisecond) // past the deadline, whatever the machine's speed
+		conn.Write([]byte("go\n"))
+		b, err := brw.ReadString('\n')
+		fmt.Fprintf(conn, "%q %v\n", b, err)
+	})
+	eachServer(t, h, func(t *testing.T, addr string) {
+		c := srvDial(t, addr)
+		c.send(srvReq("GET", "/", ""))
+		if l, err := c.br.ReadString('\n'); l != "go\n" {
+			t.Fatalf("got %q, %v; want the handler's go-ahead", l, err)
+		}
+		c.send("ping\n")
+		if l, err := c.br.ReadString('\n'); l != "\"ping\\n\" <nil>\n" {
+			t.Fatalf("got %q, %v; want the handler to read the ping", l, err)
+		}
+	})
+}
+
 // TestServerRequestFields: what the handler sees of the request line and connection.
 func TestServerRequestFields(t *testing.T) {
 	type seen struct {

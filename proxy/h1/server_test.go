@@ -188,6 +188,70 @@ func TestServerWatchIgnoresBodyDeadline(t *testing.T) {
 	}
 }
 
+// shortWatchDelay makes the watch start 1 ms after it is asked for, for the test and until the
+// test's servers are closed.
+func shortWatchDelay(t *testing.T) {
+	d := watchDelay
+	t.Cleanup(func() { watchDelay = d }) // registered first: runs after the servers' cleanups
+	watchDelay = time.Millisecond
+}
+
+// TestServerHijackKeepsWatchedByte: a byte the watch read before a Hijack is in the reader
+// handed over, as net/http's is (a handler that checks Buffered before reading the raw
+// connection would lose it otherwise).
+func TestServerHijackKeepsWatchedByte(t *testing.T) {
+	shortWatchDelay(t)
+	started, read := watchHooks(t)
+	watching, sent := make(chan struct{}), make(chan struct{})
+	got := make(chan string, 1)
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Context().Done()
+		<-started
+		close(watching)
+		<-sent
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			got <- "hijack: " + err.Error()
+			return
+		}
+		defer conn.Close()
+		b, _ := brw.Reader.Peek(brw.Reader.Buffered())
+		got <- string(b)
+	}))
+	c := srvDial(t, addr)
+	c.send(srvReq("GET", "/", ""))
+	srvRecv(t, watching, "the watch to start")
+	c.send("X")
+	if n := srvRecv(t, read, "the watch's read"); n != 1 {
+		t.Fatalf("the watch read %d bytes, want 1", n)
+	}
+	close(sent)
+	if g := srvRecv(t, got, "the hijack"); g != "X" {
+		t.Fatalf("after Hijack the reader buffers %q, want the byte the watch read", g)
+	}
+}
+
+// TestServerDeadlineAfterWatchStarts: a read deadline set while the watch runs (the body is in)
+// does not end the request's context when it passes: the client is still there.
+func TestServerDeadlineAfterWatchStarts(t *testing.T) {
+	shortWatchDelay(t)
+	started, _ := watchHooks(t)
+	got := make(chan error, 1)
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		r.Context().Done()
+		<-started
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Millisecond))
+		time.Sleep(50 * time.Millisecond) // past the deadline, whatever the machine's speed
+		got <- r.Context().Err()
+	}))
+	c := srvDial(t, addr)
+	c.send(srvReq("POST", "/", "Content-Length: 2\r\n") + "{}")
+	if err := srvRecv(t, got, "the handler"); err != nil {
+		t.Fatalf("the context ended (%v) while the client waited", err)
+	}
+}
+
 // TestServerDrainBound: a body the handler leaves unread is drained up to 256 KiB and the
 // connection kept; beyond that the answer says Connection: close and the connection closes.
 func TestServerDrainBound(t *testing.T) {

@@ -113,15 +113,24 @@ func (cr *connReader) Read(p []byte) (int, error) {
 }
 
 // setReadDeadline asks for a read deadline on the connection (the zero time: none). It takes
-// effect before the next read of the connection, or at once if a read is under way.
+// effect before the next read of the connection, or at once if a body read is under way. It
+// never reaches the watch's read: the body is in by then, and a deadline passing there would be
+// taken for the client going away (or would undo endRequest's deadline in the past).
 func (cr *connReader) setReadDeadline(t time.Time) error {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	cr.dlWant = t
-	if cr.reading {
+	if cr.reading && !cr.watching {
 		return cr.applyDeadlineLocked()
 	}
 	return nil
+}
+
+// keepsByte reports whether the watch read a byte that the next Read returns.
+func (cr *connReader) keepsByte() bool {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	return cr.hasByte
 }
 
 // applyDeadline gives the connection the read deadline last asked for.

@@ -132,8 +132,11 @@ func plainRequest(req *http.Request) bool {
 		if req.Body != nil && req.Body != http.NoBody {
 			return false // a body of unknown length: Request.Write sends it chunked
 		}
-	case req.Body == nil || req.GetBody == nil:
+	case req.Body == nil || req.Body == http.NoBody || req.GetBody == nil:
 		return false // a body not known to be in memory: Request.Write's framing and flushing
+	}
+	if hasCTL(req.URL.RequestURI()) {
+		return false // Request.Write refuses it
 	}
 	host := req.Host
 	if host == "" {
@@ -156,6 +159,16 @@ func plainRequest(req *http.Request) bool {
 		}
 	}
 	return true
+}
+
+// hasCTL reports whether s holds an ASCII control character (or DEL).
+func hasCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func asciiPrintable(s string) bool {

@@ -108,6 +108,31 @@ func TestWriteRequestFallsBack(t *testing.T) {
 	}
 }
 
+// TestWriteRequestOddRequests: requests zest never sends, still written as Request.Write
+// writes them (or refused as it refuses them): a control character in the target, a length
+// with no body.
+func TestWriteRequestOddRequests(t *testing.T) {
+	cases := map[string]func() *http.Request{
+		"control character in the query": func() *http.Request {
+			r := newOutReq(t, "GET", "http://up.test/v1/models", "", nil)
+			r.URL.RawQuery = "a=1 HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /smuggled"
+			return r
+		},
+		"length with NoBody": func() *http.Request {
+			r := newOutReq(t, "POST", "http://up.test/", "", nil)
+			r.Body, r.ContentLength = http.NoBody, 5
+			r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+			return r
+		},
+	}
+	for name, mk := range cases {
+		std, ours, stdErr, ourErr := wireOf(t, mk)
+		if (stdErr == nil) != (ourErr == nil) || std != ours {
+			t.Errorf("%s: Request.Write (err %v): %q\nwriteRequest (err %v): %q", name, stdErr, std, ourErr, ours)
+		}
+	}
+}
+
 // TestWriteRequestBodyLength: a body shorter or longer than ContentLength is an error, as
 // with Request.Write, and the body is closed either way.
 func TestWriteRequestBodyLength(t *testing.T) {
