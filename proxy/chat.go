@@ -342,6 +342,7 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	// Nobody joins a call that stores nothing: a plain answer then goes to its one plain
 	// client as it came, without being checked for storing.
 	f.wantResult = store || semStore || f.rec != nil || c.stream
+	f.wantUsage = h.opts.Limiter != nil || ri.span != nil
 	req := h.upstreamRequest(f.ctx, c.r, fwd)
 	if !c.stream {
 		f.bg = func(work func()) {

@@ -40,8 +40,9 @@ type flight struct {
 	bg func(work func())
 	// wantResult says a plain (not SSE) 200 answer is checked and kept as the result, for the
 	// caches, a recording, or a client that wants it replayed as SSE; without, it is passed on
-	// as it came and only its usage is read.
-	wantResult bool
+	// as it came, and only its usage is read, when wantUsage says something needs it (the
+	// token limits settle with it, a span reports it).
+	wantResult, wantUsage bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -364,7 +365,7 @@ func (u *callRead) finishRead() {
 	case rd.ok && f.wantResult && wellFormed(b):
 		result = b
 		us.prompt, us.completion, us.known = usageOf(b)
-	case rd.ok && !f.wantResult:
+	case rd.ok && !f.wantResult && f.wantUsage:
 		us.prompt, us.completion, us.known = usageOf(b)
 	}
 	f.rec.end(u.sent, nil)
