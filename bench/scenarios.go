@@ -116,6 +116,8 @@ func scenarios() []scenario {
 			target: tZest, baseline: "direct", prompt: unique, zestConfig: fullCacheConfig, prepare: fillCaches, slow: true},
 		{name: "zest-bypass", title: `zest with cache_control {"type":"no_cache"} (BYPASS)`, target: tZest, baseline: "direct", prompt: fixed, extra: `,"cache_control":{"type":"no_cache"}`},
 		{name: "zest-hit", title: "zest exact-cache hit (one warmed prompt)", target: tZest, baseline: "direct", sweep: true, prompt: fixed, warm: []uint64{0}},
+		{name: "zest-hit-quiet", title: `zest exact-cache hit without the access line ([log] level = "warn"; nginx runs with access_log off)`,
+			target: tZest, baseline: "nginx-hit", prompt: fixed, warm: []uint64{0}, zestConfig: "[log]\nlevel = \"warn\"\n"},
 		{name: "zest-semantic", title: "zest semantic hit (case/spacing variants of a warmed prompt)", target: tZest, baseline: "direct",
 			zestConfig: "[semantic]\nenabled = true\n", prompt: semVariant, warm: []uint64{1 << 62}},
 		{name: "direct-stream", title: "driver → mock, streamed (baseline for time to first token)", target: tMock, baseline: "direct-stream", stream: true, prompt: unique},
