@@ -47,9 +47,12 @@ func readRequestFast(br *bufio.Reader) (req *http.Request, ok bool) {
 		method == http.MethodConnect || !strings.HasPrefix(target, "/") {
 		return nil, false
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return nil, false
+	u := &url.URL{Path: target} // what url.ParseRequestURI makes of a plain path
+	if !plainPath(target) {
+		var err error
+		if u, err = url.ParseRequestURI(target); err != nil {
+			return nil, false
+		}
 	}
 
 	f, ok := readFields(rest, lines, true)
@@ -147,6 +150,22 @@ func readFields(rest string, lines int, request bool) (f fields, ok bool) {
 		}
 	}
 	return f, true
+}
+
+// plainPath reports whether target is a path of unreserved characters and slashes, not
+// starting with "//": one url.ParseRequestURI takes whole as URL.Path, with no RawPath.
+func plainPath(target string) bool {
+	if strings.HasPrefix(target, "//") {
+		return false
+	}
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
 }
 
 // headLen returns the length of the request head at the start of buf, its final blank line

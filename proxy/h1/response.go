@@ -170,11 +170,15 @@ func appendHeader(h []byte, k string, vv []string) []byte {
 		h = append(h, k...)
 		h = append(h, ": "...)
 		v = textproto.TrimString(v)
-		for i := 0; i < len(v); i++ {
-			if b := v[i]; b == '\r' || b == '\n' {
-				h = append(h, ' ')
-			} else {
-				h = append(h, b)
+		if !strings.ContainsAny(v, "\r\n") {
+			h = append(h, v...) // the common value, copied whole
+		} else {
+			for i := 0; i < len(v); i++ {
+				if b := v[i]; b == '\r' || b == '\n' {
+					h = append(h, ' ')
+				} else {
+					h = append(h, b)
+				}
 			}
 		}
 		h = append(h, "\r\n"...)

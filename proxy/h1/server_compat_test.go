@@ -790,6 +790,26 @@ func TestServerHijackClearsReadDeadline(t *testing.T) {
 	})
 }
 
+// TestServerHeaderLineBreaks: a line break in a header value goes out as a space, never as a
+// line of its own (no header injection).
+func TestServerHeaderLineBreaks(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Break"] = []string{"a\r\nX-Injected: 1", "plain"}
+		io.WriteString(w, "ok")
+	})
+	eachServer(t, h, func(t *testing.T, addr string) {
+		c := srvDial(t, addr)
+		c.send(srvReq("GET", "/", ""))
+		resp, _ := c.read("GET")
+		if got := resp.Header["X-Break"]; len(got) != 2 || got[0] != "a  X-Injected: 1" || got[1] != "plain" {
+			t.Fatalf("X-Break = %q, want the line break as spaces", got)
+		}
+		if resp.Header.Get("X-Injected") != "" {
+			t.Fatal("a header was injected")
+		}
+	})
+}
+
 // TestServerRequestFields: what the handler sees of the request line and connection.
 func TestServerRequestFields(t *testing.T) {
 	type seen struct {
