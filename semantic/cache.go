@@ -153,6 +153,7 @@ type Cache struct {
 	entries map[string]*entry
 	expiry  expiryHeap
 	seq     uint64
+	dim     int // the length of the vectors seen so far: what a pending entry is charged for
 
 	stats    counters
 	refusals refusals
@@ -163,8 +164,20 @@ type Cache struct {
 type partition struct {
 	key  string // appendKey of its entries
 	ns   string
-	idx  vectorIndex
-	cost int64 // what the partition itself is charged against MaxBytes (partitionCost)
+	idx  vectorIndex // nil until its first vector
+	cost int64       // what the partition itself is charged against MaxBytes (partitionCost)
+	// pending are entries filed without a vector (see Store): embedded and put in idx when
+	// a lookup first reaches the partition.
+	pending []*entry
+}
+
+// size is how many entries the partition holds, pending ones included.
+func (p *partition) size() int {
+	n := len(p.pending)
+	if p.idx != nil {
+		n += p.idx.count()
+	}
+	return n
 }
 
 // entry is one stored answer.
@@ -181,6 +194,8 @@ type entry struct {
 
 	servedMu sync.Mutex
 	served   []string // query prompts this entry was last served for (see Report)
+
+	pending bool // in part.pending, not yet in part.idx
 }
 
 // New returns a Cache. It fails if opts.Embedder is nil or a field is out of
@@ -284,36 +299,52 @@ func (c *Cache) appendKey(dst []byte, q Query) (key []byte, sig string) {
 	return append(dst, sig...), sig
 }
 
-// embed embeds one prompt under the embed deadline. ok is false for a prompt
-// with nothing to embed (the zero vector).
+// embed embeds one prompt under the embed deadline (given, when set, is its vector already).
+// ok is false for a prompt with nothing to embed (the zero vector).
 func (c *Cache) embed(ctx context.Context, prompt string, given []float32) (vec []float32, ok bool, err error) {
 	if len(given) > 0 {
 		return given, true, nil
 	}
+	vecs, err := c.embedMany(ctx, []string{prompt})
+	if err != nil || vecs[0] == nil {
+		return nil, false, err
+	}
+	return vecs[0], true, nil
+}
+
+// embedMany embeds prompts in one call under the embed deadline, each vector normalised; a
+// prompt with nothing to embed gets nil.
+func (c *Cache) embedMany(ctx context.Context, prompts []string) ([][]float32, error) {
 	if _, inProcess := c.emb.(*Local); !inProcess {
 		// The local embedder computes in microseconds and waits for nothing: no timer for it.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.embedTimeout)
 		defer cancel()
 	}
-	vecs, err := c.emb.Embed(ctx, []string{prompt})
+	vecs, err := c.emb.Embed(ctx, prompts)
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err() // the embedder ignored its deadline
 	}
-	if err == nil && (len(vecs) != 1 || len(vecs[0]) == 0) {
-		err = fmt.Errorf("embedder returned %d vectors for 1 text", len(vecs))
+	if err == nil && len(vecs) != len(prompts) {
+		err = fmt.Errorf("embedder returned %d vectors for %d texts", len(vecs), len(prompts))
+	}
+	for i := 0; err == nil && i < len(vecs); i++ {
+		if len(vecs[i]) == 0 {
+			err = fmt.Errorf("embedder returned an empty vector")
+		}
 	}
 	if err != nil {
 		c.stats.embedErrors.Add(1)
 		c.log.DebugContext(ctx, "semantic: embed failed", "err", err)
-		return nil, false, fmt.Errorf("semantic: embed: %w", err)
+		return nil, fmt.Errorf("semantic: embed: %w", err)
 	}
-	vec = vecs[0]
-	if !normalize(vec) {
-		c.stats.unembeddable.Add(1)
-		return nil, false, nil
+	for i, v := range vecs {
+		if !normalize(v) {
+			c.stats.unembeddable.Add(1)
+			vecs[i] = nil
+		}
 	}
-	return vec, true, nil
+	return vecs, nil
 }
 
 // threshold returns the effective threshold of q.

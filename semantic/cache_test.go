@@ -310,15 +310,62 @@ func TestEmbedderFailureFallsThrough(t *testing.T) {
 	}
 }
 
+// TestUnembeddablePrompt: a prompt with nothing to embed is never served. Filed first in its
+// partition (pending), it leaves when a lookup reaches the partition; filed in a partition
+// that exists, it is not kept at all.
 func TestUnembeddablePrompt(t *testing.T) {
 	c := mustNew(t, Options{Embedder: &bagEmbedder{}})
 	mustStore(t, c, Query{Prompt: "   "}, "blank", "v", time.Hour)
+	if got := lookupID(t, c, Query{Prompt: "real words"}); got != "" {
+		t.Errorf("a lookup hit %q, an entry with nothing embedded", got)
+	}
 	if st := c.Stats(); st.Entries != 0 || st.Unembeddable != 1 {
-		t.Errorf("stats = %+v, want nothing stored", st)
+		t.Errorf("after the lookup: stats = %+v, want the blank entry gone", st)
 	}
 	mustStore(t, c, Query{Prompt: "real words"}, "id", "v", time.Hour)
+	if got := lookupID(t, c, Query{Prompt: "real words"}); got != "id" {
+		t.Errorf("lookup = %q, want the pending entry, embedded on the way", got)
+	}
+	mustStore(t, c, Query{Prompt: "   "}, "blank", "v", time.Hour)
+	if st := c.Stats(); st.Entries != 1 || st.Unembeddable != 2 {
+		t.Errorf("stats = %+v, want the blank prompt not kept", st)
+	}
 	if got := lookupID(t, c, Query{Prompt: ""}); got != "" {
 		t.Errorf("empty prompt hit %q", got)
+	}
+}
+
+// TestStoreEmbedsLazily: the first entry of a partition costs no embedding until a lookup
+// reaches its partition; that lookup embeds it (one call after the query's) and finds it.
+// Entries of a partition that exists are embedded when stored.
+func TestStoreEmbedsLazily(t *testing.T) {
+	bag := &bagEmbedder{}
+	c := mustNew(t, Options{Embedder: bag})
+	for i := range 3 {
+		mustStore(t, c, Query{Partition: fmt.Sprint("p", i), Prompt: "how do caches work"}, fmt.Sprint("id", i), "v", time.Hour)
+	}
+	if n := bag.calls.Load(); n != 0 {
+		t.Fatalf("%d embedder calls for three first entries, want none", n)
+	}
+	if got := lookupID(t, c, Query{Partition: "p1", Prompt: "how do caches work"}); got != "id1" {
+		t.Fatalf("lookup = %q, want id1", got)
+	}
+	if n := bag.calls.Load(); n != 2 {
+		t.Fatalf("%d embedder calls, want 2 (the query, then the pending entry)", n)
+	}
+	if got := lookupID(t, c, Query{Partition: "p1", Prompt: "how do caches work"}); got != "id1" || bag.calls.Load() != 3 {
+		t.Fatalf("second lookup = %q after %d calls, want id1 after 3 (nothing pending)", got, bag.calls.Load())
+	}
+	mustStore(t, c, Query{Partition: "p1", Prompt: "how do proxies work"}, "id9", "v", time.Hour)
+	if n := bag.calls.Load(); n != 4 {
+		t.Fatalf("%d embedder calls, want 4: a partition that exists embeds on store", n)
+	}
+	// Pending entries leave like any other: deleted, expired, evicted.
+	if !c.Delete("id2") {
+		t.Fatal("Delete of a pending entry: not found")
+	}
+	if st := c.Stats(); st.Entries != 3 || st.Partitions != 2 {
+		t.Fatalf("stats = %+v, want 3 entries in 2 partitions", st)
 	}
 }
 

@@ -30,7 +30,8 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 	miss := Hit{Signature: sig}
 
 	c.mu.RLock()
-	_, ok := c.parts[string(kbuf)]
+	p, ok := c.parts[string(kbuf)]
+	pending := ok && len(p.pending) > 0
 	c.mu.RUnlock()
 	if !ok {
 		c.stats.misses.Add(1)
@@ -44,6 +45,12 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 		return miss, false, err
 	}
 	miss.Vector = vec
+	if pending {
+		if err := c.embedPending(ctx, key); err != nil {
+			c.stats.misses.Add(1)
+			return miss, false, err
+		}
+	}
 
 	threshold := c.thresholdOf(q)
 	var buf [8]candidate
@@ -82,7 +89,7 @@ func (c *Cache) candidates(ctx context.Context, key string, vec []float32, thres
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	p, ok := c.parts[key]
-	if !ok {
+	if !ok || p.idx == nil {
 		return out, nil
 	}
 	var buf [8]match

@@ -5,17 +5,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
-// Store embeds q.Prompt and stores value under id in q's namespace and
-// partition for ttl. Storing an existing id replaces that entry (wherever it
-// was). value is kept, not copied (the caller must not modify it), and may be
-// nil when the caller keeps the answer itself under id (Hit.Value is then nil).
-// Beyond MaxEntries or MaxBytes, expired entries are dropped first, then the
-// entries that expire soonest. An embedder failure is returned as an error and
-// counted; a prompt with nothing to embed (no word the embedder knows) is not
-// stored and is not an error.
+// Store files value under id in q's namespace and partition for ttl. Storing an existing id
+// replaces that entry (wherever it was). value is kept, not copied (the caller must not modify
+// it), and may be nil when the caller keeps the answer itself under id (Hit.Value is then nil).
+// Beyond MaxEntries or MaxBytes, expired entries are dropped first, then the entries that
+// expire soonest.
+//
+// The entry's vector is q.Vector, or q.Prompt embedded. The first entry of a partition (no
+// lookup has embedded its prompt, and there is nothing to compare it with yet) is filed without
+// one, unless the cache is shared through Redis: it is embedded when a lookup first reaches the
+// partition, and never if none does, as with most prompts whose numbers make a partition of
+// their own. An embedder failure is returned as an error and counted; a prompt with nothing to
+// embed (no word the embedder knows) is not kept and is not an error.
 func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl time.Duration) error {
 	if id == "" {
 		return errors.New("semantic: store: empty id")
@@ -23,9 +28,15 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 	if ttl <= 0 {
 		return errors.New("semantic: store: ttl must be positive")
 	}
-	vec, ok, err := c.embed(ctx, q.Prompt, q.Vector)
-	if err != nil || !ok {
-		return err
+	var kb [160]byte
+	kbuf, _ := c.appendKey(kb[:0], q)
+	var vec []float32
+	if len(q.Vector) > 0 || c.share != nil || c.hasPartition(kbuf) {
+		var ok bool
+		var err error
+		if vec, ok, err = c.embed(ctx, q.Prompt, q.Vector); err != nil || !ok {
+			return err
+		}
 	}
 	now := c.now()
 	e := &entry{
@@ -35,18 +46,26 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 		stored:  now,
 		expires: now.Add(ttl),
 	}
-	var kb [160]byte
-	kbuf, _ := c.appendKey(kb[:0], q)
 	key := string(kbuf)
 	if err := c.insert(ctx, key, q.Namespace, vec, e); err != nil {
 		return err
 	}
-	c.share.publishStore(ctx, key, q.Namespace, vec, e)
+	if vec != nil {
+		c.share.publishStore(ctx, key, q.Namespace, vec, e)
+	}
 	return nil
 }
 
-// insert files e under the partition key with its vector, replacing an entry of the same id,
-// then applies expiry and the size cap.
+// hasPartition reports whether the partition under key holds entries.
+func (c *Cache) hasPartition(key []byte) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.parts[string(key)]
+	return ok
+}
+
+// insert files e under the partition key with its vector (nil: pending, see Store), replacing
+// an entry of the same id, then applies expiry and the size cap.
 func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *entry) error {
 	now := c.now()
 	id := e.id
@@ -57,19 +76,21 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 	}
 	p, ok := c.parts[key]
 	if !ok {
-		p = &partition{key: key, ns: ns, idx: newIndex(c.kind, len(vec)), cost: partitionCost(key)}
+		p = &partition{key: key, ns: ns, cost: partitionCost(key)}
 		c.parts[key] = p
 		c.bytes += p.cost
 	}
-	if err := p.idx.add(ctx, id, vec); err != nil {
-		c.stats.indexErrors.Add(1)
+	e.part = p
+	if vec == nil {
+		e.pending = true
+		p.pending = append(p.pending, e)
+	} else if err := c.indexLocked(ctx, p, id, vec); err != nil {
 		c.dropIfEmptyLocked(p)
-		return fmt.Errorf("semantic: store: %w", err)
+		return err
 	}
 	c.seq++
 	e.seq = c.seq
-	e.part = p
-	e.cost = entryCost(e, len(vec))
+	e.cost = entryCost(e, c.dim)
 	c.bytes += e.cost
 	c.entries[id] = e
 	heap.Push(&c.expiry, e)
@@ -79,6 +100,66 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 		c.stats.evictions.Add(1)
 	}
 	return nil
+}
+
+// indexLocked adds id's vector to p's index, making the index with the first vector.
+func (c *Cache) indexLocked(ctx context.Context, p *partition, id string, vec []float32) error {
+	if p.idx == nil {
+		p.idx = newIndex(c.kind, len(vec))
+	}
+	if err := p.idx.add(ctx, id, vec); err != nil {
+		c.stats.indexErrors.Add(1)
+		return fmt.Errorf("semantic: store: %w", err)
+	}
+	c.dim = len(vec)
+	return nil
+}
+
+// embedPending embeds the pending entries of the partition under key, in one call to the
+// embedder, and puts them in its index; an entry with nothing to embed leaves. It runs on the
+// lookup that first reaches the partition, before the partition is searched.
+func (c *Cache) embedPending(ctx context.Context, key string) error {
+	c.mu.RLock()
+	var list []*entry
+	var prompts []string
+	if p := c.parts[key]; p != nil {
+		for _, e := range p.pending {
+			list, prompts = append(list, e), append(prompts, e.prompt)
+		}
+	}
+	c.mu.RUnlock()
+	if len(list) == 0 {
+		return nil
+	}
+	vecs, err := c.embedMany(ctx, prompts)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range list {
+		if !e.pending || c.entries[e.id] != e {
+			continue // gone meanwhile, or embedded by another lookup
+		}
+		if vecs[i] == nil || c.indexLocked(ctx, e.part, e.id, vecs[i]) != nil {
+			c.removeLocked(e)
+			continue
+		}
+		c.unpendLocked(e)
+		c.bytes -= e.cost
+		e.cost = entryCost(e, len(vecs[i]))
+		c.bytes += e.cost
+	}
+	return nil
+}
+
+// unpendLocked takes e off its partition's pending list.
+func (c *Cache) unpendLocked(e *entry) {
+	p := e.part
+	if i := slices.Index(p.pending, e); i >= 0 {
+		p.pending = slices.Delete(p.pending, i, i+1)
+	}
+	e.pending = false
 }
 
 // Delete removes the entry with this id (from every replica, with Options.Redis) and reports
@@ -152,7 +233,9 @@ func (c *Cache) removeLocked(e *entry) {
 	delete(c.entries, e.id)
 	c.bytes -= e.cost
 	heap.Remove(&c.expiry, e.heapIdx)
-	if err := e.part.idx.remove(e.id); err != nil {
+	if e.pending {
+		c.unpendLocked(e)
+	} else if err := e.part.idx.remove(e.id); err != nil {
 		c.stats.indexErrors.Add(1)
 		c.log.Debug("semantic: delete failed", "id", e.id, "err", err)
 	}
@@ -160,7 +243,7 @@ func (c *Cache) removeLocked(e *entry) {
 }
 
 func (c *Cache) dropIfEmptyLocked(p *partition) {
-	if p.idx.count() == 0 && c.parts[p.key] == p {
+	if p.size() == 0 && c.parts[p.key] == p {
 		delete(c.parts, p.key)
 		c.bytes -= p.cost
 	}
