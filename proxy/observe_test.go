@@ -105,6 +105,11 @@ func TestObsTracing(t *testing.T) {
 		tp, tid, parent := xTraceparent(1)
 		r := x.chat(xChat(xPromptA, ""), withHeader("Traceparent", tp))
 		wantStatus(t, r, 200, "MISS")
+		// The answer is filed by meaning after the client has it: the semantic hit below needs
+		// that done, whatever else the machine is doing.
+		if err := x.h.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
 		ss := x.spansOf(t, tid, 4)
 		srv := xSpanNamed(t, ss, "chat gpt-4o-mini")
 		if srv.SpanKind != trace.SpanKindServer || srv.Parent.SpanID() != parent || !srv.Parent.IsRemote() {
