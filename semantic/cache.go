@@ -330,7 +330,7 @@ func (c *Cache) embedMany(ctx context.Context, prompts []string) ([][]float32, e
 	}
 	for i := 0; err == nil && i < len(vecs); i++ {
 		if len(vecs[i]) == 0 {
-			err = fmt.Errorf("embedder returned an empty vector")
+			err = errors.New("embedder returned an empty vector")
 		}
 	}
 	if err != nil {

@@ -107,7 +107,7 @@ func readFields(rest string, lines int, request bool) (f fields, ok bool) {
 		if !found || !httpguts.ValidHeaderFieldName(name) {
 			return f, false
 		}
-		value = trimSpaceTab(value)
+		value = strings.Trim(value, " \t") // as textproto trims a value
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return f, false
 		}
@@ -187,18 +187,6 @@ func headLen(buf []byte) (n, lines int) {
 		i += j + 1
 	}
 	return 0, 0
-}
-
-// trimSpaceTab returns s without its leading and trailing SP and HTAB, as textproto trims a
-// header value.
-func trimSpaceTab(s string) string {
-	for s != "" && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // parseLength parses a Content-Length of 1 to maxFastContentLength decimal digits, what

@@ -426,8 +426,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.cr.setLimit(-1)
 	// As net/http: the connection comes without deadlines, and a byte the watch read is in
 	// the reader handed over (its Buffered counts it), not only behind it.
-	c.cr.setReadDeadline(time.Time{})
-	c.cr.applyDeadline()
+	c.cr.clearReadDeadline()
 	c.rwc.SetWriteDeadline(time.Time{})
 	if c.cr.keepsByte() {
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {

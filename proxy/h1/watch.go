@@ -16,8 +16,8 @@ import (
 //
 // The watch is a background read of one byte, started only when the request's context was
 // asked for Done or Err watchDelay ago and the request body has been read to its end (before
-// that, a read of the connection would take body bytes). End of stream or an error means the client is gone:
-// the request's context is cancelled. A byte that arrives (the next pipelined request) is kept
+// that, a read of the connection would take body bytes). End of stream or an error means the
+// client is gone: the request's context is cancelled. A byte that arrives (the next pipelined request) is kept
 // for the next Read. endRequest stops a running watch before the connection is read again.
 type connReader struct {
 	rwc net.Conn
@@ -133,10 +133,15 @@ func (cr *connReader) keepsByte() bool {
 	return cr.hasByte
 }
 
-// applyDeadline gives the connection the read deadline last asked for.
-func (cr *connReader) applyDeadline() {
+// clearReadDeadline takes any read deadline off the connection now.
+func (cr *connReader) clearReadDeadline() {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
+	cr.clearDeadlineLocked()
+}
+
+func (cr *connReader) clearDeadlineLocked() {
+	cr.dlWant = time.Time{}
 	cr.applyDeadlineLocked()
 }
 
@@ -222,8 +227,7 @@ func (cr *connReader) startWatchLocked() {
 	// place it would end the watch with a timeout, taken for the client going away, while
 	// the handler still works (an upstream slower than the body deadline). Cleared here,
 	// under mu, so that endRequest's deadline in the past is never undone.
-	cr.dlWant = time.Time{}
-	cr.applyDeadlineLocked()
+	cr.clearDeadlineLocked()
 	go cr.backgroundRead(testHookWatchRead, testHookWatchReadDone)
 }
 
@@ -268,12 +272,12 @@ func (cr *connReader) endRequest() {
 		return
 	}
 	cr.aborted = true
+	cr.dlSet = aLongTimeAgo
 	cr.rwc.SetReadDeadline(aLongTimeAgo)
 	for cr.watching {
 		cr.cond.Wait()
 	}
-	cr.rwc.SetReadDeadline(time.Time{})
-	cr.dlWant, cr.dlSet = time.Time{}, time.Time{}
+	cr.clearDeadlineLocked()
 }
 
 // reqCtx is a request's context. It embeds the context.WithCancel context itself, so a child

@@ -19,7 +19,8 @@ import (
 // Content-Length where Request.Write sends one, the other headers sorted by name with their
 // values trimmed, and the body, which must hold exactly ContentLength bytes. The body is closed.
 func writeRequest(bw *bufio.Writer, req *http.Request) error {
-	if !plainRequest(req) {
+	ruri, host, ok := plainRequest(req)
+	if !ok {
 		return req.Write(bw)
 	}
 	if req.Body != nil {
@@ -29,13 +30,9 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if method == "" {
 		method = http.MethodGet
 	}
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
 	bw.WriteString(method)
 	bw.WriteByte(' ')
-	bw.WriteString(req.URL.RequestURI())
+	bw.WriteString(ruri)
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
@@ -119,46 +116,46 @@ func excludedHeader(k string) bool {
 	return false
 }
 
-// plainRequest reports whether writeRequest may write req by hand: see writeRequest.
-func plainRequest(req *http.Request) bool {
+// plainRequest reports whether writeRequest may write req by hand (see writeRequest), and
+// returns the request target and the host it then writes.
+func plainRequest(req *http.Request) (ruri, host string, ok bool) {
 	if req.Close || len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 || req.URL.Opaque != "" ||
 		req.Method == http.MethodConnect || len(req.Header) > maxPlainHeaders {
-		return false
+		return "", "", false
 	}
 	switch {
 	case req.ContentLength < 0:
-		return false
+		return "", "", false
 	case req.ContentLength == 0:
 		if req.Body != nil && req.Body != http.NoBody {
-			return false // a body of unknown length: Request.Write sends it chunked
+			return "", "", false // a body of unknown length: Request.Write sends it chunked
 		}
 	case req.Body == nil || req.Body == http.NoBody || req.GetBody == nil:
-		return false // a body not known to be in memory: Request.Write's framing and flushing
+		return "", "", false // a body not known to be in memory: Request.Write's framing and flushing
 	}
-	if hasCTL(req.URL.RequestURI()) {
-		return false // Request.Write refuses it
+	if ruri = req.URL.RequestURI(); hasCTL(ruri) {
+		return "", "", false // Request.Write refuses it
 	}
-	host := req.Host
-	if host == "" {
+	if host = req.Host; host == "" {
 		host = req.URL.Host
 	}
 	if host == "" || !asciiPrintable(host) || strings.Contains(host, "%") || !httpguts.ValidHostHeader(host) {
-		return false
+		return "", "", false
 	}
 	if httptrace.ContextClientTrace(req.Context()) != nil {
-		return false
+		return "", "", false
 	}
 	for k, vv := range req.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return false
+			return "", "", false
 		}
 		for _, v := range vv {
 			if strings.ContainsAny(v, "\r\n") {
-				return false // Request.Write turns line breaks into spaces
+				return "", "", false // Request.Write turns line breaks into spaces
 			}
 		}
 	}
-	return true
+	return ruri, host, true
 }
 
 // hasCTL reports whether s holds an ASCII control character (or DEL).
@@ -171,6 +168,7 @@ func hasCTL(s string) bool {
 	return false
 }
 
+// asciiPrintable reports whether s is all printable ASCII, space excluded.
 func asciiPrintable(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] >= 0x7f {

@@ -68,7 +68,7 @@ func TestWriteRequestMatchesRequestWrite(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			mk := func() *http.Request { return newOutReq(t, tc.method, tc.url, tc.body, tc.hdr) }
-			if got := plainRequest(mk()); got != tc.wantFastPath {
+			if _, _, got := plainRequest(mk()); got != tc.wantFastPath {
 				t.Errorf("plainRequest = %v, want %v", got, tc.wantFastPath)
 			}
 			std, ours, stdErr, ourErr := wireOf(t, mk)
@@ -99,7 +99,7 @@ func TestWriteRequestFallsBack(t *testing.T) {
 		},
 	}
 	for name, mk := range cases {
-		if plainRequest(mk()) {
+		if _, _, ok := plainRequest(mk()); ok {
 			t.Errorf("%s: took the fast path", name)
 		}
 		if std, ours, _, _ := wireOf(t, mk); std != ours {
