@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/zest-proxy/zest/internal/jsonscan"
 )
 
 // str reads a string at c.pos, appends its canonical spelling, and returns the decoded text
@@ -16,20 +18,16 @@ func (c *canon) str(wantText bool) ([]byte, error) {
 	c.pos++ // opening quote
 	start := c.pos
 	plain := true
-	for c.pos < len(c.in) {
-		b := c.in[c.pos]
-		if b == '"' {
+	for {
+		c.pos = jsonscan.StringRun(c.in, c.pos)
+		if c.pos >= len(c.in) || c.in[c.pos] == '"' {
 			break
 		}
-		if b == '\\' {
-			plain = false
-			c.pos += 2
-			continue
-		}
-		if b < 0x20 {
+		if c.in[c.pos] != '\\' {
 			return nil, c.errf("control character in string")
 		}
-		c.pos++
+		plain = false
+		c.pos += 2
 	}
 	if c.pos >= len(c.in) {
 		return nil, c.errf("unterminated string")

@@ -345,22 +345,10 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	f.wantUsage = h.opts.Limiter != nil || ri.span != nil
 	req := h.upstreamRequest(f.ctx, c.r, fwd)
 	if !c.stream {
-		f.bg = func(work func()) {
-			h.background.Add(1)
-			go func() {
-				defer h.background.Done()
-				defer h.recoverCall()
-				work()
-			}()
-		}
+		f.bg = h.goBackground
 		return f, cur, true, req
 	}
-	h.background.Add(1)
-	go func() {
-		defer h.background.Done()
-		defer h.recoverCall()
-		f.run(h, req, false)
-	}()
+	h.goBackground(func() { f.run(h, req, false) })
 	return f, cur, true, nil
 }
 

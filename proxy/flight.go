@@ -304,14 +304,11 @@ func (u *callRead) read(inline bool) (handedOff bool) {
 			}
 			if rd.overflow {
 				if inline {
-					h.background.Add(1)
-					go func() {
-						defer h.background.Done()
-						defer h.recoverCall()
+					h.goBackground(func() {
 						defer u.close()
 						f.makeRoom(h)
 						u.read(false)
-					}()
+					})
 					return true
 				}
 				f.makeRoom(h)

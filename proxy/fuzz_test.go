@@ -248,3 +248,18 @@ func TestHotReadsSkipEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMentionsToolCalls holds the underscore search to its definition: either quoted member
+// name anywhere in the bytes.
+func FuzzMentionsToolCalls(f *testing.F) {
+	for _, s := range []string{`{"choices":[{"message":{"tool_calls":[]}}]}`, `"function_call"`, `"function__call"`,
+		`_"tool_calls"_`, `"tool_calls`, `tool_calls"`, `"usage":{"prompt_tokens":1}`, `"tool_"tool_calls"`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := bytes.Contains(b, []byte(`"tool_calls"`)) || bytes.Contains(b, []byte(`"function_call"`))
+		if got := mentionsToolCalls(b); got != want {
+			t.Fatalf("mentionsToolCalls(%q) = %v, want %v", b, got, want)
+		}
+	})
+}

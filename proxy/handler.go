@@ -135,6 +135,7 @@ type Handler struct {
 
 	countTokens bool
 	background  sync.WaitGroup // upstream calls and their stores, which outlive handlers
+	idle        chan func()    // hands background work to an idle worker (goBackground)
 	tracing     bool
 	tracer      trace.Tracer
 	provider    string
@@ -210,6 +211,7 @@ func New(opts Options) (*Handler, error) {
 		logger:    opts.Logger,
 		now:       opts.Now,
 		started:   time.Now(),
+		idle:      make(chan func()),
 	}
 	if len(opts.AllowedTypes) > 0 {
 		h.allowed = map[string]bool{}

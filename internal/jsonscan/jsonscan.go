@@ -168,9 +168,7 @@ func isHex(c byte) bool {
 func skipString(b []byte, i int) (int, error) {
 	i++
 	for {
-		for i < len(b) && b[i] >= 0x20 && b[i] != '"' && b[i] != '\\' {
-			i++
-		}
+		i = StringRun(b, i)
 		if i >= len(b) {
 			return i, syntaxErr(b, i, "unterminated string")
 		}

@@ -253,7 +253,7 @@ func dropFillerPhrases(toks []token) []token {
 }
 
 func fillerAt(toks []token, i int) int {
-	if toks[i].quote != 0 {
+	if toks[i].quote != 0 || !mayOpenFiller(toks[i].text) {
 		return 0
 	}
 	for _, ph := range fillersByFirst[toks[i].text] {

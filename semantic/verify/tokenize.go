@@ -74,19 +74,45 @@ func tokenize(s string) []token {
 	return t.toks
 }
 
-func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+// isAlnum reports a letter or a digit; small enough to inline, with a table for ASCII.
+func isAlnum(r rune) bool {
+	if r < utf8.RuneSelf {
+		return asciiAlnum[r]
+	}
+	return isAlnumWide(r)
+}
+
+func isAlnumWide(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+var asciiAlnum = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9'
+	}
+	return t
+}()
+
+// runeAt decodes the rune at s[i], ASCII without a call.
+func runeAt(s string, i int) (r rune, n int) {
+	if r, n = rune(s[i]), 1; r >= utf8.RuneSelf {
+		r, n = utf8.DecodeRuneInString(s[i:])
+	}
+	return r, n
+}
 
 func (t *tokenizer) at(i int) rune {
 	if i < 0 || i >= len(t.s) {
 		return ' '
 	}
-	r, _ := utf8.DecodeRuneInString(t.s[i:])
+	r, _ := runeAt(t.s, i)
 	return r
 }
 
 func (t *tokenizer) before(i int) rune {
 	if i <= 0 {
 		return ' '
+	}
+	if c := t.s[i-1]; c < utf8.RuneSelf {
+		return rune(c)
 	}
 	r, _ := utf8.DecodeLastRuneInString(t.s[:i])
 	return r
@@ -95,7 +121,7 @@ func (t *tokenizer) before(i int) rune {
 func (t *tokenizer) scan() {
 	s := t.s
 	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
+		r, n := runeAt(s, i)
 		switch {
 		case isAlnum(r) || r == '_':
 			i = t.word(i)
@@ -183,7 +209,11 @@ func (t *tokenizer) word(i int) int {
 		j++ // leading dot of .gitignore
 	}
 	for j < len(s) {
-		r, n := utf8.DecodeRuneInString(s[j:])
+		if c := s[j]; c < utf8.RuneSelf && (asciiAlnum[c] || c == '_') {
+			j++ // the common case, without the switch
+			continue
+		}
+		r, n := runeAt(s, j)
 		switch {
 		case isAlnum(r) || r == '_':
 		case (r == '.' || r == '\'' || r == '’') && j > i && isAlnum(t.before(j)) && isAlnum(t.at(j+n)):
@@ -207,7 +237,10 @@ func digits3(s string) bool {
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 func (t *tokenizer) finish(i, j int) int {
-	w := strings.ReplaceAll(t.s[i:j], "’", "'")
+	w := t.s[i:j]
+	if strings.IndexByte(w, "’"[0]) >= 0 {
+		w = strings.ReplaceAll(w, "’", "'")
+	}
 	first := len(t.toks)
 	name := t.orig != "" && first > 0 && t.toks[first-1].sent == t.sent && unicode.IsUpper(t.at0(i)) &&
 		w != "i" && !strings.HasPrefix(w, "i'") // the pronoun I is no name
@@ -248,6 +281,9 @@ func (t *tokenizer) at0(i int) rune {
 
 // splitWord turns one raw run into tokens.
 func (t *tokenizer) splitWord(w string) {
+	if w == "" {
+		return // the stem of a bare "n't"
+	}
 	if isNumber(w) {
 		t.emit(normNumber(w), tNum)
 		return
@@ -273,8 +309,9 @@ func (t *tokenizer) splitWord(w string) {
 		t.emit(w, tWord) // node.js, arr.length: an identifier, kept whole
 		return
 	}
-	if n, ok := wordNorms[w]; ok && n.short {
-		t.wordToken(w) // k8s: not a number
+	n, ok := wordNorms[w]
+	if ok && n.short || !hasDigit(w) {
+		t.normToken(w, n, ok) // k8s: not a number
 		return
 	}
 	// Split letter runs from digit runs: ww2 -> ww 2, 3pm -> 3 pm, 1st -> 1st.
@@ -299,6 +336,16 @@ func (t *tokenizer) splitWord(w string) {
 	}
 }
 
+// hasDigit reports whether w has an ASCII digit.
+func hasDigit(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if isDigit(w[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 func isOrdinal(s string) bool { return s == "st" || s == "nd" || s == "rd" || s == "th" }
 
 // negBase maps the stem before n't to its verb: won -> will, ca -> can.
@@ -317,6 +364,11 @@ func negBase(b string) string {
 // wordToken emits one plain word after spelling normalisation.
 func (t *tokenizer) wordToken(w string) {
 	n, ok := wordNorms[w]
+	t.normToken(w, n, ok)
+}
+
+// normToken emits w as its wordNorms entry n (ok: w has one) says.
+func (t *tokenizer) normToken(w string, n wordNorm, ok bool) {
 	switch {
 	case !ok:
 		t.emit(w, tWord)
@@ -402,14 +454,24 @@ func roman(w string) int {
 	if len(w) < 2 {
 		return 0
 	}
-	val := map[byte]int{'I': 1, 'V': 5, 'X': 10}
+	val := func(c byte) int {
+		switch c {
+		case 'I':
+			return 1
+		case 'V':
+			return 5
+		case 'X':
+			return 10
+		}
+		return 0
+	}
 	n := 0
 	for k := 0; k < len(w); k++ {
-		v, ok := val[w[k]]
-		if !ok {
+		v := val(w[k])
+		if v == 0 {
 			return 0
 		}
-		if k+1 < len(w) && val[w[k+1]] > v {
+		if k+1 < len(w) && val(w[k+1]) > v {
 			n -= v
 		} else {
 			n += v

@@ -202,9 +202,19 @@ var fillersByFirst = func() map[string][][]string {
 	m := map[string][][]string{}
 	for _, ph := range fillerPhrases {
 		m[ph[0]] = append(m[ph[0]], ph)
+		fillerFirsts[ph[0][0]] |= 1 << min(len(ph[0]), 63)
 	}
 	return m
 }()
+
+// fillerFirsts has bit n of entry c set when a filler phrase opens with a word of n bytes (63:
+// longer) that starts with c: most tokens are ruled out without a map lookup.
+var fillerFirsts [256]uint64
+
+// mayOpenFiller reports whether a filler phrase could open with w.
+func mayOpenFiller(w string) bool {
+	return w != "" && fillerFirsts[w[0]]&(1<<min(len(w), 63)) != 0
+}
 
 // recommendVerbs ask for a recommendation; evaluative adjectives then need no
 // counterpart: "Recommend a laptop for students" asks "What is a good laptop

@@ -35,9 +35,10 @@ func (v *Verifier) dropBackstory(toks []token) []token {
 			drop = append(drop, toks[i].sent)
 		} else {
 			for _, t := range toks[i:j] {
-				if t.kind != tWord || !stopWords[t.text] && !fillerWords[t.text] {
-					keptContent = true
+				if keptContent {
+					break
 				}
+				keptContent = t.kind != tWord || !stopWords[t.text] && !fillerWords[t.text]
 			}
 		}
 		i = j
