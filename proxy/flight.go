@@ -359,9 +359,11 @@ func (u *callRead) finishRead() {
 	var us usage
 	var result []byte
 	switch {
-	case rd.ok && f.wantResult && wellFormed(b):
-		result = b
-		us.prompt, us.completion, us.known = usageOf(b)
+	case rd.ok && f.wantResult:
+		var ok bool
+		if ok, us = wellFormedUsage(b); ok {
+			result = b
+		}
 	case rd.ok && !f.wantResult && f.wantUsage:
 		us.prompt, us.completion, us.known = usageOf(b)
 	}

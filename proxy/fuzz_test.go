@@ -171,6 +171,11 @@ func FuzzWellFormed(f *testing.F) {
 		`{"choiceſ":[{"message":{},"finish_reason":"stop"}]}`,
 		`{"choices":[{"message":{},"fınısh_reason":"stop"}]}`,
 		` null `, `[]`, `"x"`, ``, `{"choices":[{"message":{},"finish_reason":"stop"}]} x`, `{"choices":[`,
+		`{"usage":{"prompt_tokens":3,"completion_tokens":4},"choices":[{"message":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":6}}`,
+		`{"Usage":{"prompt_tokens":3,"completion_tokens":4},"choices":[{"message":{},"finish_reason":"stop"}]}`,
+		`{"choices":[{"message":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3}}`,
+		`{"choices":[{"message":{},"finish_reason":"stop"}],"usage":null}`,
+		`{"choiceſ":1,"choices":[{"message":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -179,8 +184,16 @@ func FuzzWellFormed(f *testing.F) {
 		if got := wellFormed(b); got != want {
 			t.Fatalf("wellFormed(%q) = %v, encoding/json says %v", b, got, want)
 		}
-		if ok, sure := scanWellFormed(b); sure && ok != want {
+		if ok, sure, _ := scanWellFormed(b); sure && ok != want {
 			t.Fatalf("scanWellFormed(%q) = %v (sure), encoding/json says %v", b, ok, want)
+		}
+		// The usage read in the same pass is the one usageOf reads.
+		var wantU usage
+		if want {
+			wantU.prompt, wantU.completion, wantU.known = usageOf(b)
+		}
+		if ok, u := wellFormedUsage(b); ok != want || u != wantU {
+			t.Fatalf("wellFormedUsage(%q) = %v %+v, want %v %+v", b, ok, u, want, wantU)
 		}
 	})
 }
@@ -243,7 +256,7 @@ func TestHotReadsSkipEncodingJSON(t *testing.T) {
 		}
 	}
 	for _, answer := range []string{completionJSON, xToolAnswer} {
-		if ok, sure := scanWellFormed([]byte(answer)); !ok || !sure {
+		if ok, sure, _ := scanWellFormed([]byte(answer)); !ok || !sure {
 			t.Errorf("%s: scanWellFormed ok=%v sure=%v, want both", answer, ok, sure)
 		}
 	}

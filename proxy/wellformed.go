@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/zest-proxy/zest/internal/jsonscan"
+	"github.com/zest-proxy/zest/proxy/sse"
 )
 
 // wellFormed reports whether a 200 answer is a chat.completion zest may store: a JSON object
@@ -17,26 +18,46 @@ import (
 // reflection; only input where the two readers could differ (a member name that is not plain
 // ASCII, nesting deeper than jsonscan follows) goes to the encoding/json version.
 func wellFormed(b []byte) bool {
-	ok, sure := scanWellFormed(b)
+	ok, sure, _ := scanWellFormed(b)
 	if !sure {
 		return wellFormedJSON(b)
 	}
 	return ok
 }
 
+// wellFormedUsage is wellFormed(b) and, when it holds, usageOf(b), from one reading of the
+// answer's top-level members where that reading is sure (the usage member is small; the
+// choices before it are not).
+func wellFormedUsage(b []byte) (ok bool, u usage) {
+	ok, sure, usageVal := scanWellFormed(b)
+	switch {
+	case !sure:
+		if !wellFormedJSON(b) {
+			return false, u
+		}
+		u.prompt, u.completion, u.known = usageOf(b)
+	case !ok:
+		return false, u
+	case usageVal != nil:
+		u.prompt, u.completion, u.known = sse.UsageCounts(usageVal)
+	}
+	return true, u
+}
+
 // scanWellFormed is wellFormed read with jsonscan; sure is false when encoding/json must decide.
-func scanWellFormed(b []byte) (ok, sure bool) {
+// usageVal is the first member named exactly "usage", as usageOf reads it, when sure and ok.
+func scanWellFormed(b []byte) (ok, sure bool, usageVal []byte) {
 	v := trimJSONSpace(b)
 	if len(v) == 0 || v[0] != '{' {
-		return false, true // not an object: encoding/json fails, or (null) finds no choices
+		return false, true, nil // not an object: encoding/json fails, or (null) finds no choices
 	}
 	var top [2][]byte // error, choices
-	if !foldMembers(v, []string{"error", "choices"}, top[:], false) {
-		return false, false // a name encoding/json may read otherwise; or too deep for jsonscan
+	if !foldMembersFirst(v, []string{"error", "choices"}, top[:], false, "usage", &usageVal) {
+		return false, false, nil // a name encoding/json may read otherwise; or too deep for jsonscan
 	}
 	errVal, choices := top[0], top[1]
 	if !isNull(errVal) || len(choices) == 0 || choices[0] != '[' {
-		return false, true
+		return false, true, nil
 	}
 	e := jsonscan.NewElems(choices)
 	n := 0
@@ -48,10 +69,10 @@ func scanWellFormed(b []byte) (ok, sure bool) {
 		n++
 		ok, sure := choiceWellFormed(c)
 		if !ok || !sure {
-			return ok, sure
+			return ok, sure, nil
 		}
 	}
-	return n > 0, true
+	return n > 0, true, usageVal
 }
 
 // choiceWellFormed checks one element of choices: an object with a message object and a
@@ -85,6 +106,12 @@ func choiceWellFormed(c []byte) (ok, sure bool) {
 // once) makes it unsure. sure is false too for a name that is not plain ASCII (encoding/json
 // folds Unicode too) and for a syntax error.
 func foldMembers(obj []byte, names []string, vals [][]byte, unique bool) (sure bool) {
+	return foldMembersFirst(obj, names, vals, unique, "", nil)
+}
+
+// foldMembersFirst is foldMembers that also sets *first to the value of the first member named
+// exactly exact (no folding), when first is not nil.
+func foldMembersFirst(obj []byte, names []string, vals [][]byte, unique bool, exact string, first *[]byte) (sure bool) {
 	var seen [8][]byte
 	keys := seen[:0]
 	m := jsonscan.NewMembers(obj)
@@ -104,6 +131,9 @@ func foldMembers(obj []byte, names []string, vals [][]byte, unique bool) (sure b
 			if asciiFold(k, name) {
 				vals[i] = v
 			}
+		}
+		if first != nil && *first == nil && string(k) == exact {
+			*first = v
 		}
 	}
 	return m.Err() == nil

@@ -210,10 +210,12 @@ func (a *Assembler) Usage() (prompt, completion int, ok bool) {
 	if f == nil || isNull(f.val) {
 		return 0, 0, false
 	}
-	return usageCounts(f.val)
+	return UsageCounts(f.val)
 }
 
-func usageCounts(v []byte) (prompt, completion int, ok bool) {
+// UsageCounts reads prompt_tokens and completion_tokens of a raw usage object; ok is false
+// when either is missing.
+func UsageCounts(v []byte) (prompt, completion int, ok bool) {
 	m := jsonscan.NewMembers(v)
 	var hp, hc bool
 	for {
@@ -245,7 +247,7 @@ func CompletionUsage(completion []byte) (prompt, completionTokens int, ok bool) 
 			return 0, 0, false
 		}
 		if string(k) == "usage" {
-			return usageCounts(val)
+			return UsageCounts(val)
 		}
 	}
 }

@@ -155,6 +155,14 @@ func (v *Verifier) Explain(a, b string) (bool, string) {
 // It reads the tokens only (prepare's numbers are every number token it keeps), not the content
 // words: a lookup pays for it on the request path.
 func (v *Verifier) Signature(s string) string {
+	if !mayHaveNumber(s) {
+		return "" // most prompts: no tokenizing
+	}
+	return v.tokenSignature(s)
+}
+
+// tokenSignature is Signature read from the tokens.
+func (v *Verifier) tokenSignature(s string) string {
 	var buf [8]string
 	nums := buf[:0]
 	for _, t := range v.dropBackstory(dropFillerPhrases(tokenize(s))) {

@@ -365,6 +365,16 @@ func BenchmarkSignatureLong(b *testing.B) {
 	}
 }
 
+// BenchmarkSignatureNoNumber is Signature on a prompt without numbers, as most are: it is
+// proved empty without tokenizing.
+func BenchmarkSignatureNoNumber(b *testing.B) {
+	v := newVerifier(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		v.Signature("Explain in a few sentences what a caching reverse proxy does for an OpenAI-compatible chat API.")
+	}
+}
+
 // TestWordNormsKeepPrecedence: the one-lookup table gives every word of the four word tables
 // the treatment the tables gave it when looked up one by one (chat spelling, then short form,
 // then number word, then negation).
