@@ -84,8 +84,12 @@ func (h *Handler) storeSemantic(sq semQuery, id string, value, result []byte, tt
 	if !h.opts.SemanticToolCalls && hasToolCalls(result) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	ctx := context.Background()
+	if h.opts.Semantic.MayBlock() { // a deadline only where there is something to wait for
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
 	if err := h.opts.Semantic.Store(ctx, sq.q, id, value, ttl); err != nil {
 		h.sem.errors.Add(1)
 		if m := h.opts.Metrics; m != nil {

@@ -299,6 +299,13 @@ func (c *Cache) appendKey(dst []byte, q Query) (key []byte, sig string) {
 	return append(dst, sig...), sig
 }
 
+// MayBlock reports whether Store may wait on the network: an embedder other than the local one,
+// or Redis sharing. Callers bound such a Store with a deadline; any other Store only computes.
+func (c *Cache) MayBlock() bool {
+	_, local := c.emb.(*Local)
+	return !local || c.share != nil
+}
+
 // embed embeds one prompt under the embed deadline (given, when set, is its vector already).
 // ok is false for a prompt with nothing to embed (the zero vector).
 func (c *Cache) embed(ctx context.Context, prompt string, given []float32) (vec []float32, ok bool, err error) {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/zest-proxy/zest/internal/redisx/redistest"
 )
 
 func TestStoreLookup(t *testing.T) {
@@ -545,4 +547,33 @@ func TestAppendKeySeparatesTenants(t *testing.T) {
 		}
 		seen[string(k)] = q
 	}
+}
+
+// TestMayBlock: only a Store that can wait on the network (a remote embedder, Redis sharing)
+// asks its caller for a deadline.
+func TestMayBlock(t *testing.T) {
+	local, err := NewLocal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := EmbedderFunc{N: 4, Fn: func(context.Context, []string) ([][]float32, error) { return nil, nil }}
+	for _, tc := range []struct {
+		name string
+		emb  Embedder
+		want bool
+	}{{"local", local, false}, {"remote", remote, true}} {
+		c, err := New(Options{Embedder: tc.emb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.MayBlock(); got != tc.want {
+			t.Errorf("%s embedder: MayBlock() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	t.Run("redis", func(t *testing.T) {
+		addr, prefix := redistest.Addr(t), redistest.Prefix(t) // skips without ZEST_TEST_REDIS
+		if c := sharedReplica(t, addr, prefix, local, time.Now); !c.MayBlock() {
+			t.Error("local embedder with Redis sharing: MayBlock() = false, want true")
+		}
+	})
 }
