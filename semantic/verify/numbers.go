@@ -7,18 +7,17 @@ var numberWordSet = func() map[string]bool {
 	for w, n := range wordNorms {
 		if n.num && n.repl != "" {
 			m[w] = true
-			numberFirsts[w[0]] |= 1 << min(len(w), 63)
+			numberFirsts.add(w)
 		}
 	}
 	return m
 }()
 
-// numberFirsts has bit n of entry c set when a number word of n bytes (63: longer) starts
-// with c: most words are ruled out without a map lookup.
-var numberFirsts [256]uint64
+// numberFirsts filters the number words.
+var numberFirsts firstLen
 
 func isNumberWord(w []byte) bool {
-	return len(w) > 0 && numberFirsts[w[0]]&(1<<min(len(w), 63)) != 0 && numberWordSet[string(w)]
+	return len(w) > 0 && numberFirsts.may(w[0], len(w)) && numberWordSet[string(w)]
 }
 
 // mayHaveNumber reports whether tokenize(s) could give a number token. false proves that it
@@ -53,8 +52,6 @@ func mayHaveNumber(s string) bool {
 	}
 	return false
 }
-
-func isLetter(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
 
 func romanCap(c byte) bool { return c == 'I' || c == 'V' || c == 'X' }
 

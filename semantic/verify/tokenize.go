@@ -86,10 +86,13 @@ func isAlnumWide(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r)
 
 var asciiAlnum = func() (t [utf8.RuneSelf]bool) {
 	for c := range t {
-		t[c] = 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9'
+		t[c] = isLetter(byte(c)) || isDigit(byte(c))
 	}
 	return t
 }()
+
+// isLetter reports an ASCII letter.
+func isLetter(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
 
 // runeAt decodes the rune at s[i], ASCII without a call.
 func runeAt(s string, i int) (r rune, n int) {

@@ -202,19 +202,26 @@ var fillersByFirst = func() map[string][][]string {
 	m := map[string][][]string{}
 	for _, ph := range fillerPhrases {
 		m[ph[0]] = append(m[ph[0]], ph)
-		fillerFirsts[ph[0][0]] |= 1 << min(len(ph[0]), 63)
+		fillerFirsts.add(ph[0])
 	}
 	return m
 }()
 
-// fillerFirsts has bit n of entry c set when a filler phrase opens with a word of n bytes (63:
-// longer) that starts with c: most tokens are ruled out without a map lookup.
-var fillerFirsts [256]uint64
+// fillerFirsts filters the words a filler phrase can open with.
+var fillerFirsts firstLen
 
 // mayOpenFiller reports whether a filler phrase could open with w.
-func mayOpenFiller(w string) bool {
-	return w != "" && fillerFirsts[w[0]]&(1<<min(len(w), 63)) != 0
-}
+func mayOpenFiller(w string) bool { return w != "" && fillerFirsts.may(w[0], len(w)) }
+
+// firstLen filters words by first byte and length: bit n of entry c is set once a word of n
+// bytes (63: longer) that starts with c is added. It rules most words out of a table without
+// a map lookup.
+type firstLen [256]uint64
+
+func (f *firstLen) add(w string) { f[w[0]] |= 1 << min(len(w), 63) }
+
+// may reports whether an added word could start with c and have n bytes.
+func (f *firstLen) may(c byte, n int) bool { return f[c]&(1<<min(n, 63)) != 0 }
 
 // recommendVerbs ask for a recommendation; evaluative adjectives then need no
 // counterpart: "Recommend a laptop for students" asks "What is a good laptop

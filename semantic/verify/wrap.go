@@ -33,12 +33,12 @@ func (v *Verifier) dropBackstory(toks []token) []token {
 		}
 		if v.backstory(toks[i:j]) {
 			drop = append(drop, toks[i].sent)
-		} else {
+		} else if !keptContent {
 			for _, t := range toks[i:j] {
-				if keptContent {
+				if t.kind != tWord || !stopWords[t.text] && !fillerWords[t.text] {
+					keptContent = true
 					break
 				}
-				keptContent = t.kind != tWord || !stopWords[t.text] && !fillerWords[t.text]
 			}
 		}
 		i = j
