@@ -188,3 +188,47 @@ func BenchmarkLookupNoPartition(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStoreFull is the store of a miss in a cache at its memory budget, its steady state:
+// each store files a new single-entry partition (a prompt with its own numbers, as the bench's
+// unique prompts are) and evicts the entry that expires soonest. The cache holds the default
+// budget's worth of such entries (about 39k), so the expiry order and the tables are too large
+// for the processor's caches, as in a long-running zest.
+func BenchmarkStoreFull(b *testing.B) {
+	l, err := NewLocal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := New(Options{Embedder: l, Verifier: v})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ns := "k:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	part := "\x00m:gpt-4o-mini\x00s:0123456789abcdef0123456789abcdef"
+	i := 0
+	store := func() {
+		n := strconv.Itoa(i)
+		q := Query{Namespace: ns, Partition: part, Signature: "2 " + n,
+			Prompt: "Explain in two sentences what a caching reverse proxy does. Request " + n + "."}
+		if err := c.Store(ctx, q, "e"+strconv.Itoa(i)+"0123456789abcdef0123456789abcdef0123456789", nil, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	for c.stats.evictions.Load() == 0 {
+		store()
+	}
+	b.ReportAllocs()
+	cpu0, ops := cputime.Process(), 0
+	for b.Loop() {
+		store()
+		ops++
+	}
+	reportCPU(b, cpu0, ops)
+	b.ReportMetric(float64(len(c.entries)), "entries")
+}

@@ -151,7 +151,7 @@ type Cache struct {
 	mu      sync.RWMutex
 	parts   map[string]*partition
 	entries map[string]*entry
-	expiry  expiryHeap
+	expiry  expiryQueue
 	seq     uint64
 	dim     int // the length of the vectors seen so far: what a pending entry is charged for
 
@@ -190,7 +190,8 @@ type entry struct {
 	stored  time.Time
 	expires time.Time
 	seq     uint64 // insertion order, breaks expiry ties (older first)
-	heapIdx int
+	// dequeued is set when the entry leaves the cache (its expiry item may stay queued, marked).
+	dequeued bool
 
 	servedMu sync.Mutex
 	served   []string // query prompts this entry was last served for (see Report)
@@ -274,7 +275,7 @@ func New(opts Options) (*Cache, error) {
 func (c *Cache) reset() {
 	c.parts = make(map[string]*partition)
 	c.entries = make(map[string]*entry)
-	c.expiry = nil
+	c.expiry = newExpiryQueue(c.now())
 	c.bytes = 0
 }
 

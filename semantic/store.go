@@ -1,7 +1,6 @@
 package semantic
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -30,51 +29,45 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 	}
 	var kb [160]byte
 	kbuf, _ := c.appendKey(kb[:0], q)
-	var vec []float32
-	if len(q.Vector) > 0 || c.share != nil || c.hasPartition(kbuf) {
-		var ok bool
-		var err error
-		if vec, ok, err = c.embed(ctx, q.Prompt, q.Vector); err != nil || !ok {
+	key := string(kbuf)
+	newEntry := func() *entry {
+		now := c.now()
+		return &entry{id: id, value: value, prompt: q.Prompt, stored: now, expires: now.Add(ttl)}
+	}
+	if len(q.Vector) == 0 && c.share == nil {
+		// Filed without a vector if its partition is new, under one lock with the check.
+		if filed, err := c.insert(ctx, key, q.Namespace, nil, newEntry(), true); filed || err != nil {
 			return err
 		}
 	}
-	now := c.now()
-	e := &entry{
-		id:      id,
-		value:   value,
-		prompt:  q.Prompt,
-		stored:  now,
-		expires: now.Add(ttl),
-	}
-	key := string(kbuf)
-	if err := c.insert(ctx, key, q.Namespace, vec, e); err != nil {
+	vec, ok, err := c.embed(ctx, q.Prompt, q.Vector)
+	if err != nil || !ok {
 		return err
 	}
-	if vec != nil {
-		c.share.publishStore(ctx, key, q.Namespace, vec, e)
+	e := newEntry()
+	if _, err := c.insert(ctx, key, q.Namespace, vec, e, false); err != nil {
+		return err
 	}
+	c.share.publishStore(ctx, key, q.Namespace, vec, e)
 	return nil
 }
 
-// hasPartition reports whether the partition under key holds entries.
-func (c *Cache) hasPartition(key []byte) bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	_, ok := c.parts[string(key)]
-	return ok
-}
-
 // insert files e under the partition key with its vector (nil: pending, see Store), replacing
-// an entry of the same id, then applies expiry and the size cap.
-func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *entry) error {
+// an entry of the same id, then applies expiry and the size cap. With onlyNew it files e only
+// when no partition is under key, and reports whether it did.
+func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *entry, onlyNew bool) (bool, error) {
 	now := c.now()
 	id := e.id
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.entries[id]; ok {
-		c.removeLocked(old)
-	}
 	p, ok := c.parts[key]
+	if ok && onlyNew {
+		return false, nil
+	}
+	if old, found := c.entries[id]; found {
+		c.removeLocked(old)
+		p, ok = c.parts[key] // the removal may have dropped the partition
+	}
 	if !ok {
 		p = &partition{key: key, ns: ns, cost: partitionCost(key)}
 		c.parts[key] = p
@@ -86,20 +79,20 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 		p.pending = append(p.pending, e)
 	} else if err := c.indexLocked(ctx, p, id, vec); err != nil {
 		c.dropIfEmptyLocked(p)
-		return err
+		return false, err
 	}
 	c.seq++
 	e.seq = c.seq
 	e.cost = entryCost(e, c.dim)
 	c.bytes += e.cost
 	c.entries[id] = e
-	heap.Push(&c.expiry, e)
+	c.expiry.push(e)
 	c.sweepLocked(now)
 	for len(c.entries) > c.maxEntries || (c.bytes > c.maxBytes && len(c.entries) > 0) {
-		c.removeLocked(c.expiry[0])
+		c.removeLocked(c.expiry.top())
 		c.stats.evictions.Add(1)
 	}
-	return nil
+	return true, nil
 }
 
 // indexLocked adds id's vector to p's index, making the index with the first vector.
@@ -227,12 +220,12 @@ func (c *Cache) purgeLocal() {
 	c.reset()
 }
 
-// removeLocked removes e from the table, the expiry heap and its index,
+// removeLocked removes e from the table, the expiry order and its index,
 // and drops the partition once empty. c.mu must be held for writing.
 func (c *Cache) removeLocked(e *entry) {
 	delete(c.entries, e.id)
 	c.bytes -= e.cost
-	heap.Remove(&c.expiry, e.heapIdx)
+	c.expiry.remove(e)
 	if e.pending {
 		c.unpendLocked(e)
 	} else if err := e.part.idx.remove(e.id); err != nil {
@@ -250,10 +243,10 @@ func (c *Cache) dropIfEmptyLocked(p *partition) {
 }
 
 // sweepLocked removes every entry expired at now; they sit at the top of the
-// expiry heap. c.mu must be held for writing.
+// expiry order. c.mu must be held for writing.
 func (c *Cache) sweepLocked(now time.Time) {
-	for len(c.expiry) > 0 && !c.expiry[0].expires.After(now) {
-		c.removeLocked(c.expiry[0])
+	for e := c.expiry.top(); e != nil && !e.expires.After(now); e = c.expiry.top() {
+		c.removeLocked(e)
 		c.stats.expired.Add(1)
 	}
 }
@@ -262,7 +255,7 @@ func (c *Cache) sweepLocked(now time.Time) {
 // only then.
 func (c *Cache) sweepIfDue(now time.Time) {
 	c.mu.RLock()
-	due := len(c.expiry) > 0 && !c.expiry[0].expires.After(now)
+	due := c.expiry.due(now)
 	c.mu.RUnlock()
 	if due {
 		c.mu.Lock()
