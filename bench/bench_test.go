@@ -141,6 +141,39 @@ func TestGoals(t *testing.T) {
 	}
 }
 
+// TestStreamGoalShowsReference: the streamed-miss goal is judged on zest's own added time to
+// first token, and shows what the stdlib proxy added in the same run next to it.
+func TestStreamGoalShowsReference(t *testing.T) {
+	ph := func(ttft50, ttft99 time.Duration) *report.Phase {
+		return &report.Phase{TTFTP50: report.Dur(ttft50), TTFTP99: report.Dur(ttft99)}
+	}
+	const name = "zest streamed miss: added time to first token"
+	for _, tc := range []struct {
+		zest99  time.Duration
+		withRef bool
+		met     string
+		text    string
+	}{
+		{1900 * time.Microsecond, true, "yes", "p50 +300µs, p99 +900µs; httputil.ReverseProxy adds p50 +200µs, p99 +1.50ms in this run"},
+		{2100 * time.Microsecond, true, "no", "p50 +300µs, p99 +1.10ms; httputil.ReverseProxy adds p50 +200µs, p99 +1.50ms in this run"},
+		{1900 * time.Microsecond, false, "yes", "p50 +300µs, p99 +900µs"},
+	} {
+		scs := []report.Scenario{
+			{Name: "direct-stream", Open: ph(500*time.Microsecond, time.Millisecond)},
+			{Name: "zest-stream-miss", Baseline: "direct-stream", Open: ph(800*time.Microsecond, tc.zest99)},
+		}
+		if tc.withRef {
+			scs = append(scs, report.Scenario{Name: "revproxy-stream", Baseline: "direct-stream",
+				Open: ph(700*time.Microsecond, 2500*time.Microsecond)})
+		}
+		for _, g := range goals(&report.Run{Scenarios: scs}) {
+			if g.Name == name && (g.Met != tc.met || g.Measured != tc.text) {
+				t.Errorf("zest p99 %v, reference %v: met=%q measured=%q; want %q, %q", tc.zest99, tc.withRef, g.Met, g.Measured, tc.met, tc.text)
+			}
+		}
+	}
+}
+
 // TestGoalsFromMedians checks that verdicts follow the medians of the
 // rounds, not one lucky or unlucky round, and that the measured text shows
 // the per-round range.

@@ -121,6 +121,8 @@ func scenarios() []scenario {
 		{name: "zest-semantic", title: "zest semantic hit (case/spacing variants of a warmed prompt)", target: tZest, baseline: "direct",
 			zestConfig: "[semantic]\nenabled = true\n", prompt: semVariant, warm: []uint64{1 << 62}},
 		{name: "direct-stream", title: "driver → mock, streamed (baseline for time to first token)", target: tMock, baseline: "direct-stream", stream: true, prompt: unique},
+		{name: "revproxy-stream", title: "driver → tuned httputil.ReverseProxy → mock, streamed (what a bare proxy adds to time to first token)",
+			target: tRevProxy, baseline: "direct-stream", stream: true, prompt: unique},
 		{name: "zest-stream-miss", title: "zest streamed miss (added time to first token)", target: tZest, baseline: "direct-stream", stream: true, prompt: unique},
 		{name: "zest-stream-hit", title: "zest streamed hit (replayed SSE)", target: tZest, baseline: "direct-stream", stream: true, prompt: fixed, warm: []uint64{0}},
 		{name: "zest-zipf", title: "zest, Zipf mix of 1000 prompts, upstream takes 2 ms", target: tZest, prompt: zipf, headers: []string{"X-Mock-Latency: 2ms"}},

@@ -10,7 +10,7 @@
 // last-in first-out pool. net/http's Transport runs a reader and a writer goroutine per
 // connection and hands every request and response across them. On a loopback upstream that
 // hand-off cost zest about 10 µs of CPU per call, a sixth of what forwarding a request costs
-// (see the README's benchmark notes); here a call is a write and a read on the calling
+// (bench/README.md, Measurement history); here a call is a write and a read on the calling
 // goroutine.
 //
 // A Transport serves one origin over plain http (a sidecar's local model server or gateway), for
