@@ -124,7 +124,7 @@ func (h *Handler) initChatCall(c *chatCall, w http.ResponseWriter, r *http.Reque
 	c.stream = string(req.Stream.Value) == "true"
 	ri.stream = c.stream
 	c.includeUsage = c.stream && wantsUsage(req.StreamOptions.Value)
-	keyNS := keyNamespace(r)
+	keyNS := h.keyNamespace(r)
 	keyHash := ""
 	if keyNS != "" {
 		keyHash = keyNS[2:]

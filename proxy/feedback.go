@@ -67,7 +67,7 @@ func (h *Handler) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	}
 	var req cache.Request
 	req.User.Value = fb.User
-	ns := h.namespace(&req, keyNamespace(r))
+	ns := h.namespace(&req, h.keyNamespace(r))
 	res := FeedbackResult{CacheKey: fb.CacheKey}
 	ctx := r.Context()
 	if c := h.opts.Cache; c != nil {

@@ -132,6 +132,7 @@ type Handler struct {
 	allowed    map[string]bool
 	flights    flightGroup
 	models     interner // model names as logged and measured
+	tenants    interner // key namespaces ("k:" + the credential's hash) of the first tenants seen
 
 	countTokens bool
 	background  sync.WaitGroup // upstream calls and their stores, which outlive handlers

@@ -28,16 +28,37 @@ func KeyHash(r *http.Request) string {
 
 // keyNamespace is "k:" + KeyHash(r), built in one allocation; "" without a credential.
 func keyNamespace(r *http.Request) string {
+	var out keyNSBuf
+	if !out.fill(r) {
+		return ""
+	}
+	return string(out[:])
+}
+
+// keyNSBuf holds a keyNamespace without allocating it.
+type keyNSBuf [2 + 2*sha256.Size]byte
+
+// fill writes keyNamespace(r) into b; false without a credential.
+func (b *keyNSBuf) fill(r *http.Request) bool {
 	cred, ok := credential(r.Header)
 	if !ok {
-		return ""
+		return false
 	}
 	var tb [256]byte
 	sum := sha256.Sum256(append(tb[:0], cred...))
-	var out [2 + 2*sha256.Size]byte
-	out[0], out[1] = 'k', ':'
-	hex.Encode(out[2:], sum[:])
-	return string(out[:])
+	b[0], b[1] = 'k', ':'
+	hex.Encode(b[2:], sum[:])
+	return true
+}
+
+// keyNamespace is keyNamespace(r) from h's table of tenants seen: the same string for every
+// request of a tenant, so that the entries they store share it (see interner).
+func (h *Handler) keyNamespace(r *http.Request) string {
+	var out keyNSBuf
+	if !out.fill(r) {
+		return ""
+	}
+	return h.tenants.of(out[:])
 }
 
 // credential is the secret a request presents (see KeyHash); ok is false when it has none.

@@ -9,8 +9,9 @@ import (
 // maxInterned bounds the strings an interner keeps; beyond it, reads allocate as usual.
 const maxInterned = 256
 
-// interner keeps the few distinct strings a field takes (model names), so reading one from a
-// request body costs no allocation. Reads are lock-free: the table is replaced, never changed.
+// interner keeps the few distinct strings a field takes (model names, tenants' namespaces), so
+// reading one from a request costs no allocation, and what keeps it (a log line, a cache entry)
+// shares one copy. Reads are lock-free: the table is replaced, never changed.
 type interner struct {
 	table atomic.Pointer[map[string]string]
 }
@@ -21,7 +22,12 @@ func (in *interner) stringOf(raw []byte) string {
 	if len(raw) < 2 || raw[0] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
 		return jsonString(raw)
 	}
-	text := raw[1 : len(raw)-1]
+	return in.of(raw[1 : len(raw)-1])
+}
+
+// of returns text as a string: the interned copy when there is one, else a new one, which is
+// kept while the table holds fewer than maxInterned.
+func (in *interner) of(text []byte) string {
 	var table map[string]string
 	cur := in.table.Load()
 	if cur != nil {

@@ -23,6 +23,13 @@ func TestInterner(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { in.stringOf(raw) }); n != 0 {
 		t.Errorf("reading an interned name allocates %v times", n)
 	}
+	ns := []byte("k:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+	if a, b := in.of(ns), in.of(ns); a != string(ns) || b != a {
+		t.Errorf("of(%s) = %q, then %q", ns, a, b)
+	}
+	if n := testing.AllocsPerRun(100, func() { in.of(ns) }); n != 0 {
+		t.Errorf("reading an interned namespace allocates %v times", n)
+	}
 	for i := range 2 * maxInterned {
 		in.stringOf([]byte(`"model-` + strconv.Itoa(i) + `"`))
 	}
