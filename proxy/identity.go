@@ -19,26 +19,17 @@ import (
 // x-api-key (Anthropic and others). The same secret sent as a Bearer token or as an api-key
 // is the same tenant. Only a request with none of these is anonymous.
 func KeyHash(r *http.Request) string {
-	ns := keyNamespace(r)
-	if ns == "" {
+	var ns keyNSBuf
+	if !ns.fill(r) {
 		return ""
 	}
-	return ns[2:]
+	return string(ns[2:])
 }
 
-// keyNamespace is "k:" + KeyHash(r), built in one allocation; "" without a credential.
-func keyNamespace(r *http.Request) string {
-	var out keyNSBuf
-	if !out.fill(r) {
-		return ""
-	}
-	return string(out[:])
-}
-
-// keyNSBuf holds a keyNamespace without allocating it.
+// keyNSBuf holds a key namespace, "k:" + KeyHash(r), without allocating it.
 type keyNSBuf [2 + 2*sha256.Size]byte
 
-// fill writes keyNamespace(r) into b; false without a credential.
+// fill writes r's key namespace into b; false without a credential.
 func (b *keyNSBuf) fill(r *http.Request) bool {
 	cred, ok := credential(r.Header)
 	if !ok {
@@ -51,14 +42,15 @@ func (b *keyNSBuf) fill(r *http.Request) bool {
 	return true
 }
 
-// keyNamespace is keyNamespace(r) from h's table of tenants seen: the same string for every
-// request of a tenant, so that the entries they store share it (see interner).
+// keyNamespace is "k:" + KeyHash(r), "" without a credential, from h's table of the tenants
+// seen: the same string for every request of a tenant, so that the entries they store share it
+// (see interner).
 func (h *Handler) keyNamespace(r *http.Request) string {
-	var out keyNSBuf
-	if !out.fill(r) {
+	var ns keyNSBuf
+	if !ns.fill(r) {
 		return ""
 	}
-	return h.tenants.of(out[:])
+	return h.tenants.of(ns[:])
 }
 
 // credential is the secret a request presents (see KeyHash); ok is false when it has none.
@@ -91,7 +83,7 @@ func ClientIP(r *http.Request) string {
 
 // namespace is the cache namespace of a request under the configured policy:
 // "k:<key hash>", "u:<user>" (falling back to the key when the body names no user) or "shared".
-// keyNS is keyNamespace(r).
+// keyNS is h.keyNamespace(r).
 func (h *Handler) namespace(req *cache.Request, keyNS string) string {
 	switch h.opts.Namespace {
 	case "shared":

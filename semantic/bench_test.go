@@ -192,7 +192,7 @@ func BenchmarkLookupNoPartition(b *testing.B) {
 // BenchmarkStoreFull is the store of a miss in a cache at its memory budget, its steady state:
 // each store files a new single-entry partition (a prompt with its own numbers, as the bench's
 // unique prompts are) and evicts the entry that expires soonest. The cache holds the default
-// budget's worth of such entries (about 39k), so the expiry order and the tables are too large
+// budget's worth of such entries (about 44k), so the expiry order and the tables are too large
 // for the processor's caches, as in a long-running zest.
 func BenchmarkStoreFull(b *testing.B) {
 	l, err := NewLocal()
