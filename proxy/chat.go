@@ -252,14 +252,22 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 	if !leader {
 		ri.cache, ri.layer = "HIT", "coalesced"
 	}
+	p := c.participant(cur, leader, store || semStore, limDecision)
+	var live *liveRelay
 	if call != nil {
-		// The call runs here, before the answer is written: a client hanging up meanwhile
-		// leaves the flight as it would while waiting for it (the last one out cancels it).
-		// A private call's context is the client's own: nothing to watch.
+		// The call runs here, before the answer is written (or, streamed, while it is): a
+		// client hanging up meanwhile leaves the flight as it would while waiting for it (the
+		// last one out cancels it). A private call's context is the client's own: nothing to
+		// watch.
 		if f.group != nil {
 			stopLeave = context.AfterFunc(c.r.Context(), func() { f.leave(cur) })
 		}
-		f.run(h, call, true)
+		var step func() bool
+		if c.stream {
+			live = &liveRelay{w: c.w, r: c.r, f: f, p: p}
+			step = live.step
+		}
+		f.run(h, call, !c.stream, step)
 		if stopLeave != nil {
 			if !stopLeave() {
 				// The client left while the call ran, and the watcher left the flight with its
@@ -271,8 +279,29 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 			stopLeave = nil // stopped: the deferred leave is this client's
 		}
 	}
-	willStore := store || semStore
-	ri.status = h.serveFlight(c.w, c.r, f, participant{
+	switch {
+	case live != nil && live.left:
+		ri.status = statusClientClosed
+	case live != nil && live.rl != nil:
+		ri.status = live.finish()
+	default:
+		ri.status = h.serveFlight(c.w, c.r, f, p)
+	}
+	if ri.status != http.StatusOK && !leader && ri.cache == "HIT" {
+		ri.cache, ri.layer = "MISS", ""
+	}
+	if p, cpl, known := f.usage(); known {
+		ri.inTok, ri.outTok = p, cpl
+	}
+}
+
+// participant is how the client of c takes part in its flight: its cursor, the form it wants
+// the answer in, and the headers zest adds to it (willStore: a clean answer is stored, under
+// the key the client is told).
+func (c *chatCall) participant(cur *cursor, leader, willStore bool, lim ratelimit.Decision) participant {
+	ri, key := c.ri, c.key // the closure keeps these, not c: a hit's chatCall stays on the stack
+	limited := c.h.opts.Limiter != nil
+	return participant{
 		stream:       c.stream,
 		includeUsage: c.includeUsage,
 		follower:     !leader,
@@ -289,27 +318,20 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 				hd.Set("Age", "0")
 			}
 			if willStore && clean {
-				ri.key = c.key
-				hd.Set("X-Cache-Key", c.key)
+				ri.key = key
+				hd.Set("X-Cache-Key", key)
 			}
-			if lim != nil {
-				replaceLimitHeaders(hd, limDecision)
+			if limited {
+				replaceLimitHeaders(hd, lim)
 			}
 		},
-	})
-	if ri.status != http.StatusOK && !leader && ri.cache == "HIT" {
-		ri.cache, ri.layer = "MISS", ""
-	}
-	if p, cpl, known := f.usage(); known {
-		ri.inTok, ri.outTok = p, cpl
 	}
 }
 
 // startFlight joins a live identical call (as a follower) or starts the upstream call (as
 // the leader), and returns the client's cursor in it. A refresh never joins: it wants a fresh
-// answer. A leader whose client does not stream gets its call back (inline) to run on its own
-// goroutine, as it only writes the answer once complete; a streaming one's call is started on
-// a goroutine of its own, since the client is written to while the answer arrives.
+// answer. A leader gets its call back (inline) to run on its own goroutine: a client that does
+// not stream is written to once the answer is complete, a streaming one as it arrives (live).
 func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f *flight, cur *cursor, leader bool, inline *http.Request) {
 	m := c.m
 	fwd, _ := upstreamBody(c.body, c.req, !m.keepBody, c.stream && !c.includeUsage)
@@ -320,8 +342,8 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	semStore = semStore && h.opts.Semantic != nil
 	joinable := (store || semStore) && !h.opts.NoCoalesce && !m.refresh
 	parent := context.WithoutCancel(c.r.Context()) // a call others may join outlives its client
-	if !joinable && !c.stream {
-		parent = c.r.Context() // a private call run inline ends with its one client
+	if !joinable {
+		parent = c.r.Context() // a private call ends with its one client
 	}
 	f = newFlight(parent, h.opts.Timeout)
 	f.expires = h.now().Add(ttl)
@@ -344,12 +366,8 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	f.wantResult = store || semStore || f.rec != nil || c.stream
 	f.wantUsage = h.opts.Limiter != nil || ri.span != nil
 	req := h.upstreamRequest(f.ctx, c.r, fwd)
-	if !c.stream {
-		f.bg = h.goBackground
-		return f, cur, true, req
-	}
-	h.goBackground(func() { f.run(h, req, false) })
-	return f, cur, true, nil
+	f.bg = h.goBackground
+	return f, cur, true, req
 }
 
 // armStore gives a leader's flight what it does with a clean answer: store it in the exact

@@ -161,8 +161,9 @@ func TestCoalesce(t *testing.T) {
 }
 
 // TestCoalesceLeaderHangsUp: the leader's client leaving does not cancel the call its
-// followers wait on; they get the whole answer and it is stored. A streaming leader's call
-// runs on a goroutine of its own, a plain one's on the leader's own: both are covered.
+// followers wait on; they get the whole answer and it is stored. Both kinds of leader run the
+// call on their own goroutine; a streaming one relays it live and hands the rest of the read
+// to a goroutine of its own when its client leaves: both are covered.
 func TestCoalesceLeaderHangsUp(t *testing.T) {
 	checkGoroutines(t)
 	f := loadSSE(t, "tools.sse")

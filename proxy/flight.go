@@ -158,19 +158,26 @@ func (f *flight) leave(c *cursor) {
 // run performs the upstream call and records the answer. It is the flight's only writer.
 // inline says it runs on the leader's own goroutine, which writes the answer to its client
 // only once run returns: should the answer overflow (its reader must then wait for the clients
-// to write), the rest of the read is handed to a goroutine of its own.
-func (f *flight) run(h *Handler, req *http.Request, inline bool) {
-	u := &callRead{f: f, h: h, req: req}
-	handedOff := false
+// to write), the rest of the read is handed to a goroutine of its own. live, when set, writes
+// to the leader's client as the answer arrives: it is called after each read, and once the
+// head is in unless body bytes came with it (they then go out with the head, in one write);
+// false from it (the client left) hands the rest of the read to a goroutine of its own. run
+// reports whether it handed the read off.
+func (f *flight) run(h *Handler, req *http.Request, inline bool, live func() bool) (handedOff bool) {
+	u := &callRead{f: f, h: h, req: req, live: live}
 	defer func() {
 		if !handedOff {
 			u.close()
 		}
 	}()
 	if !u.start() {
-		return
+		return false
 	}
-	handedOff = u.read(inline)
+	if live != nil && !buffered(u.resp.Body) && !live() {
+		u.handOff()
+		return true
+	}
+	return u.read(inline)
 }
 
 // errCallAborted ends a flight whose read stopped without an answer or an error of its own.
@@ -198,6 +205,7 @@ type callRead struct {
 	rd   reading
 
 	isSSE, firstByte bool
+	live             func() bool // see run; nil once the read is handed off
 }
 
 // start sends the call and publishes the answer's status and headers; false when the call
@@ -280,8 +288,9 @@ func (u *callRead) close() {
 	f.cancel()
 }
 
-// read reads the answer to its end and finishes the flight. Inline, it returns true at the
-// moment the answer overflows, having handed the rest of the read (and close) to a goroutine.
+// read reads the answer to its end and finishes the flight. It returns true once it has handed
+// the rest of the read (and close) to a goroutine: inline, at the moment the answer overflows;
+// live, when the client has left.
 func (u *callRead) read(inline bool) (handedOff bool) {
 	f, h, resp, rd := u.f, u.h, u.resp, &u.rd
 	buf := *u.bp
@@ -302,13 +311,13 @@ func (u *callRead) read(inline bool) (handedOff bool) {
 			} else {
 				f.feedBody(rd, buf[:n])
 			}
+			if u.live != nil && !u.live() {
+				u.handOff()
+				return true
+			}
 			if rd.overflow {
 				if inline {
-					h.goBackground(func() {
-						defer u.close()
-						f.makeRoom(h)
-						u.read(false)
-					})
+					u.handOff()
 					return true
 				}
 				f.makeRoom(h)
@@ -327,6 +336,19 @@ func (u *callRead) read(inline bool) (handedOff bool) {
 	}
 	u.finishRead()
 	return false
+}
+
+// handOff reads the rest of the answer, and closes the call, on a goroutine of its own: the
+// leader's goroutine has a client to write to (inline), or none left (live).
+func (u *callRead) handOff() {
+	u.live = nil
+	u.h.goBackground(func() {
+		defer u.close()
+		if u.rd.overflow {
+			u.f.makeRoom(u.h)
+		}
+		u.read(false)
+	})
 }
 
 // finishRead finishes the flight with a complete answer: assembled, checked and its usage
@@ -533,6 +555,13 @@ func (f *flight) wait(ctx context.Context, cond func(s snapshot) bool) (snapshot
 
 // readBufs recycles the 32 KiB buffers upstream bodies are read through.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// buffered reports whether an upstream body holds bytes already read from the connection, so
+// that reading it will not wait (false when its transport cannot tell).
+func buffered(body io.Reader) bool {
+	b, ok := body.(interface{ Buffered() int })
+	return ok && b.Buffered() > 0
+}
 
 // isEventStream reports a text/event-stream Content-Type (parameters and case aside).
 func isEventStream(ct string) bool {

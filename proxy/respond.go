@@ -142,6 +142,37 @@ func (h *Handler) serveFlight(w http.ResponseWriter, r *http.Request, f *flight,
 // upstream: SSE events (leaving out the usage chunk when the client did not ask), or the raw
 // pieces of an answer too large to keep whole. It moves the client's cursor as it writes.
 func (h *Handler) relay(w http.ResponseWriter, r *http.Request, f *flight, s snapshot, p participant) int {
+	rl := startRelay(w, f, s, p)
+	// The headers go out at once; with the first part in the same write when it is already here.
+	if s = f.snap(); s.base+len(s.parts) <= rl.next && !s.finished {
+		rl.rc.Flush()
+	}
+	for {
+		if err := rl.write(s); err != nil {
+			return statusClientClosed
+		}
+		if s.finished {
+			return rl.end(s)
+		}
+		var err error
+		s, err = f.wait(r.Context(), func(ns snapshot) bool { return ns.finished || ns.base+len(ns.parts) > rl.next })
+		if err != nil {
+			return statusClientClosed
+		}
+	}
+}
+
+// relayer writes one client's live copy of a flight's answer.
+type relayer struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	f    *flight
+	p    participant
+	next int // the client's next part, as its cursor will say once the batch is flushed
+}
+
+// startRelay writes the answer's head (status and headers, not flushed) for a live relay.
+func startRelay(w http.ResponseWriter, f *flight, s snapshot, p participant) *relayer {
 	hdr := w.Header()
 	upstreamHeaders(hdr, s.header, p)
 	hdr.Del("Content-Length")
@@ -150,49 +181,93 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, f *flight, s sna
 		*p.status = s.status
 	}
 	w.WriteHeader(s.status)
-	rc := http.NewResponseController(w)
-	next := p.cursor.next
-	// The headers go out at once; with the first part in the same write when it is already here.
-	if s = f.snap(); s.base+len(s.parts) <= next && !s.finished {
-		rc.Flush()
+	return &relayer{w: w, rc: http.NewResponseController(w), f: f, p: p, next: p.cursor.next}
+}
+
+// write writes the parts of s the client has not written, flushes them, and moves its cursor.
+func (rl *relayer) write(s snapshot) error {
+	if rl.next < s.base {
+		// Parts this client had not written were dropped: cannot happen while its cursor
+		// holds them, but never write a stream with a hole in it.
+		panic(errStreamCut)
 	}
-	for {
-		if next < s.base {
-			// Parts this client had not written were dropped: cannot happen while its cursor
-			// holds them, but never write a stream with a hole in it.
-			panic(errStreamCut)
-		}
-		for ; next < s.base+len(s.parts); next++ {
-			ev := s.parts[next-s.base]
-			var err error
-			switch {
-			case !s.isSSE || p.includeUsage:
-				_, err = w.Write(ev)
-			case sse.IsUsageOnly(sse.Data(ev)):
-				continue
-			default:
-				err = writeWithoutNullUsage(w, ev)
-			}
-			if err != nil {
-				return statusClientClosed
-			}
-		}
-		if err := rc.Flush(); err != nil {
-			return statusClientClosed
-		}
-		f.advance(p.cursor, next)
-		if s.finished {
-			break
-		}
+	w, next := rl.w, rl.next
+	for ; next < s.base+len(s.parts); next++ {
+		ev := s.parts[next-s.base]
 		var err error
-		s, err = f.wait(r.Context(), func(ns snapshot) bool { return ns.finished || ns.base+len(ns.parts) > next })
+		switch {
+		case !s.isSSE || rl.p.includeUsage:
+			_, err = w.Write(ev)
+		case sse.IsUsageOnly(sse.Data(ev)):
+			continue
+		default:
+			err = writeWithoutNullUsage(w, ev)
+		}
 		if err != nil {
-			return statusClientClosed
+			return err
 		}
 	}
+	if err := rl.rc.Flush(); err != nil {
+		return err
+	}
+	rl.next = next
+	rl.f.advance(rl.p.cursor, next)
+	return nil
+}
+
+// liveRelay writes a streamed answer to the client whose call it is from the goroutine that
+// reads it from the upstream (see flight.run): no hand-off between goroutines on the way to
+// the first token. Followers of the call get it through relay as usual; they get it as fast
+// as the leader's client takes it, up to what its socket buffers hold.
+type liveRelay struct {
+	w http.ResponseWriter
+	r *http.Request
+	f *flight
+	p participant
+
+	rl   *relayer // set once the head is written
+	off  bool     // not an event stream: the client gets the answer once complete (serveFlight)
+	left bool     // the client left: the read went on without it
+}
+
+// step writes what the flight has that the client has not; false once the client has left.
+func (lr *liveRelay) step() bool {
+	if lr.off {
+		return true
+	}
+	if lr.r.Context().Err() != nil {
+		lr.left = true
+		return false
+	}
+	s := lr.f.snap()
+	if lr.rl == nil {
+		if !s.isSSE || !lr.p.stream {
+			lr.off = true
+			return true
+		}
+		lr.rl = startRelay(lr.w, lr.f, s, lr.p)
+	}
+	if lr.rl.write(s) != nil {
+		lr.left = true
+		return false
+	}
+	return true
+}
+
+// finish writes the rest of a finished flight's answer and returns the status, as relay does.
+func (lr *liveRelay) finish() int {
+	s := lr.f.snap()
+	if lr.rl.write(s) != nil {
+		return statusClientClosed
+	}
+	return lr.rl.end(s)
+}
+
+// end is the status of a relay whose answer finished: when the upstream broke off mid-stream,
+// it breaks the connection (panics) so the client sees a cut stream, not a clean end. The
+// handler's defers still release, log and count.
+func (rl *relayer) end(s snapshot) int {
 	if s.err != nil {
-		// The upstream broke off mid-stream: break the connection so the client sees a cut
-		// stream, not a clean end. The handler's defers still release, log and count.
 		panic(errStreamCut)
 	}
 	return s.status

@@ -293,6 +293,7 @@ func TestClientCancel(t *testing.T) {
 		{"plain", false, chatBody("")},
 		// A call nobody may join runs on the client's own context.
 		{"plain no_store", false, chatBody(`"cache_control":{"type":"no_store"}`)},
+		{"stream no_store", true, streamBody(`"cache_control":{"type":"no_store"}`, "")},
 	} {
 		stream, body := tc.stream, tc.body
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,6 +354,61 @@ func TestClientCancel(t *testing.T) {
 			wantCalls(t, up, 2)
 		})
 	}
+}
+
+// TestStreamHeadAtOnce: a streamed miss's status and headers reach the client as soon as the
+// upstream sends them, before its first event: a client sees the call is under way while a
+// slow model thinks. The events then follow as they come.
+func TestStreamHeadAtOnce(t *testing.T) {
+	checkGoroutines(t)
+	f := loadSSE(t, "text.sse")
+	release := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		writeEvents(w, w.(http.Flusher), f.events...)
+	})
+	e := newEnv(t, up, nil)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(streamBody("", `{"include_usage":true}`)))
+	req.Header.Set("Authorization", "Bearer sk-client-one")
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() { resp, err := e.client.Do(req); got <- answer{resp, err} }()
+	var a answer
+	select {
+	case a = <-got: // the head, while the upstream holds every event
+		close(release)
+	case <-time.After(30 * time.Second): // only a broken build waits this long
+		close(release)
+		t.Fatal("the head waited for the first event")
+	}
+	resp, err := a.resp, a.err
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Cache-Status") != "MISS" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("head: %d, X-Cache-Status %q, Content-Type %q", resp.StatusCode,
+			resp.Header.Get("X-Cache-Status"), resp.Header.Get("Content-Type"))
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(body), strings.Join(f.events, ""); got != want {
+		t.Errorf("stream:\n%s\nwant:\n%s", got, want)
+	}
+	wantStatus(t, e.chat(streamBody("", `{"include_usage":true}`)), 200, "HIT")
 }
 
 // TestPassThroughStreams: a streamed answer on a non-chat path is relayed as it arrives.

@@ -338,6 +338,10 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Buffered is the number of bytes read from the connection and not yet returned by Read: the
+// body's own, once the head is parsed (a chunked body's framing included).
+func (b *body) Buffered() int { return b.c.br.Buffered() }
+
 // Close closes the body; before its end, that closes the connection (which also ends a read
 // another goroutine has blocked in).
 func (b *body) Close() error {
