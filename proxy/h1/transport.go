@@ -34,6 +34,7 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -74,19 +75,58 @@ type Transport struct {
 // is positive (a response head is read) reads are counted against it.
 type conn struct {
 	nc        net.Conn
+	raw       syscall.RawConn // nc's, for sendRead; nil when nc has none
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
 	headLeft  int64
 	noAnswer  bool  // the last exchange failed before a byte of answer came
 	werr      error // the connection's write error in this exchange
+
+	// hold makes the next Write keep its bytes in held, unsent, for the next read of the
+	// connection to send first (sendRead). held is the bufio.Writer's own buffer, which it
+	// does not touch again before the next request, written after this one's answer is read.
+	hold bool
+	held []byte
 }
 
-// Write writes to the connection, keeping its error.
+// Write writes to the connection, keeping its error; with hold set, it only keeps p.
 func (c *conn) Write(p []byte) (int, error) {
+	if c.hold {
+		c.hold, c.held = false, p
+		return len(p), nil
+	}
 	n, err := c.nc.Write(p)
 	if err != nil {
 		c.werr = err
+	}
+	return n, err
+}
+
+// readConn reads the connection, first sending what Write held back: in one wait for the
+// answer, without a read that finds nothing while the upstream is still working on it.
+func (c *conn) readConn(p []byte) (int, error) {
+	if c.held == nil {
+		return c.nc.Read(p)
+	}
+	out := c.held
+	c.held = nil
+	sent, n, err := sendRead(c.raw, out, p)
+	switch {
+	case sent < len(out) && err != nil:
+		// The upstream may have answered before taking the whole request, and closed: that
+		// answer, if there is one, is worth more than the write's error (see exchange).
+		c.werr = err
+		if n, rerr := c.nc.Read(p); n > 0 {
+			return n, rerr
+		}
+		return 0, err
+	case sent < len(out):
+		// The socket's buffer was full: the rest goes out the usual way.
+		if _, err := c.Write(out[sent:]); err != nil {
+			return 0, err
+		}
+		return c.nc.Read(p)
 	}
 	return n, err
 }
@@ -95,7 +135,7 @@ var errHeadTooLarge = errors.New("response head larger than MaxHeaderBytes")
 
 func (c *conn) Read(p []byte) (int, error) {
 	if c.headLeft == 0 {
-		return c.nc.Read(p)
+		return c.readConn(p)
 	}
 	if c.headLeft < 0 {
 		return 0, errHeadTooLarge
@@ -103,7 +143,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	if int64(len(p)) > c.headLeft {
 		p = p[:c.headLeft]
 	}
-	n, err := c.nc.Read(p)
+	n, err := c.readConn(p)
 	if c.headLeft -= int64(n); c.headLeft == 0 {
 		c.headLeft = -1 // spent: the next read fails, not one without limit
 	}
@@ -240,7 +280,10 @@ func (c *conn) exchange(req *http.Request, maxHead int64) (*http.Response, error
 	c.werr = nil
 	werr := writeRequest(c.bw, req)
 	if werr == nil {
+		// What is still buffered goes out with the read of the answer's head (readConn).
+		c.hold = c.raw != nil
 		werr = c.bw.Flush()
+		c.hold = false
 	}
 	if werr != nil {
 		// The upstream may have answered before reading the whole body (a 401 or 413) and
@@ -257,7 +300,11 @@ func (c *conn) exchange(req *http.Request, maxHead int64) (*http.Response, error
 		resp.Close = true
 		return resp, nil
 	}
-	return c.readHead(req, maxHead)
+	resp, err := c.readHead(req, maxHead)
+	if err == nil && c.werr != nil {
+		resp.Close = true // answered before the request was all sent (readConn)
+	}
+	return resp, err
 }
 
 // readHead reads the final response head, passing over interim (1xx) responses.
@@ -382,7 +429,7 @@ func (t *Transport) get(ctx context.Context) (c *conn, reused bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	c = &conn{nc: nc}
+	c = &conn{nc: nc, raw: rawConn(nc)}
 	c.br = bufio.NewReaderSize(c, 4<<10)
 	c.bw = bufio.NewWriterSize(c, 4<<10)
 	return c, false, nil
