@@ -46,13 +46,23 @@ func TestPromptsAcrossPhasesAreUnique(t *testing.T) {
 	for phase := uint64(0); phase < 4; phase++ {
 		for i := uint64(0); i < 500; i++ {
 			n := phase*phaseStride + i
-			for name, p := range map[string]func(uint64) string{"unique": unique, "semantic": semVariant} {
+			for name, p := range map[string]func(uint64) string{"unique": unique, "semantic": semVariant, "words": uniqueWords} {
 				k := name + p(n)
 				if prev, dup := seen[k]; dup {
 					t.Fatalf("%s prompt %d repeats prompt %d: %q", name, n, prev, p(n))
 				}
 				seen[k] = n
 			}
+		}
+	}
+}
+
+// TestUniqueWordsHaveNoNumber: zest-miss-words's prompts share one semantic partition only if
+// none carries a digit (the verifier's signature is the prompt's numbers).
+func TestUniqueWordsHaveNoNumber(t *testing.T) {
+	for i := uint64(0); i < 2000; i++ {
+		if p := uniqueWords(phaseStride*3 + i); strings.ContainsAny(p, "0123456789") || !strings.HasPrefix(p, fixedPrompt) {
+			t.Fatalf("prompt %d: %q", i, p)
 		}
 	}
 }

@@ -106,6 +106,7 @@ func goals(rep *report.Run) []report.Goal {
 			d50 < report.Dur(1e6) && d99 < report.Dur(1e6)
 	})
 	throughput("zest miss (defaults: exact + semantic) throughput vs bare httputil.ReverseProxy", "zest-miss", "revproxy", 1)
+	throughput("zest miss (defaults), prompts without numbers, throughput vs bare httputil.ReverseProxy", "zest-miss-words", "revproxy", 1)
 	throughput("zest miss with a full exact cache (defaults, steady state) throughput vs bare httputil.ReverseProxy", "zest-miss-full", "revproxy", 1)
 	throughput("zest forwarding alone (no_cache) throughput vs bare httputil.ReverseProxy", "zest-bypass", "revproxy", 1.2)
 	throughput("zest miss (exact cache only) throughput vs bare httputil.ReverseProxy", "zest-miss-exact", "revproxy", 1)

@@ -61,8 +61,25 @@ func replayPrompt(i uint64) string {
 	return "Load-test prompt " + strconv.FormatUint(i, 10) + ": what does a reverse proxy cache, and for how long?"
 }
 
-// unique makes every request a different prompt (a guaranteed cache miss).
+// unique makes every request a different prompt (a guaranteed cache miss). Its number gives
+// each prompt a semantic partition of its own (the verifier's signature), so a lookup has
+// nothing to compare it with: the cheapest semantic miss.
 func unique(i uint64) string { return fixedPrompt + " Request " + strconv.FormatUint(i, 10) + "." }
+
+// uniqueWords makes every request a different prompt without a number, as most prompts are:
+// they all fall in one semantic partition, which every lookup scans and which grows with
+// every answer stored. The name that tells them apart is seven letters scattered by a
+// multiplicative hash, so that two names one typo apart (which the verifier may take for the
+// same word) are rare.
+func uniqueWords(i uint64) string {
+	b := []byte(fixedPrompt + " Project ")
+	h := (i + 1) * 0x9E3779B97F4A7C15
+	for range 7 {
+		b = append(b, byte('a'+h%26))
+		h /= 26
+	}
+	return string(append(b, '.'))
+}
 
 // semVariant returns variant i+1 of semBase that differs only in letter case
 // and doubled spaces: a new exact key every time, the same meaning, no new
@@ -110,6 +127,8 @@ func scenarios() []scenario {
 		{name: "nginx-hit", title: "driver → nginx proxy_cache HIT (POST keyed on body)", target: tNginxCache, baseline: "direct", sweep: true, prompt: fixed, warm: []uint64{0}},
 		{name: "gomem-hit", title: "driver → a minimal Go net/http cache HIT (bench/gomem: body hash → answer in a map)", target: tGoMem, baseline: "direct", sweep: true, prompt: fixed, warm: []uint64{0}},
 		{name: "zest-miss", title: "zest defaults, every prompt new (exact + semantic miss, store both)", target: tZest, baseline: "direct", sweep: true, prompt: unique},
+		{name: "zest-miss-words", title: "zest defaults, every prompt new and without a number (one semantic partition, scanned by every lookup)",
+			target: tZest, baseline: "direct", prompt: uniqueWords},
 		{name: "zest-miss-exact", title: "zest, exact cache only ([semantic] off), every prompt new", target: tZest, baseline: "direct", sweep: true, prompt: unique,
 			zestConfig: "[semantic]\nenabled = false\n"},
 		{name: "zest-miss-full", title: "zest defaults with a full exact cache (64 MiB, filled first: a long-running sidecar's steady state), every prompt new",

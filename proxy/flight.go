@@ -22,8 +22,9 @@ import (
 // flight is one upstream call whose answer one or more clients receive. The answer is kept
 // whole while the call lasts, so a client that joins late gets it from its start, up to
 // maxBuffer bytes: a larger answer overflows (see overflow.go) and is relayed live, never
-// stored. The call runs on its own goroutine with its own context: a client hanging up does not
-// cancel it while others still listen; when the last one leaves, it is cancelled.
+// stored. The call runs on its leader's goroutine (see run) with its own context: a client
+// hanging up does not cancel it while others still listen (the leader's then hands the rest of
+// the read to a goroutine of its own); when the last one leaves, it is cancelled.
 type flight struct {
 	group *flightGroup // nil for a private flight
 	key   string
@@ -35,8 +36,8 @@ type flight struct {
 	semStore  bool       // the answer is filed in the semantic cache after the flight finishes
 	maxBuffer int64      // bytes of the answer kept whole; 0 = no limit
 	rec       *recording // non-nil in record mode: the call is timed and a clean answer recorded
-	// bg, set when the call runs on its leader's goroutine (inline), runs the after work on a
-	// tracked goroutine that recovers a panic; nil when the call has a goroutine of its own.
+	// bg runs the after work on a tracked goroutine that recovers a panic, so that the leader's
+	// goroutine, which runs the call, gives its client the answer without waiting for it.
 	bg func(work func())
 	// wantResult says a plain (not SSE) 200 answer is checked and kept as the result, for the
 	// caches, a recording, or a client that wants it replayed as SSE; without, it is passed on
