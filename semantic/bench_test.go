@@ -113,6 +113,54 @@ func BenchmarkLookupChromem(b *testing.B) {
 	}
 }
 
+// BenchmarkLookupTemplated is a Lookup in a partition of 10k templated prompts, one word
+// apart, embedded by the local embedder, as an app's prompts without numbers fill one: every
+// stored vector is close to the query, so the quantised pre-scan skips few and most are scored
+// in float32 (dotF32). The verifier then refuses the nearest ones: a miss.
+func BenchmarkLookupTemplated(b *testing.B) {
+	l, err := NewLocal()
+	if err == nil {
+		err = l.Load()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 10000
+	c, err := New(Options{Embedder: l, Verifier: v, MaxEntries: n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	name := func(i int) string {
+		h := uint64(i+1) * 0x9E3779B97F4A7C15
+		w := make([]byte, 7)
+		for j := range w {
+			w[j] = byte('a' + h%26)
+			h /= 26
+		}
+		return "Explain in two sentences what a caching reverse proxy does for the project " + string(w) + "."
+	}
+	for i := range n {
+		if err := c.Store(ctx, Query{Namespace: "ns", Prompt: name(i)}, "id"+strconv.Itoa(i), []byte("answer"), time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := Query{Namespace: "ns", Prompt: name(n)}
+	b.ReportAllocs()
+	cpu0, ops := cputime.Process(), 0
+	for b.Loop() {
+		if _, ok, err := c.Lookup(ctx, q); ok || err != nil {
+			b.Fatal(ok, err)
+		}
+		ops++
+	}
+	reportCPU(b, cpu0, ops)
+}
+
 // BenchmarkLookupPartitioned spreads 10k entries over 100 partitions.
 func BenchmarkLookupPartitioned(b *testing.B) {
 	for _, dim := range []int{100, 384} {

@@ -217,27 +217,43 @@ func (x *flatIndex) parallelQuery(ctx context.Context, vec []float32, workers, k
 	return out, nil
 }
 
+// Bounding a vector costs about three times what scoring it with dotF32 does (with FMA):
+// the pre-scan pays only where it skips most vectors. Once at least preTrial vectors have
+// been bounded and more than one in preKeep of them had to be scored anyway (a partition of
+// near-identical prompts, all close to the query), a scan scores the rest without bounds.
+const (
+	preTrial = 256
+	preKeep  = 4
+)
+
 // scan appends to out the best k matches at or above threshold among
 // vectors lo..hi-1, best first. q is vec quantised. A vector is scored
 // exactly (dotF32) only if its bounds reach the floor: the threshold, or
-// once there are k matches the k-th best similarity. Any vector skipped
-// would have been rejected by the exact test too, so scan returns what an
-// exact scan returns, ties included (the earlier vector wins).
+// once there are k matches the k-th best similarity (unless the bounds stop
+// paying: see preTrial). Any vector skipped would have been rejected by the
+// exact test too, so scan returns what an exact scan returns, ties included
+// (the earlier vector wins).
 func (x *flatIndex) scan(ctx context.Context, vec []float32, q *qquery, lo, hi, k int, threshold float32, out []match) ([]match, error) {
 	base := len(out)
 	floor := float64(threshold)
 	h, t, dim := x.h, x.t, x.dim
 	var sums [qBlock]uint64
+	bounded, scored := 0, 0 // by the pre-scan, while it runs
+	pre := !q.exact
 	for b := lo; b < hi; b += qBlock {
 		if (b-lo)%scanChunk == scanChunk-qBlock && ctx.Err() != nil {
 			return out[:base], ctx.Err()
 		}
 		end := min(b+qBlock, hi)
-		if !q.exact {
+		if pre && bounded >= preTrial && scored*preKeep > bounded {
+			pre = false
+		}
+		if pre {
 			dotQBlock(x.qhead[b*h:end*h], h, q.even[:h], q.odd[:h], sums[:end-b])
+			bounded += end - b
 		}
 		for i := b; i < end; i++ {
-			if !q.exact {
+			if pre {
 				m := &x.qm[i]
 				head := sums[i-b]
 				if q.headBound(head, m) < floor {
@@ -246,6 +262,7 @@ func (x *flatIndex) scan(ctx context.Context, vec []float32, q *qquery, lo, hi, 
 				if q.bound(head+dotQ(x.qtail[i*t:(i+1)*t], q.even[h:], q.odd[h:]), m) < floor {
 					continue
 				}
+				scored++
 			}
 			sim := dotF32(vec, x.vecs[i*dim:(i+1)*dim])
 			if sim < threshold {
@@ -284,9 +301,9 @@ func insertTop(out []match, base, k int, m match) []match {
 	return out
 }
 
-// dotF32 is the dot product of equally long a and b, unrolled by eight with
-// independent accumulators.
-func dotF32(a, b []float32) float32 {
+// dotGeneric is the dot product of equally long a and b, unrolled by eight with
+// independent accumulators: dotF32 where the processor has no FMA (dot_amd64.go).
+func dotGeneric(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
 	i := 0

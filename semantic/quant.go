@@ -20,8 +20,9 @@ import "math"
 //	q·v = q̂·v̂ + q·e_v + e_q·v̂,  so  |q·v − s_q·s_v·(q̃·ṽ)| ≤ ‖q‖·‖e_v‖ + ‖e_q‖·‖v̂‖,
 //
 // and dotF32 differs from the real q·v by at most γ·‖q‖·‖v‖ with
-// γ = n·u/(1−n·u), u = 2⁻²⁴, n = dim+8 (a generous count of the additions on
-// any path of its eight-accumulator tree), ‖v‖ ≤ ‖v̂‖ + ‖e_v‖. The bound is
+// γ = n·u/(1−n·u), u = 2⁻²⁴, n = dim+8 (a generous count of the roundings on
+// any path of its accumulator tree, the fused multiply-add one's included: see
+// dotF32), ‖v‖ ≤ ‖v̂‖ + ‖e_v‖. The bound is
 // evaluated in float64 and padded by a relative 1e-7 and an absolute 1e-30
 // (float64 evaluation error, float32 underflow). Vectors or queries that are
 // not finite or whose norm exceeds qNormMax (where float32 could overflow)
