@@ -7,11 +7,12 @@ import "golang.org/x/sys/cpu"
 // hasFMA says dotF32 may use dotFMA: AVX2 and FMA3, as x86-64 processors since 2013 have.
 var hasFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// dotFMA returns the dot product of the n floats at a and b (see dot_amd64.s): four
-// accumulators of eight lanes, one fused multiply-add per pair of floats.
+// dotFMA writes to out[i] the dot product of the dim floats at q with vector i of the count
+// laid end to end at v (see dot_amd64.s): four accumulators of eight lanes, one fused
+// multiply-add per pair of floats.
 //
 //go:noescape
-func dotFMA(a, b *float32, n int) float32
+func dotFMA(q, v *float32, dim, count int, out *float32)
 
 // dotF32 is the dot product of equally long a and b, with dotFMA where the processor has it.
 // Every product reaches the result through at most len(a)/32 + 15 roundings (its
@@ -22,5 +23,19 @@ func dotF32(a, b []float32) float32 {
 		return dotGeneric(a, b)
 	}
 	b = b[:len(a)]
-	return dotFMA(&a[0], &b[0], len(a))
+	var s float32
+	dotFMA(&a[0], &b[0], len(a), 1, &s)
+	return s
+}
+
+// dotBlock writes to out[i] dotF32(q, vecs[i*len(q):(i+1)*len(q)]), for the len(out)
+// vectors vecs holds, in one call.
+func dotBlock(q, vecs []float32, out []float32) {
+	dim := len(q)
+	vecs = vecs[:len(out)*dim]
+	if !hasFMA || dim == 0 || len(out) == 0 {
+		dotBlockGeneric(q, vecs, out)
+		return
+	}
+	dotFMA(&q[0], &vecs[0], dim, len(out), &out[0])
 }

@@ -2,14 +2,24 @@
 
 #include "textflag.h"
 
-// func dotFMA(a, b *float32, n int) float32
+// func dotFMA(q, v *float32, dim, count int, out *float32)
 //
-// Blocks of 32 floats go to four accumulators, then blocks of 8 to the first; the
-// accumulators are summed, and the last n%8 products are added one by one.
-TEXT ·dotFMA(SB), NOSPLIT, $0-28
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DI
-	MOVQ n+16(FP), CX
+// For each of the count vectors of dim floats laid end to end at v, out[i] is its dot product
+// with the dim floats at q. Per vector: blocks of 32 floats go to four accumulators, then
+// blocks of 8 to the first; the accumulators are summed, and the last dim%8 products are
+// added one by one.
+TEXT ·dotFMA(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), R8
+	MOVQ v+8(FP), DI
+	MOVQ dim+16(FP), R9
+	MOVQ count+24(FP), R10
+	MOVQ out+32(FP), R11
+
+vector:
+	CMPQ R10, $0
+	JE   end
+	MOVQ R8, SI
+	MOVQ R9, CX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -54,7 +64,7 @@ reduce:
 
 loop1:
 	CMPQ CX, $0
-	JE   done
+	JE   store
 	VMOVSS      (SI), X1
 	VFMADD231SS (DI), X1, X0
 	ADDQ $4, SI
@@ -62,7 +72,12 @@ loop1:
 	DECQ CX
 	JMP  loop1
 
-done:
+store:
+	VMOVSS X0, (R11)
+	ADDQ   $4, R11
+	DECQ   R10
+	JMP    vector
+
+end:
 	VZEROUPPER
-	MOVSS        X0, ret+24(FP)
 	RET

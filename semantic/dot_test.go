@@ -37,6 +37,30 @@ func TestDotF32Error(t *testing.T) {
 	}
 }
 
+// TestDotBlockMatchesDotF32: a block's scores are dotF32's, bit for bit, so a scan that scores a
+// block at a time returns what one scoring vector by vector does.
+func TestDotBlockMatchesDotF32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for _, dim := range []int{1, 7, 8, 9, 31, 32, 33, 100, 384} {
+		for _, count := range []int{0, 1, 2, 63, 64} {
+			q, vecs := make([]float32, dim), make([]float32, dim*count)
+			for i := range q {
+				q[i] = float32(rng.NormFloat64())
+			}
+			for i := range vecs {
+				vecs[i] = float32(rng.NormFloat64())
+			}
+			out := make([]float32, count)
+			dotBlock(q, vecs, out)
+			for i, got := range out {
+				if want := dotF32(q, vecs[i*dim:(i+1)*dim]); got != want {
+					t.Fatalf("dim %d, vector %d of %d: dotBlock %v, dotF32 %v", dim, i, count, got, want)
+				}
+			}
+		}
+	}
+}
+
 // TestDotF32Edges: what the vectors can hold that arithmetic treats specially.
 func TestDotF32Edges(t *testing.T) {
 	inf := float32(math.Inf(1))

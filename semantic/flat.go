@@ -238,7 +238,8 @@ func (x *flatIndex) scan(ctx context.Context, vec []float32, q *qquery, lo, hi, 
 	floor := float64(threshold)
 	h, t, dim := x.h, x.t, x.dim
 	var sums [qBlock]uint64
-	bounded, scored := 0, 0 // by the pre-scan, while it runs
+	var sims [qBlock]float32 // without the pre-scan, a block's scores in one call
+	bounded, scored := 0, 0  // by the pre-scan, while it runs
 	pre := !q.exact
 	for b := lo; b < hi; b += qBlock {
 		if (b-lo)%scanChunk == scanChunk-qBlock && ctx.Err() != nil {
@@ -251,8 +252,11 @@ func (x *flatIndex) scan(ctx context.Context, vec []float32, q *qquery, lo, hi, 
 		if pre {
 			dotQBlock(x.qhead[b*h:end*h], h, q.even[:h], q.odd[:h], sums[:end-b])
 			bounded += end - b
+		} else {
+			dotBlock(vec, x.vecs[b*dim:end*dim], sims[:end-b])
 		}
 		for i := b; i < end; i++ {
+			sim := sims[i-b]
 			if pre {
 				m := &x.qm[i]
 				head := sums[i-b]
@@ -263,8 +267,8 @@ func (x *flatIndex) scan(ctx context.Context, vec []float32, q *qquery, lo, hi, 
 					continue
 				}
 				scored++
+				sim = dotF32(vec, x.vecs[i*dim:(i+1)*dim])
 			}
-			sim := dotF32(vec, x.vecs[i*dim:(i+1)*dim])
 			if sim < threshold {
 				continue
 			}
@@ -299,6 +303,14 @@ func insertTop(out []match, base, k int, m match) []match {
 	}
 	top[j] = m
 	return out
+}
+
+// dotBlockGeneric is dotBlock in plain Go.
+func dotBlockGeneric(q, vecs []float32, out []float32) {
+	dim := len(q)
+	for i := range out {
+		out[i] = dotGeneric(q, vecs[i*dim:(i+1)*dim])
+	}
 }
 
 // dotGeneric is the dot product of equally long a and b, unrolled by eight with
