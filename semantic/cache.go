@@ -19,6 +19,12 @@ type Verifier interface {
 	Same(query, stored string) bool
 }
 
+// Preparer is implemented by a Verifier that can read a query once for all the candidates of
+// a lookup: Prepare(query)(stored) must equal Same(query, stored).
+type Preparer interface {
+	Prepare(query string) func(stored string) bool
+}
+
 // Signer is implemented by a Verifier that can sum up what two prompts must share to be the
 // Same (say, their numbers). The cache then keeps prompts with different signatures in different
 // partitions, so a lookup never scans entries the verifier would refuse. Invariant required:

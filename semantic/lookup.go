@@ -61,6 +61,7 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 		c.log.DebugContext(ctx, "semantic: query failed", "err", err)
 		return miss, false, err
 	}
+	var same func(stored string) bool // the verifier's, with the query read once
 	for _, cd := range cands {
 		if !cd.e.expires.After(now) {
 			continue
@@ -69,7 +70,10 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 			c.stats.refused.Add(1)
 			continue
 		}
-		if c.verifier != nil && !c.verifier.Same(q.Prompt, cd.e.prompt) {
+		if c.verifier != nil && same == nil {
+			same = c.sameAs(q.Prompt)
+		}
+		if same != nil && !same(cd.e.prompt) {
 			c.stats.rejected.Add(1)
 			continue
 		}
@@ -81,6 +85,14 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 	}
 	c.stats.misses.Add(1)
 	return miss, false, nil
+}
+
+// sameAs is the verifier's Same with query fixed, read once when the verifier can (Preparer).
+func (c *Cache) sameAs(query string) func(stored string) bool {
+	if p, ok := c.verifier.(Preparer); ok {
+		return p.Prepare(query)
+	}
+	return func(stored string) bool { return c.verifier.Same(query, stored) }
 }
 
 // candidates returns the partition's nearest entries at or above threshold,

@@ -137,6 +137,20 @@ func (v *Verifier) Same(a, b string) bool {
 	return ok
 }
 
+// Prepare reads query once for several comparisons: the function it returns reports
+// Same(query, stored), as a cache's lookup asks of each candidate it found.
+func (v *Verifier) Prepare(query string) func(stored string) bool {
+	pa := v.prepare(query)
+	return func(stored string) bool {
+		pb := v.prepare(stored)
+		if reason := v.check(&pa, &pb); reason != "" {
+			v.log.Debug("verify: rejected", "rule", reason)
+			return false
+		}
+		return true
+	}
+}
+
 // Explain is Same plus, on rejection, the rule that rejected and the words
 // involved, e.g. `numbers differ: [2.5] vs [3.5]`. On acceptance the reason is "".
 func (v *Verifier) Explain(a, b string) (bool, string) {

@@ -427,3 +427,36 @@ func TestWordNormsKeepPrecedence(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareMatchesSame: a query read once by Prepare answers for every stored prompt what
+// Same does, however many it is compared with (the prepared query is never changed by a
+// comparison). Every prompt of both dev sets is compared with the first 40 of the other side.
+func TestPrepareMatchesSame(t *testing.T) {
+	v := newVerifier(t)
+	as := []string{"How do I convert a Word document to a PDF?", "When did the French Revolution start?",
+		"Explain what a reverse proxy does for the project qwzkfra.", "What is 15 percent of 80?"}
+	bs := []string{"How do I convert a PDF to a Word document?", "What year did the French Revolution begin?",
+		"Explain what a reverse proxy does for the project qwzkfrb.", "whats 15% of 80"}
+	for i, a := range as {
+		same := v.Prepare(a)
+		for _, b := range bs {
+			if got, want := same(b), v.Same(a, b); got != want {
+				t.Fatalf("prompt %d: Prepare(%q)(%q) = %v, Same = %v", i, a, b, got, want)
+			}
+		}
+	}
+	for _, file := range []string{"semantic-pairs-dev.jsonl", "semantic-pairs-dev2.jsonl"} {
+		for _, p := range loadSet(t, file) {
+			as, bs = append(as, p.A), append(bs, p.B)
+		}
+	}
+	stored := bs[:min(40, len(bs))]
+	for i, a := range as {
+		same := v.Prepare(a)
+		for _, b := range append([]string{bs[i]}, stored...) {
+			if got, want := same(b), v.Same(a, b); got != want {
+				t.Fatalf("Prepare(%q)(%q) = %v, Same = %v", a, b, got, want)
+			}
+		}
+	}
+}
