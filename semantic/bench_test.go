@@ -113,11 +113,17 @@ func BenchmarkLookupChromem(b *testing.B) {
 	}
 }
 
-// BenchmarkLookupTemplated is a Lookup in a partition of 10k templated prompts, one word
-// apart, embedded by the local embedder, as an app's prompts without numbers fill one: every
-// stored vector is close to the query, so the quantised pre-scan skips few and most are scored
-// in float32 (dotF32). The verifier then refuses the nearest ones: a miss.
+// BenchmarkLookupTemplated is a Lookup in a partition of 10k (and 100k) templated prompts, one
+// word apart, embedded by the local embedder, as an app's prompts without numbers fill one:
+// every stored vector is close to the query, so the quantised pre-scan skips few and most are
+// scored in float32 (dotF32). The verifier then refuses the nearest ones: a miss.
 func BenchmarkLookupTemplated(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) { benchLookupTemplated(b, n) })
+	}
+}
+
+func benchLookupTemplated(b *testing.B, n int) {
 	l, err := NewLocal()
 	if err == nil {
 		err = l.Load()
@@ -129,8 +135,7 @@ func BenchmarkLookupTemplated(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const n = 10000
-	c, err := New(Options{Embedder: l, Verifier: v, MaxEntries: n})
+	c, err := New(Options{Embedder: l, Verifier: v, MaxEntries: n, MaxBytes: 1 << 30})
 	if err != nil {
 		b.Fatal(err)
 	}
