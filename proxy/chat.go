@@ -267,7 +267,7 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 			live = &liveRelay{w: c.w, r: c.r, f: f, p: p}
 			step = live.step
 		}
-		f.run(h, call, !c.stream, step)
+		f.run(h, call, step)
 		if stopLeave != nil {
 			if !stopLeave() {
 				// The client left while the call ran, and the watcher left the flight with its

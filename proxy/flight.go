@@ -156,15 +156,15 @@ func (f *flight) leave(c *cursor) {
 	}
 }
 
-// run performs the upstream call and records the answer. It is the flight's only writer.
-// inline says it runs on the leader's own goroutine, which writes the answer to its client
-// only once run returns: should the answer overflow (its reader must then wait for the clients
-// to write), the rest of the read is handed to a goroutine of its own. live, when set, writes
-// to the leader's client as the answer arrives: it is called after each read, and once the
-// head is in unless body bytes came with it (they then go out with the head, in one write);
-// false from it (the client left) hands the rest of the read to a goroutine of its own. run
-// reports whether it handed the read off.
-func (f *flight) run(h *Handler, req *http.Request, inline bool, live func() bool) (handedOff bool) {
+// run performs the upstream call and records the answer, on the leader's own goroutine. It is
+// the flight's only writer. Without live, the leader writes the answer to its client only once
+// run returns: should the answer overflow (its reader must then wait for the clients to write),
+// the rest of the read is handed to a goroutine of its own. live, when set, writes to the
+// leader's client as the answer arrives: it is called after each read, and once the head is in
+// unless body bytes came with it (they then go out with the head, in one write); false from it
+// (the client left) hands the rest of the read to a goroutine of its own. run reports whether
+// it handed the read off.
+func (f *flight) run(h *Handler, req *http.Request, live func() bool) (handedOff bool) {
 	u := &callRead{f: f, h: h, req: req, live: live}
 	defer func() {
 		if !handedOff {
@@ -178,7 +178,7 @@ func (f *flight) run(h *Handler, req *http.Request, inline bool, live func() boo
 		u.handOff()
 		return true
 	}
-	return u.read(inline)
+	return u.read(live == nil)
 }
 
 // errCallAborted ends a flight whose read stopped without an answer or an error of its own.

@@ -215,9 +215,9 @@ func (rl *relayer) write(s snapshot) error {
 	return nil
 }
 
-// liveRelay writes a streamed answer to the client whose call it is from the goroutine that
-// reads it from the upstream (see flight.run): no hand-off between goroutines on the way to
-// the first token. Followers of the call get it through relay as usual; they get it as fast
+// liveRelay writes a streamed answer to the streaming client whose call it is, from the
+// goroutine that reads it from the upstream (see flight.run): no hand-off between goroutines on
+// the way to the first token. Followers of the call get it through relay as usual; they get it as fast
 // as the leader's client takes it, up to what its socket buffers hold.
 type liveRelay struct {
 	w http.ResponseWriter
@@ -241,7 +241,7 @@ func (lr *liveRelay) step() bool {
 	}
 	s := lr.f.snap()
 	if lr.rl == nil {
-		if !s.isSSE || !lr.p.stream {
+		if !s.isSSE {
 			lr.off = true
 			return true
 		}

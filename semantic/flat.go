@@ -256,8 +256,10 @@ func (x *flatIndex) scan(ctx context.Context, vec []float32, q *qquery, lo, hi, 
 			dotBlock(vec, x.vecs[b*dim:end*dim], sims[:end-b])
 		}
 		for i := b; i < end; i++ {
-			sim := sims[i-b]
-			if pre {
+			var sim float32
+			if !pre {
+				sim = sims[i-b]
+			} else {
 				m := &x.qm[i]
 				head := sums[i-b]
 				if q.headBound(head, m) < floor {

@@ -143,24 +143,25 @@ func (v *Verifier) Prepare(query string) func(stored string) bool {
 	pa := v.prepare(query)
 	return func(stored string) bool {
 		pb := v.prepare(stored)
-		if reason := v.check(&pa, &pb); reason != "" {
-			v.log.Debug("verify: rejected", "rule", reason)
-			return false
-		}
-		return true
+		return v.judge(&pa, &pb) == ""
 	}
+}
+
+// judge is check, with a rejection logged at debug level.
+func (v *Verifier) judge(a, b *prompt) string {
+	reason := v.check(a, b)
+	if reason != "" {
+		v.log.Debug("verify: rejected", "rule", reason)
+	}
+	return reason
 }
 
 // Explain is Same plus, on rejection, the rule that rejected and the words
 // involved, e.g. `numbers differ: [2.5] vs [3.5]`. On acceptance the reason is "".
 func (v *Verifier) Explain(a, b string) (bool, string) {
 	pa, pb := v.prepare(a), v.prepare(b)
-	reason := v.check(&pa, &pb)
-	if reason != "" {
-		v.log.Debug("verify: rejected", "rule", reason)
-		return false, reason
-	}
-	return true, ""
+	reason := v.judge(&pa, &pb)
+	return reason == "", reason
 }
 
 // Signature is what two prompts must share to be the Same: their number tokens (number words
