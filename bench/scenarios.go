@@ -127,7 +127,7 @@ func scenarios() []scenario {
 		{name: "nginx-hit", title: "driver → nginx proxy_cache HIT (POST keyed on body)", target: tNginxCache, baseline: "direct", sweep: true, prompt: fixed, warm: []uint64{0}},
 		{name: "gomem-hit", title: "driver → a minimal Go net/http cache HIT (bench/gomem: body hash → answer in a map)", target: tGoMem, baseline: "direct", sweep: true, prompt: fixed, warm: []uint64{0}},
 		{name: "zest-miss", title: "zest defaults, every prompt new (exact + semantic miss, store both)", target: tZest, baseline: "direct", sweep: true, prompt: unique},
-		{name: "zest-miss-words", title: "zest defaults, every prompt new and without a number (one semantic partition, scanned by every lookup)",
+		{name: "zest-miss-words", title: "zest defaults, every prompt new and without a number, differing in a made-up name (one semantic partition)",
 			target: tZest, baseline: "direct", prompt: uniqueWords},
 		{name: "zest-miss-exact", title: "zest, exact cache only ([semantic] off), every prompt new", target: tZest, baseline: "direct", sweep: true, prompt: unique,
 			zestConfig: "[semantic]\nenabled = false\n"},

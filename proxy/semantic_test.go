@@ -1,12 +1,16 @@
 package proxy
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/zest-proxy/zest/semantic"
+	"github.com/zest-proxy/zest/semantic/verify"
 )
 
 var xSimilarityRe = regexp.MustCompile(`^[01]\.\d{4}$`)
@@ -331,4 +335,58 @@ func TestSemWithoutExactCache(t *testing.T) {
 		}
 	}
 	wantCalls(t, up, 1)
+}
+
+// TestSemNamedPrompts: among many prompts that differ only in a name the local embedder does
+// not know (so all are equally near), a paraphrase gets the answer given for its own name, and
+// a name never asked goes upstream.
+func TestSemNamedPrompts(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Messages []struct{ Content string } `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) == 0 {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		content, _ := json.Marshal("answer to: " + req.Messages[len(req.Messages)-1].Content)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":%s},"finish_reason":"stop"}]}`, content)
+	})
+	local, err := semantic.NewLocal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := xNewEnv(t, up, xCfg{semantic: true, semOpts: func(o *semantic.Options) {
+		o.Embedder, o.Verifier, o.Threshold = local, v, semantic.LocalThreshold
+	}})
+	name := func(i int) string {
+		h := uint64(i+7) * 0x9E3779B97F4A7C15
+		b := make([]byte, 7)
+		for j := range b {
+			b[j] = byte('a' + h%26)
+			h /= 26
+		}
+		return string(b)
+	}
+	const n = 40
+	for i := range n {
+		x.prime(t, xChat("Summarize the onboarding guide for the team "+name(i)+".", ""))
+	}
+	before := x.sem.Stats().Anchored
+	for _, i := range []int{0, n / 2, n - 1} {
+		r := x.chat(xChat("Please summarize the onboarding guide for the team "+name(i)+"?", ""))
+		wantStatus(t, r, 200, "HIT")
+		if want := "answer to: Summarize the onboarding guide for the team " + name(i) + "."; !bytes.Contains(r.body, []byte(want)) {
+			t.Errorf("team %s got %s", name(i), r.body)
+		}
+	}
+	wantStatus(t, x.chat(xChat("Please summarize the onboarding guide for the team "+name(n)+"?", "")), 200, "MISS")
+	if a := x.sem.Stats().Anchored - before; a != 4 {
+		t.Errorf("%d of 4 lookups read the entries filed under the name", a)
+	}
 }

@@ -79,6 +79,7 @@ type SemanticIndexStats struct {
 	Reports      uint64 `json:"reports"`
 	Refused      uint64 `json:"refused"`
 	RefusedPairs int    `json:"refused_pairs"`
+	Anchored     uint64 `json:"anchored"`
 }
 
 // Stats reports the counters of every layer.
@@ -99,7 +100,7 @@ func (h *Handler) Stats() Stats {
 			Index: SemanticIndexStats{Entries: is.Entries, Bytes: is.Bytes, MaxBytes: is.MaxBytes, Partitions: is.Partitions,
 				Lookups: is.Lookups, Hits: is.Hits, Misses: is.Misses, EmbedErrors: is.EmbedErrors, IndexErrors: is.IndexErrors,
 				Rejected: is.Rejected, Unembeddable: is.Unembeddable, Evictions: is.Evictions, Expired: is.Expired,
-				Reports: is.Reports, Refused: is.Refused, RefusedPairs: is.RefusedPairs},
+				Reports: is.Reports, Refused: is.Refused, RefusedPairs: is.RefusedPairs, Anchored: is.Anchored},
 		}
 	}
 	st.Feedback = FeedbackStats{Removed: h.feedback.removed.Load(), NotFound: h.feedback.notFound.Load()}

@@ -115,6 +115,9 @@ type Query struct {
 	// Signature, when set, is the verifier's signature of Prompt as a Lookup
 	// returned it (Hit.Signature), so a Store does not compute it again.
 	Signature string
+	// Keys, when set, are the verifier's keys of Prompt as a Lookup returned them (Hit.Keys),
+	// so a Store does not read the prompt again.
+	Keys []uint64
 }
 
 // Hit is a cached answer found by Lookup. Value is shared with the cache and
@@ -124,7 +127,9 @@ type Hit struct {
 	// (pass it on in Query.Vector). Nil when Lookup did not embed.
 	Vector []float32
 	// Signature is the verifier's signature of the query's prompt ("" without a Signer).
-	Signature  string
+	Signature string
+	// Keys are the verifier's keys of the query's prompt when Lookup read them (see Anchorer).
+	Keys       []uint64
 	ID         string
 	Value      []byte
 	Similarity float32
@@ -143,7 +148,8 @@ type Hit struct {
 type Cache struct {
 	emb          Embedder
 	verifier     Verifier
-	signer       Signer // the verifier, when it signs prompts
+	signer       Signer   // the verifier, when it signs prompts
+	anchorer     Anchorer // the verifier, when it anchors prompts
 	threshold    float32
 	maxEntries   int
 	maxBytes     int64
@@ -175,6 +181,10 @@ type partition struct {
 	// pending are entries filed without a vector (see Store): embedded and put in idx when
 	// a lookup first reaches the partition.
 	pending []*entry
+	// posts files the entries of idx under their keys (see Anchorer); unkeyed counts those
+	// of idx that have no keys, which a lookup could not find through posts.
+	posts   postings
+	unkeyed int
 }
 
 // size is how many entries the partition holds, pending ones included.
@@ -203,6 +213,12 @@ type entry struct {
 	served   []string // query prompts this entry was last served for (see Report)
 
 	pending bool // in part.pending, not yet in part.idx
+
+	// keys are the verifier's keys of prompt, sorted, when keyed; pos[i] is the entry's place
+	// in part.posts[keys[i]] while it is in part.idx.
+	keys  []uint64
+	pos   []int32
+	keyed bool
 }
 
 // New returns a Cache. It fails if opts.Embedder is nil or a field is out of
@@ -241,6 +257,9 @@ func New(opts Options) (*Cache, error) {
 	}
 	if sg, ok := opts.Verifier.(Signer); ok {
 		c.signer = sg
+	}
+	if a, ok := opts.Verifier.(Anchorer); ok {
+		c.anchorer = a
 	}
 	if c.threshold == 0 {
 		c.threshold = DefaultThreshold

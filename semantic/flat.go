@@ -150,6 +150,14 @@ func (x *flatIndex) remove(id string) error {
 
 func (x *flatIndex) count() int { return len(x.ids) }
 
+func (x *flatIndex) similarity(_ context.Context, id string, vec []float32) (float32, bool) {
+	i, ok := x.find(id)
+	if !ok || len(vec) != x.dim {
+		return 0, false
+	}
+	return dotF32(vec, x.vecs[i*x.dim:(i+1)*x.dim]), true
+}
+
 // scanChunk is how many vectors are scanned between checks of ctx; a
 // multiple of qBlock.
 const scanChunk = 4096

@@ -43,6 +43,8 @@ type vectorIndex interface {
 	// query appends to out the at most k nearest entries with similarity at
 	// least threshold, best first.
 	query(ctx context.Context, vec []float32, k int, threshold float32, out []match) ([]match, error)
+	// similarity returns the similarity of vec to id's vector, false when id is not held.
+	similarity(ctx context.Context, id string, vec []float32) (float32, bool)
 }
 
 func newIndex(kind IndexKind, dim int) vectorIndex {
@@ -81,6 +83,14 @@ func (x *chromemIndex) remove(id string) error {
 }
 
 func (x *chromemIndex) count() int { return x.coll.Count() }
+
+func (x *chromemIndex) similarity(ctx context.Context, id string, vec []float32) (float32, bool) {
+	doc, err := x.coll.GetByID(ctx, id)
+	if err != nil || len(doc.Embedding) != len(vec) {
+		return 0, false
+	}
+	return dotF32(vec, doc.Embedding), true
+}
 
 func (x *chromemIndex) query(ctx context.Context, vec []float32, k int, threshold float32, out []match) ([]match, error) {
 	k = min(k, x.coll.Count()) // chromem fails when asked for more than it holds

@@ -53,21 +53,29 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 	}
 
 	threshold := c.thresholdOf(q)
+	var same func(stored string) bool // the verifier's, with the query read once
+	var anchors [][2]uint64
+	if c.anchorer != nil {
+		same, anchors, miss.Keys = c.anchorer.Anchor(q.Prompt)
+	}
 	var buf [8]candidate
-	cands, err := c.candidates(ctx, key, vec, threshold, buf[:0])
+	cands, err := c.candidates(ctx, key, vec, threshold, anchors, buf[:0])
 	if err != nil {
 		c.stats.indexErrors.Add(1)
 		c.stats.misses.Add(1)
 		c.log.DebugContext(ctx, "semantic: query failed", "err", err)
 		return miss, false, err
 	}
-	var same func(stored string) bool // the verifier's, with the query read once
 	for _, cd := range cands {
 		if !cd.e.expires.After(now) {
 			continue
 		}
 		if c.refused(q.Namespace, q.Prompt, cd.e.prompt) {
 			c.stats.refused.Add(1)
+			continue
+		}
+		if cd.e.keyed && !cd.e.meets(anchors) {
+			c.stats.rejected.Add(1) // Same would say no
 			continue
 		}
 		if c.verifier != nil && same == nil {
@@ -95,14 +103,19 @@ func (c *Cache) sameAs(query string) func(stored string) bool {
 	return func(stored string) bool { return c.verifier.Same(query, stored) }
 }
 
-// candidates returns the partition's nearest entries at or above threshold,
-// best first.
-func (c *Cache) candidates(ctx context.Context, key string, vec []float32, threshold float32, out []candidate) ([]candidate, error) {
+// candidates returns the partition's nearest entries at or above threshold, best first. With
+// anchors (see Anchorer) it may read only the entries filed under them; then every candidate
+// meets them.
+func (c *Cache) candidates(ctx context.Context, key string, vec []float32, threshold float32, anchors [][2]uint64, out []candidate) ([]candidate, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	p, ok := c.parts[key]
 	if !ok || p.idx == nil {
 		return out, nil
+	}
+	if a, b, ok := p.anchored(anchors); ok {
+		c.stats.anchored.Add(1)
+		return c.anchoredCandidates(ctx, p, vec, anchors, threshold, [2][]*entry{a, b}, out), nil
 	}
 	var buf [8]match
 	res, err := p.idx.query(ctx, vec, c.topK, threshold, buf[:0])

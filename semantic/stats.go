@@ -20,11 +20,12 @@ type Stats struct {
 	Expired      uint64 // entries dropped because their TTL passed
 	Reports      uint64 // entries removed by Report (a client said the answer was wrong)
 	Refused      uint64 // candidates skipped because their pair was reported
+	Anchored     uint64 // lookups that read only the entries filed under the query's words (see Anchorer)
 	RefusedPairs int    // pairs currently refused (at most Options.MaxRefusedPairs)
 }
 
 type counters struct {
-	lookups, hits, misses, embedErrors, indexErrors, rejected, unembeddable, evictions, expired, reports, refused atomic.Uint64
+	lookups, hits, misses, embedErrors, indexErrors, rejected, unembeddable, evictions, expired, reports, refused, anchored atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -48,6 +49,7 @@ func (c *Cache) Stats() Stats {
 		Expired:      c.stats.expired.Load(),
 		Reports:      c.stats.reports.Load(),
 		Refused:      c.stats.refused.Load(),
+		Anchored:     c.stats.anchored.Load(),
 		RefusedPairs: c.refusals.len(),
 	}
 }

@@ -45,6 +45,7 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 		return err
 	}
 	e := newEntry()
+	c.key(e, q.Keys)
 	if _, err := c.insert(ctx, key, q.Namespace, vec, e, false); err != nil {
 		return err
 	}
@@ -80,6 +81,8 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 	} else if err := c.indexLocked(ctx, p, id, vec); err != nil {
 		c.dropIfEmptyLocked(p)
 		return false, err
+	} else {
+		p.file(e)
 	}
 	c.seq++
 	e.seq = c.seq
@@ -93,6 +96,18 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 		c.stats.evictions.Add(1)
 	}
 	return true, nil
+}
+
+// key gives e the verifier's keys of its prompt: keys when given (a Lookup read them), else
+// read now. Without an Anchorer e stays unkeyed. Call it before e is filed, outside c.mu.
+func (c *Cache) key(e *entry, keys []uint64) {
+	if c.anchorer == nil {
+		return
+	}
+	if keys == nil {
+		keys = c.anchorer.Keys(e.prompt)
+	}
+	e.setKeys(keys)
 }
 
 // indexLocked adds id's vector to p's index, making the index with the first vector.
@@ -128,6 +143,12 @@ func (c *Cache) embedPending(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	keys := make([][]uint64, len(list))
+	if c.anchorer != nil {
+		for i, pr := range prompts {
+			keys[i] = c.anchorer.Keys(pr)
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, e := range list {
@@ -139,6 +160,10 @@ func (c *Cache) embedPending(ctx context.Context, key string) error {
 			continue
 		}
 		c.unpendLocked(e)
+		if !e.keyed {
+			e.setKeys(keys[i])
+		}
+		e.part.file(e)
 		c.bytes -= e.cost
 		e.cost = entryCost(e, len(vecs[i]))
 		c.bytes += e.cost
@@ -228,9 +253,12 @@ func (c *Cache) removeLocked(e *entry) {
 	c.expiry.remove(e)
 	if e.pending {
 		c.unpendLocked(e)
-	} else if err := e.part.idx.remove(e.id); err != nil {
-		c.stats.indexErrors.Add(1)
-		c.log.Debug("semantic: delete failed", "id", e.id, "err", err)
+	} else {
+		e.part.unfile(e)
+		if err := e.part.idx.remove(e.id); err != nil {
+			c.stats.indexErrors.Add(1)
+			c.log.Debug("semantic: delete failed", "id", e.id, "err", err)
+		}
 	}
 	c.dropIfEmptyLocked(e.part)
 }
@@ -266,12 +294,12 @@ func (c *Cache) sweepIfDue(now time.Time) {
 
 // entryOverhead approximates what an entry costs beyond its vector, prompt, id and value: the
 // entry and heap records, the id in two maps and in the index, the index's own bookkeeping.
-const entryOverhead = 288
+const entryOverhead = 344
 
 // partitionOverhead approximates a partition's own memory beyond its key: its record, its
 // index's bookkeeping and its place in the partition table. Most partitions hold one entry
 // (numbers in a prompt make their own partition), so this is charged, not ignored.
-const partitionOverhead = 128
+const partitionOverhead = 144
 
 // partitionCost is what a partition under key is charged against MaxBytes while it exists.
 func partitionCost(key string) int64 { return int64(partitionOverhead + len(key)) }
@@ -279,5 +307,5 @@ func partitionCost(key string) int64 { return int64(partitionOverhead + len(key)
 // entryCost is what e is charged against MaxBytes (dim is its vector's length, stored once as
 // float32 and once quantised).
 func entryCost(e *entry, dim int) int64 {
-	return int64(len(e.value)+len(e.prompt)+3*len(e.id)+5*dim) + entryOverhead
+	return int64(len(e.value)+len(e.prompt)+3*len(e.id)+5*dim+keyCost*len(e.keys)) + entryOverhead
 }

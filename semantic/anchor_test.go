@@ -1,0 +1,259 @@
+package semantic
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zest-proxy/zest/internal/redisx/redistest"
+	"github.com/zest-proxy/zest/semantic/verify"
+)
+
+var (
+	localOnce sync.Once
+	localEmb  *Local
+	localErr  error
+)
+
+// anchoredCache returns a cache with the local embedder and the verifier behind v (nil: the
+// default verifier).
+func anchoredCache(t *testing.T, v Verifier, opts Options) *Cache {
+	t.Helper()
+	localOnce.Do(func() {
+		localEmb, localErr = NewLocal()
+		if localErr == nil {
+			localErr = localEmb.Load()
+		}
+	})
+	if localErr != nil {
+		t.Fatal(localErr)
+	}
+	if v == nil {
+		vv, err := verify.New(verify.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v = vv
+	}
+	opts.Embedder, opts.Verifier = localEmb, v
+	return mustNew(t, opts)
+}
+
+// asked is how a client asks templatedPrompt(i) again in other words.
+func asked(i int) string {
+	return "Please " + strings.Replace(strings.TrimSuffix(templatedPrompt(i), "."), "Explain", "explain", 1) + "?"
+}
+
+// TestAnchoredLookupFindsItsName: among prompts that differ only in a name the embedder does
+// not know, and so all score the same, a lookup finds the one with its name, reading only the
+// entries filed under that name.
+func TestAnchoredLookupFindsItsName(t *testing.T) {
+	c := anchoredCache(t, nil, Options{})
+	ctx := context.Background()
+	const n, target = 300, 299 // stored last: a full scan keeps the first of equal scores
+	for i := range n {
+		if err := c.Store(ctx, Query{Namespace: "ns", Prompt: templatedPrompt(i)}, fmt.Sprint("id", i), []byte("answer"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(target)})
+	if err != nil || !ok || h.ID != fmt.Sprint("id", target) {
+		t.Fatalf("Lookup(%q) = %q, %v, %v; want id%d", asked(target), h.ID, ok, err, target)
+	}
+	s := c.Stats()
+	if s.Anchored != 1 {
+		t.Errorf("Anchored = %d, want 1", s.Anchored)
+	}
+	if _, ok, _ := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(n)}); ok {
+		t.Error("a name never stored was found")
+	}
+	if got := c.Stats().Rejected - s.Rejected; got != 0 {
+		t.Errorf("a lookup for a name nobody stored ran the verifier on %d candidates", got)
+	}
+}
+
+// hidingKeys is the default verifier, except that it keys no prompt that contains skip.
+type hidingKeys struct {
+	*verify.Verifier
+	skip string
+}
+
+func (h hidingKeys) Keys(prompt string) []uint64 {
+	if strings.Contains(prompt, h.skip) {
+		return nil
+	}
+	return h.Verifier.Keys(prompt)
+}
+
+// TestUnkeyedEntryIsScanned: while a partition holds an entry without keys, a lookup scans the
+// partition instead of reading the postings, which could not find it.
+func TestUnkeyedEntryIsScanned(t *testing.T) {
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := anchoredCache(t, hidingKeys{v, "volcano"}, Options{})
+	ctx := context.Background()
+	for i := range 100 {
+		if err := c.Store(ctx, Query{Namespace: "ns", Prompt: templatedPrompt(i)}, fmt.Sprint("id", i), []byte("a"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "volcano", which the others lack, makes it the nearest vector for a full scan.
+	unkeyed := "Explain in two sentences what a caching reverse proxy does for the volcano project zzq."
+	if err := c.Store(ctx, Query{Namespace: "ns", Prompt: unkeyed}, "unkeyed", []byte("a"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: "Please explain in two sentences what a caching reverse proxy does for the volcano project zzq?"})
+	if err != nil || !ok || h.ID != "unkeyed" {
+		t.Fatalf("Lookup = %q, %v, %v; want the unkeyed entry", h.ID, ok, err)
+	}
+	if a := c.Stats().Anchored; a != 0 {
+		t.Errorf("Anchored = %d with an unkeyed entry in the partition", a)
+	}
+	c.Delete("unkeyed")
+	if _, ok, _ := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(7)}); !ok || c.Stats().Anchored != 1 {
+		t.Errorf("after the unkeyed entry left: hit %v, Anchored %d; want a hit through the postings", ok, c.Stats().Anchored)
+	}
+}
+
+// checkPostings verifies that the postings file exactly the keyed entries of each index, each
+// under its keys at the position it records.
+func checkPostings(t *testing.T, c *Cache) {
+	t.Helper()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, p := range c.parts {
+		filed, unkeyed := map[*entry]int{}, 0
+		for k, list := range p.posts {
+			if len(list) == 0 {
+				t.Errorf("empty list kept under %x", k)
+			}
+			for j, e := range list {
+				i, ok := slices.BinarySearch(e.keys, k)
+				if !ok || int(e.pos[i]) != j || c.entries[e.id] != e || e.part != p || e.pending {
+					t.Fatalf("entry %s misfiled under %x at %d", e.id, k, j)
+				}
+				filed[e]++
+			}
+		}
+		for _, e := range c.entries {
+			if e.part != p || e.pending {
+				continue
+			}
+			if !e.keyed {
+				unkeyed++
+			} else if filed[e] != len(e.keys) {
+				t.Errorf("entry %s filed under %d of its %d keys", e.id, filed[e], len(e.keys))
+			}
+		}
+		if unkeyed != p.unkeyed {
+			t.Errorf("partition counts %d unkeyed entries, holds %d", p.unkeyed, unkeyed)
+		}
+	}
+}
+
+// TestPostingsFollowEntries: replacing, deleting, expiring and evicting entries keeps the
+// postings exact, every live entry is found by its name and no gone one is, and the charge
+// returns to zero once the cache is empty.
+func TestPostingsFollowEntries(t *testing.T) {
+	clock := newFakeClock()
+	c := anchoredCache(t, nil, Options{Now: clock.Now, MaxEntries: 250})
+	ctx := context.Background()
+	prompt := map[string]int{} // id → templatedPrompt index
+	store := func(id string, i int, ttl time.Duration) {
+		t.Helper()
+		if err := c.Store(ctx, Query{Namespace: "ns", Prompt: templatedPrompt(i)}, id, nil, ttl); err != nil {
+			t.Fatal(err)
+		}
+		prompt[id] = i
+	}
+	for i := range 200 {
+		ttl := time.Hour
+		if i%10 == 3 {
+			ttl = time.Minute
+		}
+		store(fmt.Sprint("id", i), i, ttl)
+	}
+	for i := 0; i < 200; i += 7 { // the same id, another prompt
+		store(fmt.Sprint("id", i), 1000+i, time.Hour)
+	}
+	for i := 1; i < 200; i += 9 {
+		c.Delete(fmt.Sprint("id", i))
+		delete(prompt, fmt.Sprint("id", i))
+	}
+	clock.Advance(2 * time.Minute)
+	for i := 200; i < 300; i++ { // past MaxEntries: the sweep and evictions take the oldest
+		store(fmt.Sprint("id", i), i, time.Hour)
+	}
+	checkPostings(t, c)
+	live := 0
+	for id, i := range prompt {
+		h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mu.RLock()
+		_, held := c.entries[id]
+		c.mu.RUnlock()
+		switch {
+		case held && (!ok || h.ID != id):
+			t.Errorf("%s (prompt %d) held but Lookup gave %q, %v", id, i, h.ID, ok)
+		case !held && ok:
+			t.Errorf("%s (prompt %d) gone but Lookup gave %q", id, i, h.ID)
+		}
+		if held {
+			live++
+		}
+	}
+	for _, i := range []int{1, 7, 13} { // deleted, replaced by prompt 1007, expired
+		if h, ok, _ := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(i)}); ok {
+			t.Errorf("prompt %d is gone but Lookup gave %q", i, h.ID)
+		}
+	}
+	if live < 200 || c.Stats().Anchored == 0 {
+		t.Errorf("%d live entries checked, %d anchored lookups", live, c.Stats().Anchored)
+	}
+	for id := range prompt {
+		c.Delete(id)
+	}
+	checkPostings(t, c)
+	if s := c.Stats(); s.Entries != 0 || s.Bytes != 0 || s.Partitions != 0 {
+		t.Errorf("emptied cache: %d entries, %d bytes charged, %d partitions", s.Entries, s.Bytes, s.Partitions)
+	}
+}
+
+// TestSharedEntriesAreAnchored: an entry a replica receives through Redis is filed under its
+// keys like one stored locally, so an anchored lookup there finds it.
+func TestSharedEntriesAreAnchored(t *testing.T) {
+	addr, prefix := redistest.Addr(t), redistest.Prefix(t)
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withVerifier := func(o *Options) { o.Verifier = v }
+	anchoredCache(t, v, Options{}) // loads the local embedder
+	a := sharedReplicaWith(t, addr, prefix, localEmb, nil, withVerifier)
+	ctx := context.Background()
+	const n = 100
+	for i := range n {
+		if err := a.Store(ctx, Query{Namespace: "ns", Prompt: templatedPrompt(i)}, fmt.Sprint("id", i), []byte("answer"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := sharedReplicaWith(t, addr, prefix, localEmb, nil, withVerifier) // warmed from the stream
+	checkPostings(t, b)
+	for _, i := range []int{0, 42, n - 1} {
+		h, ok, err := b.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(i)})
+		if err != nil || !ok || h.ID != fmt.Sprint("id", i) {
+			t.Errorf("replica b: Lookup(%q) = %q, %v, %v", asked(i), h.ID, ok, err)
+		}
+	}
+	if got := b.Stats().Anchored; got != 3 {
+		t.Errorf("replica b: Anchored = %d, want 3", got)
+	}
+}

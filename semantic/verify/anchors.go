@@ -1,0 +1,118 @@
+package verify
+
+// Anchors and keys let a cache skip, without reading them, the stored prompts that Same would
+// refuse because they lack a word the query cannot do without. The embedder knows nothing of
+// words outside its vocabulary (names, identifiers, product codes), so prompts that differ only
+// in such a word embed to one vector, and a cosine search cannot tell them apart.
+//
+// A word missing from the lexicon (or a symbol run) aligns with another word only if the two
+// are equal, equal but for a plural s, one a clipped form of the other (at least 3 letters), or,
+// when both are at least MinFuzzyLen long, one edit apart. Each of these keeps the first 3
+// bytes the same, except an edit within them, which keeps the last 3 bytes the same once both
+// words are at least 7 long. So a stored prompt is keyed by the first 3 bytes of each content
+// word (a shorter word whole) and the last 3 of each word of at least 7, and a query's unknown
+// word is anchored to its own two such keys: some word of any prompt Same accepts has one.
+
+// Key kinds, hashed in with the bytes so that a prefix never equals a suffix or a whole word.
+const (
+	keyHead  = 'h' // the first 3 bytes of a word
+	keyTail  = 't' // the last 3 bytes of a word at least 7 long
+	keyWhole = 'w' // a word shorter than 3 bytes
+	keyFirst = 'f' // the first unknown word of a prompt over maxContent content words
+)
+
+// anchorFuzzyMin is the shortest fuzzy length for which head and tail keys cover every match
+// one edit away (an adjacent transposition at bytes 1–2 of a 6-byte word changes both).
+const anchorFuzzyMin = 7
+
+// Anchor reads query once, as Prepare does. same reports Same(query, stored). anchors lists
+// one group of keys per word the query cannot do without (keys it returns as zero are
+// unused): if Same(query, stored), Keys(stored) holds a key of every group. keys is
+// Keys(query), for storing the query's own answer. anchors is nil when the verifier cannot
+// anchor (MinFuzzyLen between 1 and 6) or the query has no such word.
+func (v *Verifier) Anchor(query string) (same func(stored string) bool, anchors [][2]uint64, keys []uint64) {
+	pa := v.prepare(query)
+	same = func(stored string) bool {
+		pb := v.prepare(stored)
+		return v.judge(&pa, &pb) == ""
+	}
+	return same, v.anchors(&pa), v.keys(&pa)
+}
+
+// Keys returns the keys of prompt as a stored prompt (see Anchor), in no particular order and
+// possibly repeated. It is nil when the verifier cannot anchor.
+func (v *Verifier) Keys(prompt string) []uint64 {
+	p := v.prepare(prompt)
+	return v.keys(&p)
+}
+
+// anchoring reports whether keys cover the fuzzy rule (see anchorFuzzyMin).
+func (v *Verifier) anchoring() bool { return v.fuzzyLen <= 0 || v.fuzzyLen >= anchorFuzzyMin }
+
+func (v *Verifier) keys(p *prompt) []uint64 {
+	if !v.anchoring() {
+		return nil
+	}
+	if len(p.content) > maxContent {
+		// Same holds only for identical tokens: the first unknown word is the same.
+		for _, c := range p.content {
+			if c.lemmas == nil {
+				return []uint64{wordKey(keyFirst, c.text)}
+			}
+		}
+		return nil
+	}
+	keys := make([]uint64, 0, 2*len(p.content))
+	for _, c := range p.content {
+		keys = append(keys, headKey(c.text))
+		if len(c.text) >= anchorFuzzyMin {
+			keys = append(keys, wordKey(keyTail, c.text[len(c.text)-3:]))
+		}
+	}
+	return keys
+}
+
+func (v *Verifier) anchors(p *prompt) [][2]uint64 {
+	if !v.anchoring() {
+		return nil
+	}
+	if len(p.content) > maxContent {
+		if k := v.keys(p); k != nil {
+			return [][2]uint64{{k[0]}}
+		}
+		return nil
+	}
+	var out [][2]uint64
+	for _, c := range p.content {
+		// As align: an optional word needs no counterpart, an evaluative one may not in a
+		// request for a recommendation; a word of the lexicon may align through its lemmas.
+		if c.lemmas != nil || c.optional || evaluative[c.text] {
+			continue
+		}
+		g := [2]uint64{headKey(c.text)}
+		if v.fuzzyLen > 0 && len(c.text) >= anchorFuzzyMin {
+			g[1] = wordKey(keyTail, c.text[len(c.text)-3:])
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// headKey is the key of a word's first 3 bytes, or of the whole word when shorter.
+func headKey(w string) uint64 {
+	if len(w) < 3 {
+		return wordKey(keyWhole, w)
+	}
+	return wordKey(keyHead, w[:3])
+}
+
+// wordKey hashes kind and s (FNV-1a, 64 bits). It is never zero, so zero can mark an unused key.
+func wordKey(kind byte, s string) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	h = (h ^ uint64(kind)) * prime
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * prime
+	}
+	return h | 1
+}

@@ -1,0 +1,150 @@
+package verify
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// meetsAll reports whether keys hold a non-zero key of every group, as a cache checks it.
+func meetsAll(anchors [][2]uint64, keys []uint64) bool {
+	for _, g := range anchors {
+		if !slices.Contains(keys, g[0]) && (g[1] == 0 || !slices.Contains(keys, g[1])) {
+			return false
+		}
+	}
+	return true
+}
+
+// anchorPairs are accepted pairs in which words the lexicon does not know align each way the
+// rules allow: the same word, a plural, a clipped form, a typo one edit away (at the start and
+// at the end of the word), a symbol run, and a prompt too long to align word by word.
+var anchorPairs = [][2]string{
+	{"Write a poem about Zorblax", "Please write a poem about zorblax"},
+	{"How do I list the zorbs in python", "how do i list the zorb in python"},
+	{"How do I change the nginx config", "How do I change the nginx configuration"},
+	{"show the kubectl config", "Show the kubectl configuration"},
+	{"how to permanantly delete files", "How to permanently delete files?"},
+	{"how to prmanently delete files", "How to permanently delete files?"},
+	{"how to ermanently delete files", "How to permanently delete files?"},
+	{"how to eprmanently delete files", "How to permanently delete files?"},
+	{"What does the quintorax function return", "what does the qiuntorax function return"},
+	{"What does the quintorax function return", "what does the xuintorax function return"},
+	{"What is a pointer in c++", "Explain what a pointer in C++ is"},
+	{"Tell me about the vorpal blade zxq", "tell me about the vorpal blade zxq"},
+	{strings.Repeat("alpha beta gamma delta zorblax quintorax ", 12), strings.Repeat("alpha beta gamma delta zorblax quintorax ", 12)},
+}
+
+// TestAnchorsFollowSame checks the invariant a cache relies on to read only the entries filed
+// under a query's anchors: when Same(a, b), b's keys meet every anchor of a, in both modes.
+func TestAnchorsFollowSame(t *testing.T) {
+	cases := slices.Clone(anchorPairs)
+	if devSetPath(t) != "" {
+		for _, name := range []string{"semantic-pairs-dev.jsonl", "semantic-pairs-dev2.jsonl"} {
+			for _, p := range loadSet(t, name) {
+				cases = append(cases, [2]string{p.A, p.B})
+			}
+		}
+	}
+	for _, mode := range []Mode{Strict, Guards} {
+		v, err := New(Options{Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		anchored := 0
+		for _, c := range cases {
+			for _, ab := range [][2]string{c, {c[1], c[0]}} {
+				same, anchors, keys := v.Anchor(ab[0])
+				if !slices.Equal(keys, v.Keys(ab[0])) {
+					t.Errorf("%s: Anchor(%q) keys differ from Keys", mode, ab[0])
+				}
+				if !same(ab[1]) {
+					continue
+				}
+				if len(anchors) > 0 {
+					anchored++
+				}
+				if !meetsAll(anchors, v.Keys(ab[1])) {
+					t.Errorf("%s: Same(%q, %q) but the second's keys miss an anchor of the first", mode, ab[0], ab[1])
+				}
+			}
+		}
+		if anchored < 2*len(anchorPairs)-2 {
+			t.Errorf("%s: only %d accepted pairs had anchors: the invariant was barely checked", mode, anchored)
+		}
+	}
+}
+
+// TestAnchorsSeparate: prompts that differ in a word the lexicon does not know do not meet each
+// other's anchors, so a cache never reads them; words of the lexicon anchor nothing.
+func TestAnchorsSeparate(t *testing.T) {
+	v := newVerifier(t)
+	for _, c := range [][2]string{
+		{"Write a poem about Zorblax", "Write a poem about Quintor"},
+		{"What does the quintorax function return", "What does the mintoraq function return"},
+		{"Explain the zq flag", "Explain the xq flag"},
+	} {
+		_, anchors, _ := v.Anchor(c[0])
+		if len(anchors) == 0 {
+			t.Errorf("Anchor(%q): no anchors", c[0])
+		}
+		if meetsAll(anchors, v.Keys(c[1])) {
+			t.Errorf("%q meets the anchors of %q", c[1], c[0])
+		}
+	}
+	if _, anchors, _ := v.Anchor("Write a poem about autumn"); anchors != nil {
+		t.Errorf("known words anchored: %v", anchors)
+	}
+	loose, err := New(Options{MinFuzzyLen: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, anchors, keys := loose.Anchor("Write a poem about Zorblax"); anchors != nil || keys != nil {
+		t.Error("a verifier with MinFuzzyLen 4, which head and tail keys cannot cover, anchored")
+	}
+}
+
+// FuzzAnchorsFollowSame makes near-copies of a prompt (one byte changed, inserted, deleted or
+// swapped with the next, a word clipped) and checks the anchor invariant on every pair Same
+// accepts.
+func FuzzAnchorsFollowSame(f *testing.F) {
+	for _, c := range anchorPairs {
+		f.Add(c[0], uint16(3), byte('x'), uint8(0))
+		f.Add(c[1], uint16(17), byte('e'), uint8(3))
+	}
+	v, err := New(Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, a string, pos uint16, c byte, op uint8) {
+		if len(a) == 0 || len(a) > 400 {
+			return
+		}
+		i := int(pos) % len(a)
+		var b string
+		switch op % 5 {
+		case 0:
+			b = a[:i] + string(c) + a[i+1:]
+		case 1:
+			b = a[:i] + string(c) + a[i:]
+		case 2:
+			b = a[:i] + a[i+1:]
+		case 3:
+			if i+1 < len(a) {
+				b = a[:i] + a[i+1:i+2] + a[i:i+1] + a[i+2:]
+			}
+		case 4: // clip the word at i to its first 3+ bytes
+			j := i
+			for j < len(a) && a[j] != ' ' {
+				j++
+			}
+			b = a[:min(i+3, j)] + a[j:]
+		}
+		for _, ab := range [][2]string{{a, b}, {b, a}} {
+			same, anchors, _ := v.Anchor(ab[0])
+			if same(ab[1]) && !meetsAll(anchors, v.Keys(ab[1])) {
+				t.Errorf("Same(%q, %q) but the second's keys miss an anchor of the first", ab[0], ab[1])
+			}
+		}
+	})
+}
