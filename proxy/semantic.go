@@ -28,7 +28,7 @@ func (h *Handler) lookupSemantic(ctx context.Context, sq *semQuery) (semantic.Hi
 		m.SemanticLookups.Inc()
 	}
 	hit, ok, err := h.opts.Semantic.Lookup(ctx, sq.q)
-	sq.q.Vector, sq.q.Signature, sq.q.Keys = hit.Vector, hit.Signature, hit.Keys
+	sq.q.Vector, sq.q.Signature, sq.q.Keys, sq.q.Words = hit.Vector, hit.Signature, hit.Keys, hit.Words
 	if err != nil {
 		h.sem.errors.Add(1)
 		if m != nil {

@@ -12,14 +12,18 @@ import (
 // (names, identifiers) add nothing to a vector, so prompts that differ only there all score
 // the same.
 //
-// Keys are opaque. Invariant required: if Same(query, stored), then for every group of
-// Anchor(query)'s anchors, Keys(stored) holds at least one of the group's non-zero keys.
+// Keys and words are opaque. Invariants required: if Same(query, stored), then for every group
+// of Anchor(query)'s anchors, Keys(stored) holds at least one of the group's non-zero keys, and
+// may(words of stored) is true. Keys are what a lookup finds entries by; may, which reads the
+// words, then rules out most of those that only share a key with the query by chance, for far
+// less than Same costs.
 type Anchorer interface {
-	// Anchor reads query once: same(stored) is Same(query, stored), anchors the groups, keys
-	// Keys(query). anchors nil means no constraint; keys nil means the verifier keys nothing.
-	Anchor(query string) (same func(stored string) bool, anchors [][2]uint64, keys []uint64)
-	// Keys returns the keys of a stored prompt, in any order, possibly repeated.
-	Keys(prompt string) []uint64
+	// Anchor reads query once: same(stored) is Same(query, stored); anchors are the groups and
+	// may the test on words (both nil: no constraint); keys and words are Keys(query).
+	Anchor(query string) (same func(stored string) bool, anchors [][2]uint64, may func(words string) bool, keys []uint64, words string)
+	// Keys returns the keys of a stored prompt, in any order, possibly repeated, and its words.
+	// nil keys leave the prompt unfiled: a lookup with anchors then reads it anyway.
+	Keys(prompt string) (keys []uint64, words string)
 }
 
 // anchorRatio: a lookup reads the entries filed under its rarest anchor instead of scanning
@@ -37,15 +41,32 @@ const keyCost = 56
 // in each list (entry.pos), so removal is a swap with the list's last element.
 type postings map[uint64][]*entry
 
-// setKeys gives e its keys, sorted and without repeats. nil keys leave e unkeyed.
-func (e *entry) setKeys(keys []uint64) {
+// setKeys gives e its keys, sorted and without repeats, and its words. nil keys leave e
+// unkeyed.
+func (e *entry) setKeys(keys []uint64, words string) {
 	if keys == nil {
 		return
 	}
 	keys = slices.Clone(keys)
 	slices.Sort(keys)
 	e.keys = slices.Compact(keys)
+	e.words = words
 	e.keyed = true
+}
+
+// anchors is what a stored prompt must have for the verifier to accept it (see Anchorer).
+type anchors struct {
+	groups [][2]uint64
+	may    func(words string) bool
+}
+
+// admits reports whether e may be the same as the query of a: its keys hold a key of every
+// group and a's may accepts its words. An unfiled entry is admitted: Same decides.
+func (a *anchors) admits(e *entry) bool {
+	if !e.keyed || a.groups == nil {
+		return true
+	}
+	return e.meets(a.groups) && (a.may == nil || a.may(e.words))
 }
 
 // meets reports whether e's keys hold a key of every group.
@@ -64,10 +85,15 @@ func (e *entry) meets(anchors [][2]uint64) bool {
 	return true
 }
 
-// file adds e, just indexed in p, to p's postings. c.mu must be held for writing.
-func (p *partition) file(e *entry) {
+// file adds e, just indexed in p, to p's postings, or to p.unfiled when it has no keys. c.mu
+// must be held for writing; without an Anchorer it does nothing.
+func (c *Cache) file(p *partition, e *entry) {
+	if c.anchorer == nil {
+		return
+	}
 	if !e.keyed {
-		p.unkeyed++
+		e.upos = int32(len(p.unfiled))
+		p.unfiled = append(p.unfiled, e)
 		return
 	}
 	if len(e.keys) == 0 {
@@ -84,10 +110,21 @@ func (p *partition) file(e *entry) {
 	}
 }
 
-// unfile removes e, leaving p's index, from p's postings. c.mu must be held for writing.
-func (p *partition) unfile(e *entry) {
+// unfile removes e, leaving p's index, from p's postings or p.unfiled. c.mu must be held for
+// writing.
+func (c *Cache) unfile(p *partition, e *entry) {
+	if c.anchorer == nil {
+		return
+	}
 	if !e.keyed {
-		p.unkeyed--
+		last := len(p.unfiled) - 1
+		moved := p.unfiled[last]
+		p.unfiled[e.upos], moved.upos = moved, e.upos
+		p.unfiled[last] = nil
+		p.unfiled = p.unfiled[:last]
+		if cap(p.unfiled) > 64 && last < cap(p.unfiled)/4 {
+			p.unfiled = slices.Clip(slices.Clone(p.unfiled))
+		}
 		return
 	}
 	for i, k := range e.keys {
@@ -112,31 +149,33 @@ func (p *partition) unfile(e *entry) {
 	e.pos = nil
 }
 
-// anchored returns the entries of p filed under the rarest group of anchors, and whether that
-// is few enough to read them instead of scanning p (see anchorRatio). An entry may appear twice
-// (under both keys of the group). c.mu must be held.
-func (p *partition) anchored(anchors [][2]uint64) (a, b []*entry, ok bool) {
+// anchored returns the entries a lookup with anchors must read in p: those filed under the
+// rarest group, and the unfiled ones; and whether they are few enough to read them instead of
+// scanning p (see anchorRatio). An entry may appear twice (under both keys of the group). c.mu
+// must be held.
+func (p *partition) anchored(anchors [][2]uint64) (lists [3][]*entry, ok bool) {
 	n := p.idx.count()
-	if len(anchors) == 0 || p.unkeyed > 0 || n <= smallIndex {
-		return nil, nil, false
+	if len(anchors) == 0 || n <= smallIndex {
+		return lists, false
 	}
 	best := n + 1
 	for _, g := range anchors {
 		x, y := p.posts[g[0]], p.posts[g[1]] // g[1] == 0 is never a key: nil
 		if len(x)+len(y) < best {
-			a, b, best = x, y, len(x)+len(y)
+			lists[0], lists[1], best = x, y, len(x)+len(y)
 		}
 	}
-	return a, b, best*anchorRatio <= n
+	lists[2] = p.unfiled
+	return lists, (best+len(p.unfiled))*anchorRatio <= n
 }
 
-// anchoredCandidates appends to out the at most k entries among lists that meet anchors with
+// anchoredCandidates appends to out the at most k entries among lists that a admits with
 // similarity at least threshold, best first, each once. c.mu must be held.
-func (c *Cache) anchoredCandidates(ctx context.Context, p *partition, vec []float32, anchors [][2]uint64, threshold float32, lists [2][]*entry, out []candidate) []candidate {
+func (c *Cache) anchoredCandidates(ctx context.Context, p *partition, vec []float32, a *anchors, threshold float32, lists [3][]*entry, out []candidate) []candidate {
 	base := len(out)
 	for _, list := range lists {
 		for _, e := range list {
-			if !e.meets(anchors) || slices.ContainsFunc(out[base:], func(c candidate) bool { return c.e == e }) {
+			if slices.ContainsFunc(out[base:], func(c candidate) bool { return c.e == e }) || !a.admits(e) {
 				continue
 			}
 			sim, ok := p.idx.similarity(ctx, e.id, vec)

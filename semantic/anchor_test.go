@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,22 +77,60 @@ func TestAnchoredLookupFindsItsName(t *testing.T) {
 	}
 }
 
+// countingVerifier is the default verifier counting the comparisons its lookups make.
+type countingVerifier struct {
+	*verify.Verifier
+	calls atomic.Int64
+}
+
+func (v *countingVerifier) Anchor(query string) (func(string) bool, [][2]uint64, func(string) bool, []uint64, string) {
+	same, anchors, may, keys, words := v.Verifier.Anchor(query)
+	return func(stored string) bool { v.calls.Add(1); return same(stored) }, anchors, may, keys, words
+}
+
+// TestAnchoredLookupSkipsChanceKeys: an entry that shares a key with the query only by chance
+// (another name with the same first letters) is ruled out on its words, without the verifier.
+func TestAnchoredLookupSkipsChanceKeys(t *testing.T) {
+	vv, err := verify.New(verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &countingVerifier{Verifier: vv}
+	c := anchoredCache(t, v, Options{})
+	ctx := context.Background()
+	for i := range 100 {
+		if err := c.Store(ctx, Query{Namespace: "ns", Prompt: templatedPrompt(i)}, fmt.Sprint("id", i), []byte("a"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := strings.Fields(templatedPrompt(5))
+	name := strings.TrimSuffix(stored[len(stored)-1], ".")
+	chance := strings.Replace(templatedPrompt(5), name, name[:3]+"qqqq", 1) // same head, other tail
+	v.calls.Store(0)
+	if h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: chance}); ok || err != nil {
+		t.Fatalf("Lookup(%q) = %q, %v, %v; want a miss", chance, h.ID, ok, err)
+	}
+	if n := v.calls.Load(); n != 0 || c.Stats().Anchored != 1 {
+		t.Errorf("anchored lookups %d (want 1), verifier comparisons %d (want 0)", c.Stats().Anchored, n)
+	}
+}
+
 // hidingKeys is the default verifier, except that it keys no prompt that contains skip.
 type hidingKeys struct {
 	*verify.Verifier
 	skip string
 }
 
-func (h hidingKeys) Keys(prompt string) []uint64 {
+func (h hidingKeys) Keys(prompt string) ([]uint64, string) {
 	if strings.Contains(prompt, h.skip) {
-		return nil
+		return nil, ""
 	}
 	return h.Verifier.Keys(prompt)
 }
 
-// TestUnkeyedEntryIsScanned: while a partition holds an entry without keys, a lookup scans the
-// partition instead of reading the postings, which could not find it.
-func TestUnkeyedEntryIsScanned(t *testing.T) {
+// TestUnfiledEntryIsRead: an entry without keys (a long prompt, say) is read by every anchored
+// lookup of its partition, since the postings cannot say whether it matches.
+func TestUnfiledEntryIsRead(t *testing.T) {
 	v, err := verify.New(verify.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +142,6 @@ func TestUnkeyedEntryIsScanned(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// "volcano", which the others lack, makes it the nearest vector for a full scan.
 	unkeyed := "Explain in two sentences what a caching reverse proxy does for the volcano project zzq."
 	if err := c.Store(ctx, Query{Namespace: "ns", Prompt: unkeyed}, "unkeyed", []byte("a"), time.Hour); err != nil {
 		t.Fatal(err)
@@ -112,11 +150,13 @@ func TestUnkeyedEntryIsScanned(t *testing.T) {
 	if err != nil || !ok || h.ID != "unkeyed" {
 		t.Fatalf("Lookup = %q, %v, %v; want the unkeyed entry", h.ID, ok, err)
 	}
-	if a := c.Stats().Anchored; a != 0 {
-		t.Errorf("Anchored = %d with an unkeyed entry in the partition", a)
+	if a := c.Stats().Anchored; a != 1 {
+		t.Errorf("Anchored = %d, want 1", a)
 	}
+	checkPostings(t, c)
 	c.Delete("unkeyed")
-	if _, ok, _ := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(7)}); !ok || c.Stats().Anchored != 1 {
+	checkPostings(t, c)
+	if _, ok, _ := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(7)}); !ok || c.Stats().Anchored != 2 {
 		t.Errorf("after the unkeyed entry left: hit %v, Anchored %d; want a hit through the postings", ok, c.Stats().Anchored)
 	}
 }
@@ -129,6 +169,11 @@ func checkPostings(t *testing.T, c *Cache) {
 	defer c.mu.RUnlock()
 	for _, p := range c.parts {
 		filed, unkeyed := map[*entry]int{}, 0
+		for j, e := range p.unfiled {
+			if e.keyed || int(e.upos) != j || c.entries[e.id] != e || e.part != p || e.pending {
+				t.Fatalf("entry %s misplaced in unfiled at %d", e.id, j)
+			}
+		}
 		for k, list := range p.posts {
 			if len(list) == 0 {
 				t.Errorf("empty list kept under %x", k)
@@ -151,8 +196,8 @@ func checkPostings(t *testing.T, c *Cache) {
 				t.Errorf("entry %s filed under %d of its %d keys", e.id, filed[e], len(e.keys))
 			}
 		}
-		if unkeyed != p.unkeyed {
-			t.Errorf("partition counts %d unkeyed entries, holds %d", p.unkeyed, unkeyed)
+		if unkeyed != len(p.unfiled) {
+			t.Errorf("partition lists %d unfiled entries, holds %d", len(p.unfiled), unkeyed)
 		}
 	}
 }

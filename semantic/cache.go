@@ -115,9 +115,10 @@ type Query struct {
 	// Signature, when set, is the verifier's signature of Prompt as a Lookup
 	// returned it (Hit.Signature), so a Store does not compute it again.
 	Signature string
-	// Keys, when set, are the verifier's keys of Prompt as a Lookup returned them (Hit.Keys),
-	// so a Store does not read the prompt again.
-	Keys []uint64
+	// Keys and Words, when Keys is set, are the verifier's keys and words of Prompt as a Lookup
+	// returned them (Hit.Keys, Hit.Words), so a Store does not read the prompt again.
+	Keys  []uint64
+	Words string
 }
 
 // Hit is a cached answer found by Lookup. Value is shared with the cache and
@@ -128,8 +129,10 @@ type Hit struct {
 	Vector []float32
 	// Signature is the verifier's signature of the query's prompt ("" without a Signer).
 	Signature string
-	// Keys are the verifier's keys of the query's prompt when Lookup read them (see Anchorer).
+	// Keys and Words are the verifier's keys and words of the query's prompt when Lookup read
+	// them (see Anchorer).
 	Keys       []uint64
+	Words      string
 	ID         string
 	Value      []byte
 	Similarity float32
@@ -181,10 +184,10 @@ type partition struct {
 	// pending are entries filed without a vector (see Store): embedded and put in idx when
 	// a lookup first reaches the partition.
 	pending []*entry
-	// posts files the entries of idx under their keys (see Anchorer); unkeyed counts those
-	// of idx that have no keys, which a lookup could not find through posts.
+	// posts files the entries of idx under their keys (see Anchorer); unfiled holds those of
+	// idx that have no keys, which every anchored lookup reads. Both empty without an Anchorer.
 	posts   postings
-	unkeyed int
+	unfiled []*entry
 }
 
 // size is how many entries the partition holds, pending ones included.
@@ -214,10 +217,12 @@ type entry struct {
 
 	pending bool // in part.pending, not yet in part.idx
 
-	// keys are the verifier's keys of prompt, sorted, when keyed; pos[i] is the entry's place
-	// in part.posts[keys[i]] while it is in part.idx.
+	// keys are the verifier's keys of prompt, sorted, and words its words, when keyed; pos[i]
+	// is the entry's place in part.posts[keys[i]] while it is in part.idx.
 	keys  []uint64
+	words string
 	pos   []int32
+	upos  int32 // the entry's place in part.unfiled, when unkeyed and in part.idx
 	keyed bool
 }
 

@@ -54,12 +54,12 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 
 	threshold := c.thresholdOf(q)
 	var same func(stored string) bool // the verifier's, with the query read once
-	var anchors [][2]uint64
+	var an anchors
 	if c.anchorer != nil {
-		same, anchors, miss.Keys = c.anchorer.Anchor(q.Prompt)
+		same, an.groups, an.may, miss.Keys, miss.Words = c.anchorer.Anchor(q.Prompt)
 	}
 	var buf [8]candidate
-	cands, err := c.candidates(ctx, key, vec, threshold, anchors, buf[:0])
+	cands, err := c.candidates(ctx, key, vec, threshold, &an, buf[:0])
 	if err != nil {
 		c.stats.indexErrors.Add(1)
 		c.stats.misses.Add(1)
@@ -74,7 +74,7 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 			c.stats.refused.Add(1)
 			continue
 		}
-		if cd.e.keyed && !cd.e.meets(anchors) {
+		if !an.admits(cd.e) {
 			c.stats.rejected.Add(1) // Same would say no
 			continue
 		}
@@ -104,18 +104,18 @@ func (c *Cache) sameAs(query string) func(stored string) bool {
 }
 
 // candidates returns the partition's nearest entries at or above threshold, best first. With
-// anchors (see Anchorer) it may read only the entries filed under them; then every candidate
-// meets them.
-func (c *Cache) candidates(ctx context.Context, key string, vec []float32, threshold float32, anchors [][2]uint64, out []candidate) ([]candidate, error) {
+// anchors (see Anchorer) it may read only the entries filed under them; then an admits every
+// candidate.
+func (c *Cache) candidates(ctx context.Context, key string, vec []float32, threshold float32, an *anchors, out []candidate) ([]candidate, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	p, ok := c.parts[key]
 	if !ok || p.idx == nil {
 		return out, nil
 	}
-	if a, b, ok := p.anchored(anchors); ok {
+	if lists, ok := p.anchored(an.groups); ok {
 		c.stats.anchored.Add(1)
-		return c.anchoredCandidates(ctx, p, vec, anchors, threshold, [2][]*entry{a, b}, out), nil
+		return c.anchoredCandidates(ctx, p, vec, an, threshold, lists, out), nil
 	}
 	var buf [8]match
 	res, err := p.idx.query(ctx, vec, c.topK, threshold, buf[:0])

@@ -317,7 +317,7 @@ func (s *share) apply(v map[string]any) {
 			vec[i] = math.Float32frombits(binary.LittleEndian.Uint32([]byte(vb[4*i:])))
 		}
 		e := &entry{id: str("id"), value: value, prompt: str("p"), stored: time.UnixMilli(stored), expires: exp}
-		s.c.key(e, nil)
+		s.c.key(e, nil, "")
 		if _, err := s.c.insert(context.Background(), str("k"), str("ns"), vec, e, false); err != nil {
 			s.skipped.Add(1)
 			return

@@ -45,7 +45,7 @@ func (c *Cache) Store(ctx context.Context, q Query, id string, value []byte, ttl
 		return err
 	}
 	e := newEntry()
-	c.key(e, q.Keys)
+	c.key(e, q.Keys, q.Words)
 	if _, err := c.insert(ctx, key, q.Namespace, vec, e, false); err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 		c.dropIfEmptyLocked(p)
 		return false, err
 	} else {
-		p.file(e)
+		c.file(p, e)
 	}
 	c.seq++
 	e.seq = c.seq
@@ -98,16 +98,17 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 	return true, nil
 }
 
-// key gives e the verifier's keys of its prompt: keys when given (a Lookup read them), else
-// read now. Without an Anchorer e stays unkeyed. Call it before e is filed, outside c.mu.
-func (c *Cache) key(e *entry, keys []uint64) {
+// key gives e the verifier's keys and words of its prompt: those given when keys is not nil (a
+// Lookup read them), else read now. Without an Anchorer e stays unkeyed. Call it before e is
+// filed, outside c.mu.
+func (c *Cache) key(e *entry, keys []uint64, words string) {
 	if c.anchorer == nil {
 		return
 	}
 	if keys == nil {
-		keys = c.anchorer.Keys(e.prompt)
+		keys, words = c.anchorer.Keys(e.prompt)
 	}
-	e.setKeys(keys)
+	e.setKeys(keys, words)
 }
 
 // indexLocked adds id's vector to p's index, making the index with the first vector.
@@ -143,10 +144,10 @@ func (c *Cache) embedPending(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	keys := make([][]uint64, len(list))
+	keys, words := make([][]uint64, len(list)), make([]string, len(list))
 	if c.anchorer != nil {
 		for i, pr := range prompts {
-			keys[i] = c.anchorer.Keys(pr)
+			keys[i], words[i] = c.anchorer.Keys(pr)
 		}
 	}
 	c.mu.Lock()
@@ -161,9 +162,9 @@ func (c *Cache) embedPending(ctx context.Context, key string) error {
 		}
 		c.unpendLocked(e)
 		if !e.keyed {
-			e.setKeys(keys[i])
+			e.setKeys(keys[i], words[i])
 		}
-		e.part.file(e)
+		c.file(e.part, e)
 		c.bytes -= e.cost
 		e.cost = entryCost(e, len(vecs[i]))
 		c.bytes += e.cost
@@ -254,7 +255,7 @@ func (c *Cache) removeLocked(e *entry) {
 	if e.pending {
 		c.unpendLocked(e)
 	} else {
-		e.part.unfile(e)
+		c.unfile(e.part, e)
 		if err := e.part.idx.remove(e.id); err != nil {
 			c.stats.indexErrors.Add(1)
 			c.log.Debug("semantic: delete failed", "id", e.id, "err", err)
@@ -294,7 +295,7 @@ func (c *Cache) sweepIfDue(now time.Time) {
 
 // entryOverhead approximates what an entry costs beyond its vector, prompt, id and value: the
 // entry and heap records, the id in two maps and in the index, the index's own bookkeeping.
-const entryOverhead = 344
+const entryOverhead = 360
 
 // partitionOverhead approximates a partition's own memory beyond its key: its record, its
 // index's bookkeeping and its place in the partition table. Most partitions hold one entry
@@ -307,5 +308,5 @@ func partitionCost(key string) int64 { return int64(partitionOverhead + len(key)
 // entryCost is what e is charged against MaxBytes (dim is its vector's length, stored once as
 // float32 and once quantised).
 func entryCost(e *entry, dim int) int64 {
-	return int64(len(e.value)+len(e.prompt)+3*len(e.id)+5*dim+keyCost*len(e.keys)) + entryOverhead
+	return int64(len(e.value)+len(e.prompt)+3*len(e.id)+5*dim+keyCost*len(e.keys)+len(e.words)) + entryOverhead
 }

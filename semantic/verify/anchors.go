@@ -1,5 +1,7 @@
 package verify
 
+import "strings"
+
 // Anchors and keys let a cache skip, without reading them, the stored prompts that Same would
 // refuse because they lack a word the query cannot do without. The embedder knows nothing of
 // words outside its vocabulary (names, identifiers, product codes), so prompts that differ only
@@ -18,7 +20,6 @@ const (
 	keyHead  = 'h' // the first 3 bytes of a word
 	keyTail  = 't' // the last 3 bytes of a word at least 7 long
 	keyWhole = 'w' // a word shorter than 3 bytes
-	keyFirst = 'f' // the first unknown word of a prompt over maxContent content words
 )
 
 // anchorFuzzyMin is the shortest fuzzy length for which head and tail keys cover every match
@@ -27,21 +28,30 @@ const anchorFuzzyMin = 7
 
 // Anchor reads query once, as Prepare does. same reports Same(query, stored). anchors lists
 // one group of keys per word the query cannot do without (keys it returns as zero are
-// unused): if Same(query, stored), Keys(stored) holds a key of every group. keys is
-// Keys(query), for storing the query's own answer. anchors is nil when the verifier cannot
-// anchor (MinFuzzyLen between 1 and 6) or the query has no such word.
-func (v *Verifier) Anchor(query string) (same func(stored string) bool, anchors [][2]uint64, keys []uint64) {
+// unused): if Same(query, stored), Keys(stored) holds a key of every group. may is the exact
+// form of that test, on the words Keys returns: may(words of stored) is false only when a
+// word the query cannot do without has no counterpart there, so Same(query, stored) is false.
+// keys and words are Keys(query), for storing the query's own answer. anchors and may are nil
+// when the verifier cannot anchor (MinFuzzyLen between 1 and 6) or the query has no such word.
+func (v *Verifier) Anchor(query string) (same func(stored string) bool, anchors [][2]uint64, may func(words string) bool, keys []uint64, words string) {
 	pa := v.prepare(query)
 	same = func(stored string) bool {
 		pb := v.prepare(stored)
 		return v.judge(&pa, &pb) == ""
 	}
-	return same, v.anchors(&pa), v.keys(&pa)
+	anchors = v.anchors(&pa)
+	if anchors != nil {
+		may = func(words string) bool { return v.may(&pa, words) }
+	}
+	keys, words = v.keys(&pa)
+	return same, anchors, may, keys, words
 }
 
 // Keys returns the keys of prompt as a stored prompt (see Anchor), in no particular order and
-// possibly repeated. It is nil when the verifier cannot anchor.
-func (v *Verifier) Keys(prompt string) []uint64 {
+// possibly repeated, and its content words in the form Anchor's may reads. keys is nil when
+// the prompt cannot be filed: the verifier cannot anchor, or the prompt has over 64 content
+// words (Same then compares token by token).
+func (v *Verifier) Keys(prompt string) (keys []uint64, words string) {
 	p := v.prepare(prompt)
 	return v.keys(&p)
 }
@@ -49,44 +59,87 @@ func (v *Verifier) Keys(prompt string) []uint64 {
 // anchoring reports whether keys cover the fuzzy rule (see anchorFuzzyMin).
 func (v *Verifier) anchoring() bool { return v.fuzzyLen <= 0 || v.fuzzyLen >= anchorFuzzyMin }
 
-func (v *Verifier) keys(p *prompt) []uint64 {
+func (v *Verifier) keys(p *prompt) ([]uint64, string) {
 	if !v.anchoring() {
-		return nil
+		return nil, ""
 	}
 	if len(p.content) > maxContent {
-		// Same holds only for identical tokens: the first unknown word is the same.
-		for _, c := range p.content {
-			if c.lemmas == nil {
-				return []uint64{wordKey(keyFirst, c.text)}
-			}
-		}
-		return nil
+		// Same then holds only for identical token texts, which need not make the same content
+		// words (sentences and quotes may split differently): not filed, a cache reads it on
+		// every lookup.
+		return nil, ""
 	}
 	keys := make([]uint64, 0, 2*len(p.content))
+	n := 0
 	for _, c := range p.content {
 		keys = append(keys, headKey(c.text))
 		if len(c.text) >= anchorFuzzyMin {
 			keys = append(keys, wordKey(keyTail, c.text[len(c.text)-3:]))
 		}
+		n += len(c.text) + 2
 	}
-	return keys
+	// words: per content word, '+' if the lexicon knows it, '-' if not, the word, and a space
+	// (a content word holds no space).
+	var b strings.Builder
+	b.Grow(n)
+	for _, c := range p.content {
+		if c.lemmas != nil {
+			b.WriteByte('+')
+		} else {
+			b.WriteByte('-')
+		}
+		b.WriteString(c.text)
+		b.WriteByte(' ')
+	}
+	return keys, b.String()
 }
+
+// known stands for the lemmas of a word read back from words: match only asks whether there
+// are any (x, the query's word, has none, so related is never called).
+var known = []int32{}
+
+// may reports whether every word of p that anchors (see anchors) matches one of words, as
+// align would match it.
+func (v *Verifier) may(p *prompt, words string) bool {
+	for _, x := range p.content {
+		if !anchorWord(x) {
+			continue
+		}
+		found := false
+		for rest := words; rest != "" && !found; {
+			i := strings.IndexByte(rest, ' ')
+			if i < 1 {
+				return true // not words Keys made: let Same decide
+			}
+			y := cword{text: rest[1:i]}
+			if rest[0] == '+' {
+				y.lemmas = known
+			}
+			found = v.match(x, y)
+			rest = rest[i+1:]
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// anchorWord reports whether x must have a counterpart and can be anchored: a word the lexicon
+// does not know, as align requires it (an optional word needs no counterpart, an evaluative one
+// may not in a request for a recommendation).
+func anchorWord(x cword) bool { return x.lemmas == nil && !x.optional && !evaluative[x.text] }
 
 func (v *Verifier) anchors(p *prompt) [][2]uint64 {
 	if !v.anchoring() {
 		return nil
 	}
 	if len(p.content) > maxContent {
-		if k := v.keys(p); k != nil {
-			return [][2]uint64{{k[0]}}
-		}
-		return nil
+		return nil // see keys
 	}
 	var out [][2]uint64
 	for _, c := range p.content {
-		// As align: an optional word needs no counterpart, an evaluative one may not in a
-		// request for a recommendation; a word of the lexicon may align through its lemmas.
-		if c.lemmas != nil || c.optional || evaluative[c.text] {
+		if !anchorWord(c) {
 			continue
 		}
 		g := [2]uint64{headKey(c.text)}

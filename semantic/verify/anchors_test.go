@@ -6,6 +6,13 @@ import (
 	"testing"
 )
 
+// admitted reports whether a cache reads a stored prompt with these keys and words for a query
+// with these anchors and may: always when the prompt is unfiled (nil keys), else when its keys
+// meet every group and may accepts its words.
+func admitted(anchors [][2]uint64, may func(string) bool, keys []uint64, words string) bool {
+	return keys == nil || meetsAll(anchors, keys) && (may == nil || may(words))
+}
+
 // meetsAll reports whether keys hold a non-zero key of every group, as a cache checks it.
 func meetsAll(anchors [][2]uint64, keys []uint64) bool {
 	for _, g := range anchors {
@@ -35,8 +42,9 @@ var anchorPairs = [][2]string{
 	{strings.Repeat("alpha beta gamma delta zorblax quintorax ", 12), strings.Repeat("alpha beta gamma delta zorblax quintorax ", 12)},
 }
 
-// TestAnchorsFollowSame checks the invariant a cache relies on to read only the entries filed
-// under a query's anchors: when Same(a, b), b's keys meet every anchor of a, in both modes.
+// TestAnchorsFollowSame checks the invariants a cache relies on to read only the entries filed
+// under a query's anchors: when Same(a, b), b's keys meet every anchor of a and a's may admits
+// b's words, in both modes.
 func TestAnchorsFollowSame(t *testing.T) {
 	cases := slices.Clone(anchorPairs)
 	if devSetPath(t) != "" {
@@ -54,9 +62,12 @@ func TestAnchorsFollowSame(t *testing.T) {
 		anchored := 0
 		for _, c := range cases {
 			for _, ab := range [][2]string{c, {c[1], c[0]}} {
-				same, anchors, keys := v.Anchor(ab[0])
-				if !slices.Equal(keys, v.Keys(ab[0])) {
-					t.Errorf("%s: Anchor(%q) keys differ from Keys", mode, ab[0])
+				same, anchors, may, keys, words := v.Anchor(ab[0])
+				if k, w := v.Keys(ab[0]); !slices.Equal(keys, k) || words != w {
+					t.Errorf("%s: Anchor(%q) keys and words differ from Keys", mode, ab[0])
+				}
+				if (anchors == nil) != (may == nil) {
+					t.Errorf("%s: Anchor(%q): anchors %v but may %v", mode, ab[0], anchors != nil, may != nil)
 				}
 				if !same(ab[1]) {
 					continue
@@ -64,8 +75,8 @@ func TestAnchorsFollowSame(t *testing.T) {
 				if len(anchors) > 0 {
 					anchored++
 				}
-				if !meetsAll(anchors, v.Keys(ab[1])) {
-					t.Errorf("%s: Same(%q, %q) but the second's keys miss an anchor of the first", mode, ab[0], ab[1])
+				if k, w := v.Keys(ab[1]); !admitted(anchors, may, k, w) {
+					t.Errorf("%s: Same(%q, %q) but the second's keys %v or words %q refuse it", mode, ab[0], ab[1], k, w)
 				}
 			}
 		}
@@ -84,22 +95,35 @@ func TestAnchorsSeparate(t *testing.T) {
 		{"What does the quintorax function return", "What does the mintoraq function return"},
 		{"Explain the zq flag", "Explain the xq flag"},
 	} {
-		_, anchors, _ := v.Anchor(c[0])
+		_, anchors, may, _, _ := v.Anchor(c[0])
 		if len(anchors) == 0 {
-			t.Errorf("Anchor(%q): no anchors", c[0])
+			t.Fatalf("Anchor(%q): no anchors", c[0])
 		}
-		if meetsAll(anchors, v.Keys(c[1])) {
+		k, w := v.Keys(c[1])
+		if meetsAll(anchors, k) {
 			t.Errorf("%q meets the anchors of %q", c[1], c[0])
 		}
+		if may(w) {
+			t.Errorf("may of %q admits the words of %q", c[0], c[1])
+		}
 	}
-	if _, anchors, _ := v.Anchor("Write a poem about autumn"); anchors != nil {
+	// Keys shared by chance: the same first 3 letters, another name. may tells them apart.
+	_, anchors, may, _, _ := v.Anchor("Write a poem about Zorblax")
+	if k, w := v.Keys("Write a poem about zorquint"); !meetsAll(anchors, k) || may(w) {
+		t.Errorf("zorquint: meets the anchors of zorblax %v (want true), may %v (want false)", meetsAll(anchors, k), may(w))
+	}
+	if _, anchors, may, _, _ := v.Anchor("Write a poem about autumn"); anchors != nil || may != nil {
 		t.Errorf("known words anchored: %v", anchors)
+	}
+	long := strings.Repeat("alpha beta gamma delta zorblax quintorax ", 12)
+	if _, anchors, may, keys, _ := v.Anchor(long); anchors != nil || may != nil || keys != nil {
+		t.Error("a prompt of over 64 content words was anchored or keyed")
 	}
 	loose, err := New(Options{MinFuzzyLen: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, anchors, keys := loose.Anchor("Write a poem about Zorblax"); anchors != nil || keys != nil {
+	if _, anchors, _, keys, _ := loose.Anchor("Write a poem about Zorblax"); anchors != nil || keys != nil {
 		t.Error("a verifier with MinFuzzyLen 4, which head and tail keys cannot cover, anchored")
 	}
 }
@@ -141,9 +165,12 @@ func FuzzAnchorsFollowSame(f *testing.F) {
 			b = a[:min(i+3, j)] + a[j:]
 		}
 		for _, ab := range [][2]string{{a, b}, {b, a}} {
-			same, anchors, _ := v.Anchor(ab[0])
-			if same(ab[1]) && !meetsAll(anchors, v.Keys(ab[1])) {
-				t.Errorf("Same(%q, %q) but the second's keys miss an anchor of the first", ab[0], ab[1])
+			same, anchors, may, _, _ := v.Anchor(ab[0])
+			if !same(ab[1]) {
+				continue
+			}
+			if k, w := v.Keys(ab[1]); !admitted(anchors, may, k, w) {
+				t.Errorf("Same(%q, %q) but the second's keys %v or words %q refuse it", ab[0], ab[1], k, w)
 			}
 		}
 	})
