@@ -12,15 +12,16 @@ import (
 // (names, identifiers) add nothing to a vector, so prompts that differ only there all score
 // the same.
 //
-// Keys and words are opaque. Invariants required: if Same(query, stored), then for every group
-// of Anchor(query)'s anchors, Keys(stored) holds at least one of the group's non-zero keys, and
-// may(words of stored) is true. Keys are what a lookup finds entries by; may, which reads the
+// Keys and words are opaque. A group of anchors is {a, b, exact}. Invariants required: if
+// Same(query, stored), then for every group Keys(stored) holds a or b (b may be zero: unused),
+// and may(words of stored) is true. Keys are what a lookup finds entries by; may, which reads the
 // words, then rules out most of those that only share a key with the query by chance, for far
-// less than Same costs.
+// less than Same costs. exact, when not zero, is a key that stored prompts with the very same
+// word have: the likeliest matches, read first when a or b is filed under too many entries.
 type Anchorer interface {
 	// Anchor reads query once: same(stored) is Same(query, stored); anchors are the groups and
 	// may the test on words (both nil: no constraint); keys and words are Keys(query).
-	Anchor(query string) (same func(stored string) bool, anchors [][2]uint64, may func(words string) bool, keys []uint64, words string)
+	Anchor(query string) (same func(stored string) bool, anchors [][3]uint64, may func(words string) bool, keys []uint64, words string)
 	// Keys returns the keys of a stored prompt, in any order, possibly repeated, and its words.
 	// nil keys leave the prompt unfiled: a lookup with anchors then reads it anyway.
 	Keys(prompt string) (keys []uint64, words string)
@@ -31,32 +32,33 @@ type Anchorer interface {
 // times what the scan spends per vector).
 const anchorRatio = 4
 
-// keyCost is what each key of an entry is charged against MaxBytes: the key and its position in
-// the entry (12 bytes), its slot in the partition's list (8), and, for a key no other entry of
-// the partition has, a map slot and the list itself (about 36). Most keys are shared (common
-// words), so this overcharges (TestChargeCoversMemory).
-const keyCost = 56
+// keyCost is what each key under which an entry is filed is charged against MaxBytes, on top of
+// the 8 bytes of the key itself (charged whether or not the entry is filed): its position in the
+// entry (4 bytes), its slot in the partition's list (8), and, for a key no other entry of the
+// partition has, a map slot with its share of the map and the list's allocation (about 36).
+// Most keys of a large partition are shared (common words), so this overcharges there
+// (TestChargeCoversMemory).
+const keyCost = 48
 
 // postings files a partition's keyed entries under their keys. Each entry knows its position
 // in each list (entry.pos), so removal is a swap with the list's last element.
 type postings map[uint64][]*entry
 
 // setKeys gives e its keys, sorted and without repeats, and its words. nil keys leave e
-// unkeyed.
+// unkeyed. keys is sorted in place, then copied.
 func (e *entry) setKeys(keys []uint64, words string) {
 	if keys == nil {
 		return
 	}
-	keys = slices.Clone(keys)
 	slices.Sort(keys)
-	e.keys = slices.Compact(keys)
+	e.keys = slices.Clone(slices.Compact(keys))
 	e.words = words
 	e.keyed = true
 }
 
 // anchors is what a stored prompt must have for the verifier to accept it (see Anchorer).
 type anchors struct {
-	groups [][2]uint64
+	groups [][3]uint64
 	may    func(words string) bool
 }
 
@@ -70,7 +72,7 @@ func (a *anchors) admits(e *entry) bool {
 }
 
 // meets reports whether e's keys hold a key of every group.
-func (e *entry) meets(anchors [][2]uint64) bool {
+func (e *entry) meets(anchors [][3]uint64) bool {
 	for _, g := range anchors {
 		if _, ok := slices.BinarySearch(e.keys, g[0]); ok {
 			continue
@@ -85,22 +87,35 @@ func (e *entry) meets(anchors [][2]uint64) bool {
 	return true
 }
 
-// file adds e, just indexed in p, to p's postings, or to p.unfiled when it has no keys. c.mu
-// must be held for writing; without an Anchorer it does nothing.
+// file adds e, just indexed in p, to p's postings, or to p.unfiled when it has no keys. While
+// p's index holds at most smallIndex entries, lookups scan it and p keeps no postings, only the
+// list of its entries (p.few); the postings are made when it outgrows that, and e's charge then
+// grows by keyCost per key. c.mu must be held for writing; without an Anchorer it does nothing.
 func (c *Cache) file(p *partition, e *entry) {
 	if c.anchorer == nil {
 		return
 	}
+	if p.posts == nil {
+		if p.idx.count() <= smallIndex {
+			p.few = append(p.few, e)
+			return
+		}
+		p.posts = make(postings)
+		for _, x := range p.few {
+			c.fileOne(p, x)
+			c.recharge(x)
+		}
+		p.few = nil
+	}
+	c.fileOne(p, e)
+}
+
+// fileOne adds e to p's postings, or to p.unfiled.
+func (c *Cache) fileOne(p *partition, e *entry) {
 	if !e.keyed {
 		e.upos = int32(len(p.unfiled))
 		p.unfiled = append(p.unfiled, e)
 		return
-	}
-	if len(e.keys) == 0 {
-		return
-	}
-	if p.posts == nil {
-		p.posts = make(postings)
 	}
 	e.pos = make([]int32, len(e.keys))
 	for i, k := range e.keys {
@@ -110,13 +125,16 @@ func (c *Cache) file(p *partition, e *entry) {
 	}
 }
 
-// unfile removes e, leaving p's index, from p's postings or p.unfiled. c.mu must be held for
-// writing.
+// unfile removes e, leaving p's index, from p's postings, p.unfiled or p.few. c.mu must be
+// held for writing.
 func (c *Cache) unfile(p *partition, e *entry) {
-	if c.anchorer == nil {
-		return
-	}
-	if !e.keyed {
+	switch {
+	case c.anchorer == nil:
+	case p.posts == nil:
+		if i := slices.Index(p.few, e); i >= 0 {
+			p.few = slices.Delete(p.few, i, i+1)
+		}
+	case !e.keyed:
 		last := len(p.unfiled) - 1
 		moved := p.unfiled[last]
 		p.unfiled[e.upos], moved.upos = moved, e.upos
@@ -125,8 +143,13 @@ func (c *Cache) unfile(p *partition, e *entry) {
 		if cap(p.unfiled) > 64 && last < cap(p.unfiled)/4 {
 			p.unfiled = slices.Clip(slices.Clone(p.unfiled))
 		}
-		return
+	default:
+		p.unpost(e)
 	}
+}
+
+// unpost removes e from p's postings.
+func (p *partition) unpost(e *entry) {
 	for i, k := range e.keys {
 		list := p.posts[k]
 		j, last := e.pos[i], len(list)-1
@@ -149,24 +172,43 @@ func (c *Cache) unfile(p *partition, e *entry) {
 	e.pos = nil
 }
 
-// anchored returns the entries a lookup with anchors must read in p: those filed under the
-// rarest group, and the unfiled ones; and whether they are few enough to read them instead of
-// scanning p (see anchorRatio). An entry may appear twice (under both keys of the group). c.mu
-// must be held.
-func (p *partition) anchored(anchors [][2]uint64) (lists [3][]*entry, ok bool) {
+// How a lookup with anchors reads a partition (see anchored).
+const (
+	readScan  = iota // scan the index
+	readFiled        // read the entries filed under the rarest group and the unfiled ones
+	readExact        // read the entries filed under an anchor word's exact key, then scan if none is it
+)
+
+// anchored returns how a lookup with anchors reads p, and the lists of entries to read (an
+// entry may appear twice). It reads everything that can match, the entries filed under the
+// rarest group and the unfiled ones, when they are at most 1/anchorRatio of p. Otherwise, when
+// an anchor word is filed exactly under few entries (a name that shares its first letters with
+// many), it reads those first. A small partition is scanned: its few vectors cost less than the
+// postings. c.mu must be held.
+func (p *partition) anchored(anchors [][3]uint64) (lists [3][]*entry, how int) {
 	n := p.idx.count()
-	if len(anchors) == 0 || n <= smallIndex {
-		return lists, false
+	if len(anchors) == 0 || n <= smallIndex || p.posts == nil {
+		return lists, readScan
 	}
-	best := n + 1
+	best, exact := n+1, n+1
+	var ex []*entry
 	for _, g := range anchors {
-		x, y := p.posts[g[0]], p.posts[g[1]] // g[1] == 0 is never a key: nil
+		x, y := p.posts[g[0]], p.posts[g[1]] // a zero key is never filed: nil
 		if len(x)+len(y) < best {
 			lists[0], lists[1], best = x, y, len(x)+len(y)
 		}
+		if z := p.posts[g[2]]; len(z) < exact {
+			ex, exact = z, len(z)
+		}
 	}
-	lists[2] = p.unfiled
-	return lists, (best+len(p.unfiled))*anchorRatio <= n
+	if (best+len(p.unfiled))*anchorRatio <= n {
+		lists[2] = p.unfiled
+		return lists, readFiled
+	}
+	if exact > 0 && exact*anchorRatio <= n {
+		return [3][]*entry{ex}, readExact
+	}
+	return [3][]*entry{}, readScan
 }
 
 // anchoredCandidates appends to out the at most k entries among lists that a admits with
@@ -175,7 +217,7 @@ func (c *Cache) anchoredCandidates(ctx context.Context, p *partition, vec []floa
 	base := len(out)
 	for _, list := range lists {
 		for _, e := range list {
-			if slices.ContainsFunc(out[base:], func(c candidate) bool { return c.e == e }) || !a.admits(e) {
+			if c.entries[e.id] != e || slices.ContainsFunc(out[base:], func(c candidate) bool { return c.e == e }) || !a.admits(e) {
 				continue
 			}
 			sim, ok := p.idx.similarity(ctx, e.id, vec)

@@ -41,6 +41,9 @@ func anchoredCache(t *testing.T, v Verifier, opts Options) *Cache {
 		v = vv
 	}
 	opts.Embedder, opts.Verifier = localEmb, v
+	if opts.Threshold == 0 {
+		opts.Threshold = LocalThreshold // as zest runs the local embedder
+	}
 	return mustNew(t, opts)
 }
 
@@ -83,7 +86,7 @@ type countingVerifier struct {
 	calls atomic.Int64
 }
 
-func (v *countingVerifier) Anchor(query string) (func(string) bool, [][2]uint64, func(string) bool, []uint64, string) {
+func (v *countingVerifier) Anchor(query string) (func(string) bool, [][3]uint64, func(string) bool, []uint64, string) {
 	same, anchors, may, keys, words := v.Verifier.Anchor(query)
 	return func(stored string) bool { v.calls.Add(1); return same(stored) }, anchors, may, keys, words
 }
@@ -186,18 +189,31 @@ func checkPostings(t *testing.T, c *Cache) {
 				filed[e]++
 			}
 		}
+		indexed := 0
 		for _, e := range c.entries {
 			if e.part != p || e.pending {
 				continue
 			}
-			if !e.keyed {
+			indexed++
+			switch {
+			case p.posts == nil:
+				if n := slices.Index(p.few, e); n < 0 || e.pos != nil {
+					t.Errorf("entry %s of a small partition not in its list, or filed", e.id)
+				}
+			case !e.keyed:
 				unkeyed++
-			} else if filed[e] != len(e.keys) {
+			case filed[e] != len(e.keys):
 				t.Errorf("entry %s filed under %d of its %d keys", e.id, filed[e], len(e.keys))
 			}
 		}
 		if unkeyed != len(p.unfiled) {
 			t.Errorf("partition lists %d unfiled entries, holds %d", len(p.unfiled), unkeyed)
+		}
+		if p.posts == nil && (len(p.few) != indexed || len(p.unfiled) != 0) {
+			t.Errorf("small partition lists %d entries and %d unfiled, holds %d", len(p.few), len(p.unfiled), indexed)
+		}
+		if p.posts != nil && len(p.few) != 0 {
+			t.Errorf("partition with postings still lists %d entries as few", len(p.few))
 		}
 	}
 }
@@ -300,5 +316,85 @@ func TestSharedEntriesAreAnchored(t *testing.T) {
 	}
 	if got := b.Stats().Anchored; got != 3 {
 		t.Errorf("replica b: Anchored = %d, want 3", got)
+	}
+}
+
+// TestSmallPartitionFindsItsName: a partition too small for postings is scanned, and every
+// entry that scores as well is ruled out on its words before the nearest are picked, so each
+// name is found however few the prompts.
+func TestSmallPartitionFindsItsName(t *testing.T) {
+	for _, n := range []int{2, 5, 8, smallIndex} {
+		c := anchoredCache(t, nil, Options{})
+		ctx := context.Background()
+		for i := range n {
+			if err := c.Store(ctx, Query{Namespace: "ns", Prompt: templatedPrompt(i)}, fmt.Sprint("id", i), []byte("a"), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range n {
+			if h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(i)}); err != nil || !ok || h.ID != fmt.Sprint("id", i) {
+				t.Errorf("%d prompts: Lookup(%q) = %q, %v, %v", n, asked(i), h.ID, ok, err)
+			}
+		}
+		checkPostings(t, c)
+	}
+}
+
+// TestSharedPrefixFindsItsName: names that share their first letters (identifiers with a common
+// prefix) are all filed under one key, too many to read; the entries filed under the query's
+// exact word are read first, so the name is still found.
+func TestSharedPrefixFindsItsName(t *testing.T) {
+	c := anchoredCache(t, nil, Options{})
+	ctx := context.Background()
+	name := func(i int) string {
+		w := strings.Fields(templatedPrompt(i))
+		return "getuser" + strings.TrimSuffix(w[len(w)-1], ".")
+	}
+	prompt := func(i int) string { return "What does the function " + name(i) + " return in our codebase?" }
+	const n = 200
+	for i := range n {
+		if err := c.Store(ctx, Query{Namespace: "ns", Prompt: prompt(i)}, fmt.Sprint("id", i), []byte("a"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, i := range []int{0, 77, n - 1} {
+		q := "Please tell me what the function " + name(i) + " returns in our codebase?"
+		if h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: q}); err != nil || !ok || h.ID != fmt.Sprint("id", i) {
+			t.Errorf("Lookup(%q) = %q, %v, %v; want id%d", q, h.ID, ok, err, i)
+		}
+	}
+	if a := c.Stats().Anchored; a != 3 {
+		t.Errorf("Anchored = %d, want 3", a)
+	}
+	if h, ok, _ := c.Lookup(ctx, Query{Namespace: "ns", Prompt: prompt(n)}); ok {
+		t.Errorf("a name never stored was found: %q", h.ID)
+	}
+}
+
+// TestExactReadFallsBackToScan: when the entries filed under the query's exact word are not it,
+// the lookup still scans, which may find the word's misspelling.
+func TestExactReadFallsBackToScan(t *testing.T) {
+	c := anchoredCache(t, nil, Options{})
+	ctx := context.Background()
+	store := func(id, prompt string) {
+		t.Helper()
+		if err := c.Store(ctx, Query{Namespace: "ns", Prompt: prompt}, id, []byte("a"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store("first", "What does the function getuserqqqqqqq return in our codebase?") // filed last
+	// First in scan order: a misspelling of the name asked below, one edit away.
+	store("typo", "What does the function getuserzorblx return in our codebase?")
+	for i := range 198 {
+		w := strings.Fields(templatedPrompt(i))
+		store(fmt.Sprint("id", i), "What does the function getuser"+strings.TrimSuffix(w[len(w)-1], ".")+" return in our codebase?")
+	}
+	store("other", "How do I delete the function getuserzorblax from our codebase?") // the exact word, another question
+	h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: "What does the function getuserzorblax return in our codebase?"})
+	if err != nil || !ok || h.ID != "typo" {
+		t.Errorf("Lookup = %q, %v, %v; want the entry one edit away", h.ID, ok, err)
+	}
+	if s := c.Stats(); s.Anchored != 1 || s.Rejected == 0 {
+		t.Errorf("anchored lookups %d (want 1), rejected %d (want the exact word's entry)", s.Anchored, s.Rejected)
 	}
 }

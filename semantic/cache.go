@@ -185,9 +185,12 @@ type partition struct {
 	// a lookup first reaches the partition.
 	pending []*entry
 	// posts files the entries of idx under their keys (see Anchorer); unfiled holds those of
-	// idx that have no keys, which every anchored lookup reads. Both empty without an Anchorer.
+	// idx that have no keys, which every anchored lookup reads. Until idx outgrows smallIndex
+	// (lookups scan it), posts is nil and few lists the entries of idx instead. All empty
+	// without an Anchorer.
 	posts   postings
 	unfiled []*entry
+	few     []*entry
 }
 
 // size is how many entries the partition holds, pending ones included.

@@ -508,13 +508,17 @@ func TestChargeCoversMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const n = 20000
+	vecs, err := l.Embed(context.Background(), []string{templatedPrompt(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		own bool
 		v   Verifier
-	}{{false, nil}, {true, nil}, {false, v}} {
+	}{{false, nil}, {true, nil}, {false, v}, {true, v}} {
 		own := tc.own
 		c := mustNew(t, Options{Embedder: l, Verifier: tc.v, MaxBytes: 1 << 30, MaxEntries: 1 << 20})
-		const n = 20000
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -527,6 +531,9 @@ func TestChargeCoversMemory(t *testing.T) {
 				Prompt: fmt.Sprintf("Explain in two sentences what a caching reverse proxy does for a chat API. Request %d.", i)}
 			if tc.v != nil { // numbers would give each prompt a partition, filed without keys
 				q.Prompt = templatedPrompt(i)
+				if own { // a vector given, as with Redis: each entry filed under its keys at once
+					q.Vector = vecs[0]
+				}
 			}
 			if err := c.Store(context.Background(), q, fmt.Sprintf("%064x", i), nil, time.Hour); err != nil {
 				t.Fatal(err)

@@ -86,8 +86,7 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 	}
 	c.seq++
 	e.seq = c.seq
-	e.cost = entryCost(e, c.dim)
-	c.bytes += e.cost
+	c.recharge(e)
 	c.entries[id] = e
 	c.expiry.push(e)
 	c.sweepLocked(now)
@@ -161,13 +160,9 @@ func (c *Cache) embedPending(ctx context.Context, key string) error {
 			continue
 		}
 		c.unpendLocked(e)
-		if !e.keyed {
-			e.setKeys(keys[i], words[i])
-		}
+		e.setKeys(keys[i], words[i]) // a pending entry has none yet
 		c.file(e.part, e)
-		c.bytes -= e.cost
-		e.cost = entryCost(e, len(vecs[i]))
-		c.bytes += e.cost
+		c.recharge(e)
 	}
 	return nil
 }
@@ -293,6 +288,14 @@ func (c *Cache) sweepIfDue(now time.Time) {
 	}
 }
 
+// recharge charges e again at its current cost (entryCost with the vectors' length); a new e
+// has cost 0. c.mu must be held for writing.
+func (c *Cache) recharge(e *entry) {
+	c.bytes -= e.cost
+	e.cost = entryCost(e, c.dim)
+	c.bytes += e.cost
+}
+
 // entryOverhead approximates what an entry costs beyond its vector, prompt, id and value: the
 // entry and heap records, the id in two maps and in the index, the index's own bookkeeping.
 const entryOverhead = 360
@@ -300,7 +303,7 @@ const entryOverhead = 360
 // partitionOverhead approximates a partition's own memory beyond its key: its record, its
 // index's bookkeeping and its place in the partition table. Most partitions hold one entry
 // (numbers in a prompt make their own partition), so this is charged, not ignored.
-const partitionOverhead = 144
+const partitionOverhead = 176
 
 // partitionCost is what a partition under key is charged against MaxBytes while it exists.
 func partitionCost(key string) int64 { return int64(partitionOverhead + len(key)) }
@@ -308,5 +311,5 @@ func partitionCost(key string) int64 { return int64(partitionOverhead + len(key)
 // entryCost is what e is charged against MaxBytes (dim is its vector's length, stored once as
 // float32 and once quantised).
 func entryCost(e *entry, dim int) int64 {
-	return int64(len(e.value)+len(e.prompt)+3*len(e.id)+5*dim+keyCost*len(e.keys)+len(e.words)) + entryOverhead
+	return int64(len(e.value)+len(e.prompt)+3*len(e.id)+5*dim+8*len(e.keys)+keyCost*len(e.pos)+len(e.words)) + entryOverhead
 }

@@ -20,6 +20,7 @@ const (
 	keyHead  = 'h' // the first 3 bytes of a word
 	keyTail  = 't' // the last 3 bytes of a word at least 7 long
 	keyWhole = 'w' // a word shorter than 3 bytes
+	keyExact = 'e' // a word the lexicon does not know, but for a plural s
 )
 
 // anchorFuzzyMin is the shortest fuzzy length for which head and tail keys cover every match
@@ -27,13 +28,15 @@ const (
 const anchorFuzzyMin = 7
 
 // Anchor reads query once, as Prepare does. same reports Same(query, stored). anchors lists
-// one group of keys per word the query cannot do without (keys it returns as zero are
-// unused): if Same(query, stored), Keys(stored) holds a key of every group. may is the exact
+// one group of keys per word the query cannot do without, {head, tail, exact} (a zero tail is
+// unused): if Same(query, stored), Keys(stored) holds the head or the tail of every group. The
+// exact key, which stored prompts with the same word (or its plural) have, only says where the
+// likeliest matches are. may is the exact
 // form of that test, on the words Keys returns: may(words of stored) is false only when a
 // word the query cannot do without has no counterpart there, so Same(query, stored) is false.
 // keys and words are Keys(query), for storing the query's own answer. anchors and may are nil
 // when the verifier cannot anchor (MinFuzzyLen between 1 and 6) or the query has no such word.
-func (v *Verifier) Anchor(query string) (same func(stored string) bool, anchors [][2]uint64, may func(words string) bool, keys []uint64, words string) {
+func (v *Verifier) Anchor(query string) (same func(stored string) bool, anchors [][3]uint64, may func(words string) bool, keys []uint64, words string) {
 	pa := v.prepare(query)
 	same = func(stored string) bool {
 		pb := v.prepare(stored)
@@ -69,12 +72,15 @@ func (v *Verifier) keys(p *prompt) ([]uint64, string) {
 		// every lookup.
 		return nil, ""
 	}
-	keys := make([]uint64, 0, 2*len(p.content))
+	keys := make([]uint64, 0, 3*len(p.content))
 	n := 0
 	for _, c := range p.content {
 		keys = append(keys, headKey(c.text))
 		if len(c.text) >= anchorFuzzyMin {
 			keys = append(keys, wordKey(keyTail, c.text[len(c.text)-3:]))
+		}
+		if c.lemmas == nil {
+			keys = append(keys, wordKey(keyExact, stemPlural(c.text)))
 		}
 		n += len(c.text) + 2
 	}
@@ -130,19 +136,19 @@ func (v *Verifier) may(p *prompt, words string) bool {
 // may not in a request for a recommendation).
 func anchorWord(x cword) bool { return x.lemmas == nil && !x.optional && !evaluative[x.text] }
 
-func (v *Verifier) anchors(p *prompt) [][2]uint64 {
+func (v *Verifier) anchors(p *prompt) [][3]uint64 {
 	if !v.anchoring() {
 		return nil
 	}
 	if len(p.content) > maxContent {
 		return nil // see keys
 	}
-	var out [][2]uint64
+	var out [][3]uint64
 	for _, c := range p.content {
 		if !anchorWord(c) {
 			continue
 		}
-		g := [2]uint64{headKey(c.text)}
+		g := [3]uint64{headKey(c.text), 0, wordKey(keyExact, stemPlural(c.text))}
 		if v.fuzzyLen > 0 && len(c.text) >= anchorFuzzyMin {
 			g[1] = wordKey(keyTail, c.text[len(c.text)-3:])
 		}

@@ -9,12 +9,12 @@ import (
 // admitted reports whether a cache reads a stored prompt with these keys and words for a query
 // with these anchors and may: always when the prompt is unfiled (nil keys), else when its keys
 // meet every group and may accepts its words.
-func admitted(anchors [][2]uint64, may func(string) bool, keys []uint64, words string) bool {
+func admitted(anchors [][3]uint64, may func(string) bool, keys []uint64, words string) bool {
 	return keys == nil || meetsAll(anchors, keys) && (may == nil || may(words))
 }
 
 // meetsAll reports whether keys hold a non-zero key of every group, as a cache checks it.
-func meetsAll(anchors [][2]uint64, keys []uint64) bool {
+func meetsAll(anchors [][3]uint64, keys []uint64) bool {
 	for _, g := range anchors {
 		if !slices.Contains(keys, g[0]) && (g[1] == 0 || !slices.Contains(keys, g[1])) {
 			return false
@@ -59,8 +59,8 @@ func TestAnchorsFollowSame(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		anchored := 0
-		for _, c := range cases {
+		anchored := 0 // accepted inline pairs (one way) with anchors
+		for i, c := range cases {
 			for _, ab := range [][2]string{c, {c[1], c[0]}} {
 				same, anchors, may, keys, words := v.Anchor(ab[0])
 				if k, w := v.Keys(ab[0]); !slices.Equal(keys, k) || words != w {
@@ -72,7 +72,7 @@ func TestAnchorsFollowSame(t *testing.T) {
 				if !same(ab[1]) {
 					continue
 				}
-				if len(anchors) > 0 {
+				if len(anchors) > 0 && i < len(anchorPairs) {
 					anchored++
 				}
 				if k, w := v.Keys(ab[1]); !admitted(anchors, may, k, w) {
@@ -80,8 +80,10 @@ func TestAnchorsFollowSame(t *testing.T) {
 				}
 			}
 		}
-		if anchored < 2*len(anchorPairs)-2 {
-			t.Errorf("%s: only %d accepted pairs had anchors: the invariant was barely checked", mode, anchored)
+		// Not anchored: a long prompt (both ways), and "permanently", a word of the lexicon,
+		// against its four misspellings.
+		if want := 2*len(anchorPairs) - 6; anchored < want {
+			t.Errorf("%s: only %d of the inline pairs had anchors, want %d: the invariant was barely checked", mode, anchored, want)
 		}
 	}
 }
