@@ -139,10 +139,7 @@ func (c *Cache) unfile(p *partition, e *entry) {
 		moved := p.unfiled[last]
 		p.unfiled[e.upos], moved.upos = moved, e.upos
 		p.unfiled[last] = nil
-		p.unfiled = p.unfiled[:last]
-		if cap(p.unfiled) > 64 && last < cap(p.unfiled)/4 {
-			p.unfiled = slices.Clip(slices.Clone(p.unfiled))
-		}
+		p.unfiled = shrunk(p.unfiled[:last])
 	default:
 		p.unpost(e)
 	}
@@ -159,17 +156,22 @@ func (p *partition) unpost(e *entry) {
 			moved.pos[mi] = j
 		}
 		list[last] = nil
-		list = list[:last]
-		switch {
-		case last == 0:
+		if last == 0 {
 			delete(p.posts, k)
-		case cap(list) > 64 && last < cap(list)/4:
-			p.posts[k] = slices.Clip(slices.Clone(list)) // give back what a shrunk list held
-		default:
-			p.posts[k] = list
+		} else {
+			p.posts[k] = shrunk(list[:last])
 		}
 	}
 	e.pos = nil
+}
+
+// shrunk returns s, or a copy of just its elements once it fills under a quarter of a capacity
+// over 64: a list that grew and emptied gives back what it held.
+func shrunk[T any](s []T) []T {
+	if cap(s) > 64 && len(s) < cap(s)/4 {
+		return slices.Clip(slices.Clone(s))
+	}
+	return s
 }
 
 // How a lookup with anchors reads a partition (see anchored).
@@ -211,38 +213,20 @@ func (p *partition) anchored(anchors [][3]uint64) (lists [3][]*entry, how int) {
 	return [3][]*entry{}, readScan
 }
 
-// anchoredCandidates appends to out the at most k entries among lists that a admits with
+// anchoredCandidates appends to out the at most c.topK entries among lists that a admits with
 // similarity at least threshold, best first, each once. c.mu must be held.
 func (c *Cache) anchoredCandidates(ctx context.Context, p *partition, vec []float32, a *anchors, threshold float32, lists [3][]*entry, out []candidate) []candidate {
-	base := len(out)
+	var buf [8]match
+	top := buf[:0]
 	for _, list := range lists {
 		for _, e := range list {
-			if c.entries[e.id] != e || slices.ContainsFunc(out[base:], func(c candidate) bool { return c.e == e }) || !a.admits(e) {
+			if c.entries[e.id] != e || slices.ContainsFunc(top, func(m match) bool { return m.id == e.id }) || !a.admits(e) {
 				continue
 			}
-			sim, ok := p.idx.similarity(ctx, e.id, vec)
-			if !ok || sim < threshold {
-				continue
+			if sim, ok := p.idx.similarity(ctx, e.id, vec); ok && sim >= threshold {
+				top = insertTop(top, 0, c.topK, match{e.id, sim})
 			}
-			out = insertCandidate(out, base, c.topK, candidate{e, sim})
 		}
 	}
-	return out
-}
-
-// insertCandidate inserts cd into out[base:], kept best first and at most k long.
-func insertCandidate(out []candidate, base, k int, cd candidate) []candidate {
-	i := len(out)
-	for i > base && out[i-1].sim < cd.sim {
-		i--
-	}
-	if i-base >= k {
-		return out
-	}
-	if len(out)-base < k {
-		out = append(out, candidate{})
-	}
-	copy(out[i+1:], out[i:len(out)-1])
-	out[i] = cd
-	return out
+	return c.appendCandidates(p, top, out)
 }

@@ -60,14 +60,14 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 		pk.same, pk.an.groups, pk.an.may, miss.Keys, miss.Words = c.anchorer.Anchor(q.Prompt)
 	}
 	var buf [8]candidate
-	cands, partial, err := c.candidates(ctx, key, vec, threshold, &pk.an, buf[:0])
-	cd, ok := pk.pick(cands, nil)
-	if !ok && partial && err == nil {
+	cands, how, err := c.candidates(ctx, key, vec, threshold, &pk.an, buf[:0])
+	cd, ok := pk.pick(cands, nil, how != readScan)
+	if !ok && how == readExact && err == nil {
 		// The entries filed under the query's exact word were not it: scan the partition.
 		var buf2 [8]candidate
 		var rest []candidate
 		if rest, err = c.scanCandidates(ctx, key, vec, threshold, &pk.an, buf2[:0]); err == nil {
-			cd, ok = pk.pick(rest, cands)
+			cd, ok = pk.pick(rest, cands, false)
 		}
 	}
 	if err != nil {
@@ -97,8 +97,9 @@ type picker struct {
 }
 
 // pick returns the first of cands, best first, that is live, not refused for q, admitted by the
-// anchors and accepted by the verifier, skipping those in tried (already refused).
-func (pk *picker) pick(cands, tried []candidate) (candidate, bool) {
+// anchors (unless admitted says they all are) and accepted by the verifier, skipping those in
+// tried (already refused).
+func (pk *picker) pick(cands, tried []candidate, admitted bool) (candidate, bool) {
 	c := pk.c
 	for _, cd := range cands {
 		if !cd.e.expires.After(pk.now) || slices.ContainsFunc(tried, func(t candidate) bool { return t.e == cd.e }) {
@@ -108,7 +109,7 @@ func (pk *picker) pick(cands, tried []candidate) (candidate, bool) {
 			c.stats.refused.Add(1)
 			continue
 		}
-		if !pk.an.admits(cd.e) {
+		if !admitted && !pk.an.admits(cd.e) {
 			c.stats.rejected.Add(1) // Same would say no
 			continue
 		}
@@ -132,24 +133,24 @@ func (c *Cache) sameAs(query string) func(stored string) bool {
 	return func(stored string) bool { return c.verifier.Same(query, stored) }
 }
 
-// candidates returns the partition's nearest entries at or above threshold, best first. With
-// anchors (see Anchorer) it may read only the entries filed under them (then an admits every
-// candidate), or first only those filed under the query's exact word: then partial is set, and
-// if none of them is accepted the caller scans (scanCandidates).
-func (c *Cache) candidates(ctx context.Context, key string, vec []float32, threshold float32, an *anchors, out []candidate) (cands []candidate, partial bool, err error) {
+// candidates returns the partition's nearest entries at or above threshold, best first, and how
+// it read them (see anchored). With anchors (see Anchorer) it may read only the entries filed
+// under them (readFiled), or only those filed under the query's exact word (readExact: if none
+// of them is accepted the caller scans, scanCandidates); an then admits every candidate.
+func (c *Cache) candidates(ctx context.Context, key string, vec []float32, threshold float32, an *anchors, out []candidate) (cands []candidate, how int, err error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	p, ok := c.parts[key]
 	if !ok || p.idx == nil {
-		return out, false, nil
+		return out, readScan, nil
 	}
-	switch lists, how := p.anchored(an.groups); how {
-	case readFiled, readExact:
+	lists, how := p.anchored(an.groups)
+	if how != readScan {
 		c.stats.anchored.Add(1)
-		return c.anchoredCandidates(ctx, p, vec, an, threshold, lists, out), how == readExact, nil
+		return c.anchoredCandidates(ctx, p, vec, an, threshold, lists, out), how, nil
 	}
 	out, err = c.scanLocked(ctx, p, vec, threshold, an, out)
-	return out, false, err
+	return out, readScan, err
 }
 
 // scanCandidates is candidates by a scan of the partition.
@@ -177,10 +178,15 @@ func (c *Cache) scanLocked(ctx context.Context, p *partition, vec []float32, thr
 	if err != nil {
 		return nil, fmt.Errorf("semantic: query: %w", err)
 	}
+	return c.appendCandidates(p, res, out), nil
+}
+
+// appendCandidates appends to out, in order, the entries of p that res names. c.mu must be held.
+func (c *Cache) appendCandidates(p *partition, res []match, out []candidate) []candidate {
 	for _, r := range res {
 		if e, ok := c.entries[r.id]; ok && e.part == p {
 			out = append(out, candidate{e, r.sim})
 		}
 	}
-	return out, nil
+	return out
 }

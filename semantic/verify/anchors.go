@@ -77,10 +77,10 @@ func (v *Verifier) keys(p *prompt) ([]uint64, string) {
 	for _, c := range p.content {
 		keys = append(keys, headKey(c.text))
 		if len(c.text) >= anchorFuzzyMin {
-			keys = append(keys, wordKey(keyTail, c.text[len(c.text)-3:]))
+			keys = append(keys, tailKey(c.text))
 		}
 		if c.lemmas == nil {
-			keys = append(keys, wordKey(keyExact, stemPlural(c.text)))
+			keys = append(keys, exactKey(c.text))
 		}
 		n += len(c.text) + 2
 	}
@@ -148,9 +148,9 @@ func (v *Verifier) anchors(p *prompt) [][3]uint64 {
 		if !anchorWord(c) {
 			continue
 		}
-		g := [3]uint64{headKey(c.text), 0, wordKey(keyExact, stemPlural(c.text))}
+		g := [3]uint64{headKey(c.text), 0, exactKey(c.text)}
 		if v.fuzzyLen > 0 && len(c.text) >= anchorFuzzyMin {
-			g[1] = wordKey(keyTail, c.text[len(c.text)-3:])
+			g[1] = tailKey(c.text)
 		}
 		out = append(out, g)
 	}
@@ -164,6 +164,12 @@ func headKey(w string) uint64 {
 	}
 	return wordKey(keyHead, w[:3])
 }
+
+// tailKey is the key of the last 3 bytes of w, at least anchorFuzzyMin long.
+func tailKey(w string) uint64 { return wordKey(keyTail, w[len(w)-3:]) }
+
+// exactKey is the key of w whole, but for a plural s.
+func exactKey(w string) uint64 { return wordKey(keyExact, stemPlural(w)) }
 
 // wordKey hashes kind and s (FNV-1a, 64 bits). It is never zero, so zero can mark an unused key.
 func wordKey(kind byte, s string) uint64 {
