@@ -232,6 +232,28 @@ func TestSmokeCheckPerRound(t *testing.T) {
 	}
 }
 
+// TestSmokeCheckPairing: a zest scenario whose goal's reference ran must carry its
+// alternating-window comparison with it, in every round.
+func TestSmokeCheckPairing(t *testing.T) {
+	open := &report.Phase{Status: map[int]uint64{200: 10}}
+	rp := report.Scenario{Name: "revproxy", Open: open}
+	paired := report.Scenario{Name: "zest-bypass", Open: open, Paired: []report.Pairing{{Ref: "revproxy", Ratios: []float64{1.1}}}}
+	bare := report.Scenario{Name: "zest-bypass", Open: open}
+	for _, tc := range []struct {
+		name string
+		run  []report.Scenario
+		want int
+	}{
+		{"paired in every round", []report.Scenario{rp, report.Aggregate([]report.Scenario{paired, paired})}, 0},
+		{"round 2 unpaired", []report.Scenario{rp, report.Aggregate([]report.Scenario{paired, bare})}, 1},
+		{"reference not run", []report.Scenario{{Name: "revproxy", Skipped: "not here"}, bare}, 0},
+	} {
+		if c := smokeCheck(&report.Run{Scenarios: tc.run}); c != tc.want {
+			t.Errorf("%s: code %d, want %d", tc.name, c, tc.want)
+		}
+	}
+}
+
 func TestSmokeCheckReplayUpstream(t *testing.T) {
 	sc := func(calls int64) *report.Run {
 		return &report.Run{Scenarios: []report.Scenario{{Name: "zest-replay",
@@ -322,5 +344,35 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("rounds %d, want %d", o.rounds, tc.wantRounds)
 			}
 		})
+	}
+}
+
+// TestGoalsFromPairs: when a throughput goal's pair was measured in alternating windows,
+// the verdict follows the median pair, whatever the separate phases say, and the text
+// gives both.
+func TestGoalsFromPairs(t *testing.T) {
+	const name = "zest forwarding alone (no_cache) throughput vs bare httputil.ReverseProxy"
+	for _, tc := range []struct {
+		ratios []float64
+		met    string
+		want   string
+	}{
+		// Phases say 1.30×; the pairs, 1.10×.
+		{[]float64{1.05, 1.1, 1.12, 1.3, 0.9}, "no",
+			"1.10× (median of 5 pairs of alternating 250ms windows, middle half 1.05× to 1.12×); separate phases: 1.30× (13000 vs 10000 req/s)"},
+		{[]float64{1.25, 1.21}, "yes", "1.23× (median of 2 pairs of alternating 250ms windows, range 1.21× to 1.25×)"},
+		{[]float64{0.8}, "no", "0.80× (median of 1 pair of alternating 250ms windows); separate phases: 1.30×"},
+		{nil, "yes", "1.30× (13000 vs 10000 req/s)"},
+	} {
+		rep := &report.Run{Scenarios: []report.Scenario{
+			{Name: "revproxy", Open: &report.Phase{}, MaxRPS: 10000},
+			{Name: "zest-bypass", Open: &report.Phase{}, MaxRPS: 13000,
+				Paired: []report.Pairing{{Ref: "revproxy", Window: report.Dur(250 * time.Millisecond), Ratios: tc.ratios}}},
+		}}
+		for _, g := range goals(rep) {
+			if g.Name == name && (g.Met != tc.met || !strings.HasPrefix(g.Measured, tc.want)) {
+				t.Errorf("pairs %v: met=%q measured=%q; want %q, prefix %q", tc.ratios, g.Met, g.Measured, tc.met, tc.want)
+			}
+		}
 	}
 }

@@ -213,6 +213,10 @@ func (e *env) startNginx(ctx context.Context) {
 // it ran, or a load-test replay reached the upstream.
 func smokeCheck(rep *report.Run) int {
 	code := 0
+	ran := map[string]bool{}
+	for _, agg := range rep.Scenarios {
+		ran[agg.Name] = agg.Skipped == "" && agg.Open != nil
+	}
 	for _, agg := range rep.Scenarios {
 		rounds := agg.Rounds
 		if len(rounds) == 0 {
@@ -232,6 +236,12 @@ func smokeCheck(rep *report.Run) int {
 				fmt.Fprintf(os.Stderr, "bench: scenario %s round %d got no 2xx answer (statuses %v, first error %q)\n",
 					s.Name, k+1, s.Open.Status, s.Open.FirstError)
 				code = 1
+			}
+			for _, g := range throughputGoals {
+				if g.a == s.Name && ran[g.b] && pairingOf(&s, g.b) == nil {
+					fmt.Fprintf(os.Stderr, "bench: scenario %s round %d has no alternating windows against %s\n", s.Name, k+1, g.b)
+					code = 1
+				}
 			}
 			if r := s.Replay; r != nil && r.UpstreamCalls != 0 {
 				fmt.Fprintf(os.Stderr, "bench: scenario %s round %d: replay mode made %d upstream calls (-1: not counted), want 0\n",

@@ -90,17 +90,7 @@ func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario
 	// Warm: the prompts a hit scenario needs, then connections and the
 	// server's code paths (not for the limiter or the Zipf mix, whose first
 	// seconds are the point).
-	for _, w := range s.warm {
-		c := &load.Conn{Addr: addr, Stream: s.stream}
-		res := c.Do(ctx, s.gen(addr, 0)(w, nil))
-		c.Close()
-		if res.Err != nil || res.Status != 200 {
-			out.Notes = append(out.Notes, fmt.Sprintf("warm-up request got status %d, error %v", res.Status, res.Err))
-		}
-	}
-	if len(s.warm) > 0 {
-		time.Sleep(100 * time.Millisecond) // let asynchronous cache writes land
-	}
+	out.Notes = append(out.Notes, e.warm(ctx, s, addr)...)
 	if s.limitRPM == 0 && s.name != "zest-zipf" && !s.cold {
 		_, _ = load.Run(ctx, load.Config{Gen: s.gen(addr, 9*phaseStride), NewDoer: newDoer, Conns: o.openConns,
 			Duration: min(o.duration/4, 300*time.Millisecond)})
@@ -165,9 +155,33 @@ func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario
 		out.ProxyCPUPerReq = report.Dur((server.cpuTime() - cpu0) / time.Duration(requests))
 		out.ProxyPeakRSS = server.peakRSS()
 	}
+	if s.target == tZest && !s.noClosed && ctx.Err() == nil {
+		out.Paired = e.pairUp(ctx, s, addr, newDoer)
+		for _, p := range out.Paired {
+			fmt.Fprintf(os.Stderr, "  %-16s vs %s in alternating windows: %.2f× (pairs %.2f)\n", s.name, p.Ref, p.Median(), p.Ratios)
+		}
+	}
 	fmt.Fprintf(os.Stderr, "  %-16s p50 %s p99 %s p99.9 %s, %s req/s closed, cache %v, status %v\n",
 		s.name, out.Open.P50, out.Open.P99, out.Open.P999, fmt.Sprintf("%.0f", out.MaxRPS), out.Open.Cache, out.Open.Status)
 	return out
+}
+
+// warm sends s's warm-up requests (the prompts a hit scenario needs) to addr, one each,
+// and returns a note for each that did not get a 200.
+func (e *env) warm(ctx context.Context, s *scenario, addr string) []string {
+	var notes []string
+	for _, w := range s.warm {
+		c := &load.Conn{Addr: addr, Stream: s.stream}
+		res := c.Do(ctx, s.gen(addr, 0)(w, nil))
+		c.Close()
+		if res.Err != nil || res.Status != 200 {
+			notes = append(notes, fmt.Sprintf("warm-up request got status %d, error %v", res.Status, res.Err))
+		}
+	}
+	if len(s.warm) > 0 {
+		time.Sleep(100 * time.Millisecond) // let asynchronous cache writes land
+	}
+	return notes
 }
 
 // startZest starts a fresh zest for s with extra flags and waits for /healthz; role, when

@@ -121,6 +121,7 @@ func Aggregate(rounds []Scenario) Scenario {
 		out.Limit = &l
 	}
 	out.Replay = aggregateReplay(ran)
+	out.Paired = aggregatePaired(ran)
 
 	sp := &Spread{Rounds: len(ran)}
 	sp.RPSMin, sp.RPSMax = minMaxNonZero(f(func(s *Scenario) float64 { return s.MaxRPS }))
@@ -206,6 +207,23 @@ func aggregateReplay(ran []*Scenario) *Replay {
 	out.Achieved = dist(func(r *Replay) TTFT { return r.Achieved })
 	out.Ratio = out.Achieved.Over(out.Recorded)
 	return &out
+}
+
+// aggregatePaired pools every round's pair ratios per reference, in the order
+// the references first appear.
+func aggregatePaired(ran []*Scenario) []Pairing {
+	var out []Pairing
+	for _, r := range ran {
+		for _, p := range r.Paired {
+			i := slices.IndexFunc(out, func(q Pairing) bool { return q.Ref == p.Ref })
+			if i < 0 {
+				out = append(out, Pairing{Ref: p.Ref, Window: p.Window})
+				i = len(out) - 1
+			}
+			out[i].Ratios = append(out[i].Ratios, p.Ratios...)
+		}
+	}
+	return out
 }
 
 // median returns the median of v (the mean of the two middle values for an

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,33 @@ func TestMedian(t *testing.T) {
 		if got := median(tc.in); got != tc.want {
 			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestAggregatePaired: every round's pairs are pooled per reference, in the order the
+// references first appear, and the median and middle half read off the pool.
+func TestAggregatePaired(t *testing.T) {
+	ok := &Phase{Status: map[int]uint64{200: 1}}
+	w := Dur(250 * time.Millisecond)
+	rounds := []Scenario{
+		{Name: "zest-miss-exact", Open: ok, Paired: []Pairing{{Ref: "revproxy", Window: w, Ratios: []float64{0.9, 1.1}}, {Ref: "nginx-pass", Window: w, Ratios: []float64{0.5}}}},
+		{Name: "zest-miss-exact", Skipped: "no zest"},
+		{Name: "zest-miss-exact", Open: ok, Paired: []Pairing{{Ref: "revproxy", Window: w, Ratios: []float64{1.0, 1.3}}}},
+	}
+	got := Aggregate(rounds).Paired
+	if len(got) != 2 || got[0].Ref != "revproxy" || got[1].Ref != "nginx-pass" {
+		t.Fatalf("pooled %+v", got)
+	}
+	if !slices.Equal(got[0].Ratios, []float64{0.9, 1.1, 1.0, 1.3}) || got[0].Window != w {
+		t.Errorf("revproxy pool %+v", got[0])
+	}
+	if m := got[0].Median(); m != 1.05 {
+		t.Errorf("median %v, want 1.05", m)
+	}
+	if lo, hi := got[0].Middle(); lo != 1.0 || hi != 1.1 {
+		t.Errorf("middle half %v–%v, want 1–1.1", lo, hi)
+	}
+	if lo, hi := got[1].Middle(); lo != 0.5 || hi != 0.5 {
+		t.Errorf("one pair: %v–%v", lo, hi)
 	}
 }

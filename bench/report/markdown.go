@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func trim(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
@@ -232,6 +233,14 @@ func writeScenario(w io.Writer, s *Scenario) {
 	}
 	if r := s.Replay; r != nil {
 		writeReplay(w, r)
+	}
+	for _, p := range s.Paired {
+		ratios := make([]string, len(p.Ratios))
+		for i, r := range p.Ratios {
+			ratios[i] = trim(r, 2) + "×"
+		}
+		fmt.Fprintf(w, "- against %s in alternating %s windows: median %s× over %d pair(s): %s\n",
+			p.Ref, time.Duration(p.Window), trim(p.Median(), 2), len(p.Ratios), strings.Join(ratios, ", "))
 	}
 	if s.ProxyCPUPerReq > 0 || s.ProxyPeakRSS > 0 {
 		fmt.Fprintf(w, "- proxy process: %s CPU per request, peak RSS %s\n", s.ProxyCPUPerReq, bytesIEC(s.ProxyPeakRSS))

@@ -2,7 +2,10 @@
 // a JSON file. It knows nothing about how the numbers were measured.
 package report
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Run is one whole bench run: the environment and every scenario.
 type Run struct {
@@ -54,6 +57,10 @@ type Scenario struct {
 
 	// Load-test replay (only for the replay scenario).
 	Replay *Replay `json:"replay,omitempty"`
+
+	// Paired holds the scenario's throughput against each reference its goals compare it
+	// with, measured in alternating windows; nil when not measured.
+	Paired []Pairing `json:"paired,omitempty"`
 
 	Notes []string `json:"notes,omitempty"`
 
@@ -108,6 +115,34 @@ type Limit struct {
 	ConfiguredRPS  float64 `json:"configured_rps"` // rpm / 60
 	Rejected       uint64  `json:"rejected"`
 	RejectedWithRA uint64  `json:"rejected_with_retry_after"`
+}
+
+// Pairing compares throughput in alternating closed-loop windows at the run's
+// closed-loop concurrency: the scenario's server and a reference take turns, the
+// reference first in even pairs and second in odd ones, so that a machine
+// growing steadily faster or slower favours neither. Both run throughout, so a
+// slow spell of the shared machine lands on both sides of a pair rather than on
+// one scenario's whole phase.
+type Pairing struct {
+	Ref    string    `json:"ref"`       // the reference scenario
+	Window Dur       `json:"window_ns"` // length of each window
+	Ratios []float64 `json:"ratios"`    // per pair: the scenario's req/s over the reference's
+}
+
+// Median returns the median of the pair ratios, 0 for none.
+func (p *Pairing) Median() float64 { return median(p.Ratios) }
+
+// Middle returns the quartiles of the pair ratios (the range of the middle
+// half; min and max for fewer than four pairs).
+func (p *Pairing) Middle() (lo, hi float64) {
+	s := slices.Sorted(slices.Values(p.Ratios))
+	if len(s) == 0 {
+		return 0, 0
+	}
+	if len(s) < 4 {
+		return s[0], s[len(s)-1]
+	}
+	return s[len(s)/4], s[(3*len(s)-1)/4]
 }
 
 // Replay is what the load-test scenario found: a streamed workload recorded through zest at

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/zest-proxy/zest/bench/load"
+	"github.com/zest-proxy/zest/bench/report"
+)
+
+// pairOffset numbers the requests of the alternating windows apart from every other
+// phase (see phaseStride): pair k uses (pairOffset+k)·phaseStride.
+const pairOffset = 16
+
+// pairing returns how many alternating window pairs pairUp runs per reference and
+// round, and how long each window lasts: 4 windows of a twelfth of -duration (at
+// least 100 ms), or one pair of 50 ms windows with -smoke.
+func (e *env) pairing() (pairs int, window time.Duration) {
+	if e.o.smoke {
+		return 1, 50 * time.Millisecond
+	}
+	return 4, max(e.o.duration/12, 100*time.Millisecond)
+}
+
+// pairUp measures the zest of s (reached through newDoer, s's requests addressed to
+// addr) against each reference that a throughput goal compares s with, in closed-loop
+// windows at -conns that alternate between the two (see report.Pairing). References
+// not running in this bench (nginx missing, or not selected) are left out.
+func (e *env) pairUp(ctx context.Context, s *scenario, addr string, newDoer func() load.Doer) []report.Pairing {
+	pairs, window := e.pairing()
+	var out []report.Pairing
+	for _, g := range throughputGoals {
+		if g.a != s.name {
+			continue
+		}
+		ref, refAddr := e.reference(g.b)
+		if ref == nil {
+			continue
+		}
+		e.warm(ctx, ref, refAddr) // a hit reference must still hold its prompt
+		refDoer := roundRobin([]string{refAddr}, ref.stream)
+		win := func(sc *scenario, to string, nd func() load.Doer, k int) float64 {
+			r, err := load.Run(ctx, load.Config{Gen: sc.gen(to, uint64(pairOffset+k)*phaseStride),
+				NewDoer: nd, Conns: e.o.conns, Duration: window, MaxRequests: sc.maxClosed})
+			if err != nil {
+				return 0
+			}
+			return r.Throughput()
+		}
+		p := report.Pairing{Ref: g.b, Window: report.Dur(window)}
+		for k := range pairs {
+			var mine, theirs float64
+			if k%2 == 0 {
+				theirs = win(ref, refAddr, refDoer, k)
+				mine = win(s, addr, newDoer, k)
+			} else {
+				mine = win(s, addr, newDoer, k)
+				theirs = win(ref, refAddr, refDoer, k)
+			}
+			if ctx.Err() != nil {
+				return out
+			}
+			if mine > 0 && theirs > 0 {
+				p.Ratios = append(p.Ratios, mine/theirs)
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// reference returns the scenario named name and the address of its server when that
+// server runs in this bench (a reference: the mock, ReverseProxy, gomem or nginx), else nil.
+func (e *env) reference(name string) (*scenario, string) {
+	for _, s := range scenarios() {
+		if s.name != name || (e.o.names != nil && !e.o.names[name]) {
+			continue
+		}
+		addr := ""
+		switch s.target {
+		case tMock:
+			addr = e.mockAddr
+		case tRevProxy:
+			addr = e.revAddr
+		case tGoMem:
+			addr = e.memAddr
+		case tNginxPass, tNginxCache:
+			if e.nginx != nil && e.nginxSkip == "" {
+				addr = e.nginxPass
+				if s.target == tNginxCache {
+					addr = e.nginxCache
+				}
+			}
+		}
+		if addr == "" {
+			return nil, ""
+		}
+		return &s, addr
+	}
+	return nil, ""
+}
