@@ -13,13 +13,16 @@ import (
 const pairOffset = 16
 
 // pairing returns how many alternating window pairs pairUp runs per reference and
-// round, and how long each window lasts: 4 windows of a twelfth of -duration (at
-// least 100 ms), or one pair of 50 ms windows with -smoke.
-func (e *env) pairing() (pairs int, window time.Duration) {
+// round, how long each window lasts, and the pause after each: 4 pairs of windows of a
+// twelfth of -duration (at least 100 ms) with 50 ms pauses, or one pair of 50 ms windows
+// with 10 ms pauses with -smoke. The pause lets the server just measured finish what its
+// window left (closing its connections, zest's filing of the last answers) before the
+// other's window starts, so neither side is charged with the other's tail.
+func (e *env) pairing() (pairs int, window, pause time.Duration) {
 	if e.o.smoke {
-		return 1, 50 * time.Millisecond
+		return 1, 50 * time.Millisecond, 10 * time.Millisecond
 	}
-	return 4, max(e.o.duration/12, 100*time.Millisecond)
+	return 4, max(e.o.duration/12, 100*time.Millisecond), 50 * time.Millisecond
 }
 
 // pairUp measures the zest of s (reached through newDoer, s's requests addressed to
@@ -27,7 +30,7 @@ func (e *env) pairing() (pairs int, window time.Duration) {
 // windows at -conns that alternate between the two (see report.Pairing). References
 // not running in this bench (nginx missing, or not selected) are left out.
 func (e *env) pairUp(ctx context.Context, s *scenario, addr string, newDoer func() load.Doer) []report.Pairing {
-	pairs, window := e.pairing()
+	pairs, window, pause := e.pairing()
 	var out []report.Pairing
 	for _, g := range throughputGoals {
 		if g.a != s.name {
@@ -42,6 +45,7 @@ func (e *env) pairUp(ctx context.Context, s *scenario, addr string, newDoer func
 		win := func(sc *scenario, to string, nd func() load.Doer, k int) float64 {
 			r, err := load.Run(ctx, load.Config{Gen: sc.gen(to, uint64(pairOffset+k)*phaseStride),
 				NewDoer: nd, Conns: e.o.conns, Duration: window, MaxRequests: sc.maxClosed})
+			time.Sleep(pause)
 			if err != nil {
 				return 0
 			}
