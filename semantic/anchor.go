@@ -27,6 +27,13 @@ type Anchorer interface {
 	Keys(prompt string) (keys []uint64, words string)
 }
 
+// Reader is implemented by a Verifier that is a Signer and an Anchorer and can read a query
+// once for both: Read returns Signature(query), and anchor returns what Anchor(query) does
+// without reading query again. Lookup then reads each query once.
+type Reader interface {
+	Read(query string) (sig string, anchor func() (same func(stored string) bool, anchors [][3]uint64, may func(words string) bool, keys []uint64, words string))
+}
+
 // anchorRatio: a lookup reads the entries filed under its rarest anchor instead of scanning
 // the partition when they are at most 1/anchorRatio of it (scoring one by its id costs a few
 // times what the scan spends per vector).

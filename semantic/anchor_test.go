@@ -91,6 +91,76 @@ func (v *countingVerifier) Anchor(query string) (func(string) bool, [][3]uint64,
 	return func(stored string) bool { v.calls.Add(1); return same(stored) }, anchors, may, keys, words
 }
 
+// Read counts the comparisons of the lookups that read the query once (see Reader).
+func (v *countingVerifier) Read(query string) (string, func() (func(string) bool, [][3]uint64, func(string) bool, []uint64, string)) {
+	sig, anchor := v.Verifier.Read(query)
+	return sig, func() (func(string) bool, [][3]uint64, func(string) bool, []uint64, string) {
+		same, anchors, may, keys, words := anchor()
+		return func(stored string) bool { v.calls.Add(1); return same(stored) }, anchors, may, keys, words
+	}
+}
+
+// readCounter is the default verifier counting how often it is asked to read a query, and how.
+type readCounter struct {
+	*verify.Verifier
+	reads, signs, anchors atomic.Int64
+}
+
+func (v *readCounter) Read(query string) (string, func() (func(string) bool, [][3]uint64, func(string) bool, []uint64, string)) {
+	v.reads.Add(1)
+	return v.Verifier.Read(query)
+}
+
+func (v *readCounter) Signature(query string) string {
+	v.signs.Add(1)
+	return v.Verifier.Signature(query)
+}
+
+func (v *readCounter) Anchor(query string) (func(string) bool, [][3]uint64, func(string) bool, []uint64, string) {
+	v.anchors.Add(1)
+	return v.Verifier.Anchor(query)
+}
+
+// TestLookupReadsQueryOnce: with a verifier that can read a query once for its signature and
+// its anchors (the default one), a lookup does, and finds what reading it twice found.
+func TestLookupReadsQueryOnce(t *testing.T) {
+	vv, err := verify.New(verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &readCounter{Verifier: vv}
+	c := anchoredCache(t, v, Options{})
+	ctx := context.Background()
+	const n, target = 50, 31
+	for i := range n {
+		if err := c.Store(ctx, Query{Namespace: "ns", Prompt: templatedPrompt(i)}, fmt.Sprint("id", i), []byte("a"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.reads.Store(0)
+	v.signs.Store(0)
+	v.anchors.Store(0)
+	h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(target)}) // "two": a signature to read
+	if err != nil || !ok || h.ID != fmt.Sprint("id", target) {
+		t.Fatalf("Lookup(%q) = %q, %v, %v; want id%d", asked(target), h.ID, ok, err, target)
+	}
+	if r, s, a := v.reads.Load(), v.signs.Load(), v.anchors.Load(); r != 1 || s != 0 || a != 0 {
+		t.Errorf("the query was read %d times at once, signed %d and anchored %d times apart; want 1, 0, 0", r, s, a)
+	}
+	// A miss carries what the one reading found, for the Store that follows.
+	v.reads.Store(0)
+	m, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(n)})
+	if err != nil || ok {
+		t.Fatalf("Lookup(%q) = %q, %v, %v; want a miss", asked(n), m.ID, ok, err)
+	}
+	if m.Signature != "2" || len(m.Keys) == 0 || m.Words == "" || v.reads.Load() != 1 {
+		t.Errorf("miss carries signature %q, %d keys, words %q after %d readings", m.Signature, len(m.Keys), m.Words, v.reads.Load())
+	}
+	if k, w := vv.Keys(asked(n)); !slices.Equal(k, m.Keys) || w != m.Words {
+		t.Errorf("miss carries keys %v words %q, Keys gives %v %q", m.Keys, m.Words, k, w)
+	}
+}
+
 // TestAnchoredLookupSkipsChanceKeys: an entry that shares a key with the query only by chance
 // (another name with the same first letters) is ruled out on its words, without the verifier.
 func TestAnchoredLookupSkipsChanceKeys(t *testing.T) {

@@ -119,6 +119,8 @@ type Query struct {
 	// returned them (Hit.Keys, Hit.Words), so a Store does not read the prompt again.
 	Keys  []uint64
 	Words string
+
+	signed bool // Signature is the signature, even when "" (Lookup read it)
 }
 
 // Hit is a cached answer found by Lookup. Value is shared with the cache and
@@ -153,6 +155,7 @@ type Cache struct {
 	verifier     Verifier
 	signer       Signer   // the verifier, when it signs prompts
 	anchorer     Anchorer // the verifier, when it anchors prompts
+	reader       Reader   // the verifier, when it signs and anchors a query in one reading
 	threshold    float32
 	maxEntries   int
 	maxBytes     int64
@@ -269,6 +272,9 @@ func New(opts Options) (*Cache, error) {
 	if a, ok := opts.Verifier.(Anchorer); ok {
 		c.anchorer = a
 	}
+	if r, ok := opts.Verifier.(Reader); ok && c.signer != nil && c.anchorer != nil {
+		c.reader = r
+	}
 	if c.threshold == 0 {
 		c.threshold = DefaultThreshold
 	}
@@ -326,7 +332,7 @@ func (c *Cache) appendKey(dst []byte, q Query) (key []byte, sig string) {
 		return dst, ""
 	}
 	sig = q.Signature
-	if sig == "" {
+	if sig == "" && !q.signed {
 		sig = c.signer.Signature(q.Prompt)
 	}
 	dst = append(dst, "\x00#"...)

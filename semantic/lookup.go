@@ -28,6 +28,11 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 	now := c.now()
 	c.sweepIfDue(now)
 	var kb [160]byte
+	var anchor func() (func(string) bool, [][3]uint64, func(string) bool, []uint64, string)
+	if c.reader != nil && q.Signature == "" {
+		q.Signature, anchor = c.reader.Read(q.Prompt) // anchor, if needed, without reading again
+		q.signed = true
+	}
 	kbuf, sig := c.appendKey(kb[:0], q)
 	miss := Hit{Signature: sig}
 
@@ -56,7 +61,10 @@ func (c *Cache) Lookup(ctx context.Context, q Query) (Hit, bool, error) {
 
 	threshold := c.thresholdOf(q)
 	pk := picker{c: c, q: q, now: now}
-	if c.anchorer != nil {
+	switch {
+	case anchor != nil:
+		pk.same, pk.an.groups, pk.an.may, miss.Keys, miss.Words = anchor()
+	case c.anchorer != nil:
 		pk.same, pk.an.groups, pk.an.may, miss.Keys, miss.Words = c.anchorer.Anchor(q.Prompt)
 	}
 	var buf [8]candidate

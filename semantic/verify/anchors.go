@@ -37,7 +37,23 @@ const anchorFuzzyMin = 7
 // keys and words are Keys(query), for storing the query's own answer. anchors and may are nil
 // when the verifier cannot anchor (MinFuzzyLen between 1 and 6) or the query has no such word.
 func (v *Verifier) Anchor(query string) (same func(stored string) bool, anchors [][3]uint64, may func(words string) bool, keys []uint64, words string) {
-	pa := v.prepare(query)
+	return v.anchor(v.prepare(query))
+}
+
+// Read reads query once for Signature and Anchor: sig is Signature(query), and anchor returns
+// what Anchor(query) does, from the tokens Read already has when the signature needed them.
+func (v *Verifier) Read(query string) (sig string, anchor func() (same func(stored string) bool, anchors [][3]uint64, may func(words string) bool, keys []uint64, words string)) {
+	if !mayHaveNumber(query) {
+		return "", func() (func(string) bool, [][3]uint64, func(string) bool, []uint64, string) { return v.Anchor(query) }
+	}
+	raw, toks := v.read(query)
+	return numbers(toks), func() (func(string) bool, [][3]uint64, func(string) bool, []uint64, string) {
+		return v.anchor(v.prepareRead(raw, toks))
+	}
+}
+
+// anchor is Anchor of the prepared query pa.
+func (v *Verifier) anchor(pa prompt) (same func(stored string) bool, anchors [][3]uint64, may func(words string) bool, keys []uint64, words string) {
 	same = func(stored string) bool {
 		pb := v.prepare(stored)
 		return v.judge(&pa, &pb) == ""

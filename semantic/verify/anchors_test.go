@@ -66,6 +66,7 @@ func TestAnchorsFollowSame(t *testing.T) {
 				if k, w := v.Keys(ab[0]); !slices.Equal(keys, k) || words != w {
 					t.Errorf("%s: Anchor(%q) keys and words differ from Keys", mode, ab[0])
 				}
+				checkRead(t, v, ab[0], ab[1])
 				if (anchors == nil) != (may == nil) {
 					t.Errorf("%s: Anchor(%q): anchors %v but may %v", mode, ab[0], anchors != nil, may != nil)
 				}
@@ -85,6 +86,26 @@ func TestAnchorsFollowSame(t *testing.T) {
 		if want := 2*len(anchorPairs) - 6; anchored < want {
 			t.Errorf("%s: only %d of the inline pairs had anchors, want %d: the invariant was barely checked", mode, anchored, want)
 		}
+	}
+}
+
+// checkRead checks that Read(query) is Signature(query) and Anchor(query), read once: the same
+// signature, anchors, keys and words, and the same verdicts of same and may on stored.
+func checkRead(t *testing.T, v *Verifier, query, stored string) {
+	t.Helper()
+	sig, anchor := v.Read(query)
+	if want := v.Signature(query); sig != want {
+		t.Errorf("Read(%q) signature %q, Signature %q", query, sig, want)
+	}
+	same, anchors, may, keys, words := v.Anchor(query)
+	rsame, ranchors, rmay, rkeys, rwords := anchor()
+	if !slices.Equal(anchors, ranchors) || !slices.Equal(keys, rkeys) || words != rwords || (may == nil) != (rmay == nil) {
+		t.Errorf("Read(%q) anchors %v keys %v words %q; Anchor gives %v %v %q", query, ranchors, rkeys, rwords, anchors, keys, words)
+		return
+	}
+	_, sw := v.Keys(stored)
+	if same(stored) != rsame(stored) || may != nil && may(sw) != rmay(sw) {
+		t.Errorf("Read(%q) and Anchor judge %q apart", query, stored)
 	}
 }
 
@@ -132,7 +153,7 @@ func TestAnchorsSeparate(t *testing.T) {
 
 // FuzzAnchorsFollowSame makes near-copies of a prompt (one byte changed, inserted, deleted or
 // swapped with the next, a word clipped) and checks the anchor invariant on every pair Same
-// accepts.
+// accepts, and that Read reads each as Signature and Anchor do.
 func FuzzAnchorsFollowSame(f *testing.F) {
 	for _, c := range anchorPairs {
 		f.Add(c[0], uint16(3), byte('x'), uint8(0))
@@ -167,6 +188,7 @@ func FuzzAnchorsFollowSame(f *testing.F) {
 			b = a[:min(i+3, j)] + a[j:]
 		}
 		for _, ab := range [][2]string{{a, b}, {b, a}} {
+			checkRead(t, v, ab[0], ab[1])
 			same, anchors, may, _, _ := v.Anchor(ab[0])
 			if !same(ab[1]) {
 				continue

@@ -76,9 +76,11 @@ type prompt struct {
 }
 
 // prepare tokenises s and classifies its tokens.
-func (v *Verifier) prepare(s string) prompt {
-	raw := tokenize(s)
-	p := prompt{raw: raw, toks: v.dropBackstory(dropFillerPhrases(raw))}
+func (v *Verifier) prepare(s string) prompt { return v.prepareRead(v.read(s)) }
+
+// prepareRead is prepare of the tokens read returned.
+func (v *Verifier) prepareRead(raw, toks []token) prompt {
+	p := prompt{raw: raw, toks: toks}
 	p.contOf = make([]int16, len(p.toks))
 	lemmaBuf := make([]int32, 0, 2*len(p.toks))
 	sentHasContent := int16(-1) // last sentence that has a content word

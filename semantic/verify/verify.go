@@ -178,15 +178,28 @@ func (v *Verifier) Signature(s string) string {
 
 // tokenSignature is Signature read from the tokens.
 func (v *Verifier) tokenSignature(s string) string {
+	_, toks := v.read(s)
+	return numbers(toks)
+}
+
+// numbers is the signature of the kept tokens toks: their number tokens, sorted.
+func numbers(toks []token) string {
 	var buf [8]string
 	nums := buf[:0]
-	for _, t := range v.dropBackstory(dropFillerPhrases(tokenize(s))) {
+	for _, t := range toks {
 		if t.kind == tNum {
 			nums = append(nums, t.text)
 		}
 	}
 	slices.Sort(nums)
 	return strings.Join(nums, " ")
+}
+
+// read tokenizes s and drops its filler phrases and backstory: raw is every token, toks those
+// kept, as Signature and prepare read them.
+func (v *Verifier) read(s string) (raw, toks []token) {
+	raw = tokenize(s)
+	return raw, v.dropBackstory(dropFillerPhrases(raw))
 }
 
 // maxContent bounds the rule work (alignment and the swap check are
