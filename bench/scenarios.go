@@ -66,9 +66,9 @@ func replayPrompt(i uint64) string {
 // nothing to compare it with: the cheapest semantic miss.
 func unique(i uint64) string { return fixedPrompt + " Request " + strconv.FormatUint(i, 10) + "." }
 
-// uniqueWords makes every request a different prompt without a number, as most prompts are:
-// they all fall in one semantic partition, which every lookup scans and which grows with
-// every answer stored. The name that tells them apart is seven letters scattered by a
+// uniqueWords makes every request a different prompt without a number of its own, as most
+// prompts are: they all fall in one semantic partition, which grows with every answer stored
+// (a lookup reads the entries filed under its name's keys; see the README's semantic index). The name that tells them apart is seven letters scattered by a
 // multiplicative hash, so that two names one typo apart (which the verifier may take for the
 // same word) are rare.
 func uniqueWords(i uint64) string {
