@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -373,6 +374,25 @@ func TestGoalsFromPairs(t *testing.T) {
 			if g.Name == name && (g.Met != tc.met || !strings.HasPrefix(g.Measured, tc.want)) {
 				t.Errorf("pairs %v: met=%q measured=%q; want %q, prefix %q", tc.ratios, g.Met, g.Measured, tc.met, tc.want)
 			}
+		}
+	}
+}
+
+// TestPairOffsetsApart: every window pair of a scenario, against any of its references, asks
+// prompts of its own, none of another phase's: a scenario of new prompts measured against two
+// references must not meet the first one's prompts again (they would be hits).
+func TestPairOffsetsApart(t *testing.T) {
+	seen := map[uint64]string{0: "open loop", 9 * phaseStride: "warm-up"}
+	for k := range 8 {
+		seen[uint64(k+1)*phaseStride] = "closed loop"
+	}
+	for ref := range 3 {
+		for k := range 4 {
+			o := pairOffset(ref, k, 4)
+			if was, ok := seen[o]; ok {
+				t.Errorf("pair %d of reference %d starts where the %s does (%d)", k, ref, was, o/phaseStride)
+			}
+			seen[o] = fmt.Sprintf("pair %d of reference %d", k, ref)
 		}
 	}
 }

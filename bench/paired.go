@@ -8,9 +8,14 @@ import (
 	"github.com/zest-proxy/zest/bench/report"
 )
 
-// pairOffset numbers the requests of the alternating windows apart from every other
-// phase (see phaseStride): pair k uses (pairOffset+k)·phaseStride.
-const pairOffset = 16
+// pairBase is where the request numbers of the alternating windows start, past those of every
+// other phase (see phaseStride).
+const pairBase = 16
+
+// pairOffset is the first request number of pair k against the scenario's ref-th reference,
+// with pairs pairs per reference: each pair's apart from every other's, so that a scenario of
+// new prompts never repeats one against its second reference (a hit where a miss is measured).
+func pairOffset(ref, k, pairs int) uint64 { return uint64(pairBase+ref*pairs+k) * phaseStride }
 
 // pairing returns how many alternating window pairs pairUp runs per reference and
 // round, how long each window lasts, and the pause after each: 4 pairs of windows of a
@@ -32,10 +37,13 @@ func (e *env) pairing() (pairs int, window, pause time.Duration) {
 func (e *env) pairUp(ctx context.Context, s *scenario, addr string, newDoer func() load.Doer) []report.Pairing {
 	pairs, window, pause := e.pairing()
 	var out []report.Pairing
+	refs := 0
 	for _, g := range throughputGoals {
 		if g.a != s.name {
 			continue
 		}
+		ri := refs
+		refs++
 		ref, refAddr := e.reference(g.b)
 		if ref == nil {
 			continue
@@ -43,7 +51,7 @@ func (e *env) pairUp(ctx context.Context, s *scenario, addr string, newDoer func
 		e.warm(ctx, ref, refAddr) // a hit reference must still hold its prompt
 		refDoer := roundRobin([]string{refAddr}, ref.stream)
 		win := func(sc *scenario, to string, nd func() load.Doer, k int) float64 {
-			r, err := load.Run(ctx, load.Config{Gen: sc.gen(to, uint64(pairOffset+k)*phaseStride),
+			r, err := load.Run(ctx, load.Config{Gen: sc.gen(to, pairOffset(ri, k, pairs)),
 				NewDoer: nd, Conns: e.o.conns, Duration: window, MaxRequests: sc.maxClosed})
 			time.Sleep(pause)
 			if err != nil {
