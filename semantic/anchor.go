@@ -29,7 +29,8 @@ type Anchorer interface {
 
 // Reader is implemented by a Verifier that is a Signer and an Anchorer and can read a query
 // once for both: Read returns Signature(query), and anchor returns what Anchor(query) does
-// without reading query again. Lookup then reads each query once.
+// without reading query again, or is nil when Read did not read it (Lookup then calls Anchor).
+// Lookup then reads each query once.
 type Reader interface {
 	Read(query string) (sig string, anchor func() (same func(stored string) bool, anchors [][3]uint64, may func(words string) bool, keys []uint64, words string))
 }

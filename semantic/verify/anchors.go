@@ -41,10 +41,11 @@ func (v *Verifier) Anchor(query string) (same func(stored string) bool, anchors 
 }
 
 // Read reads query once for Signature and Anchor: sig is Signature(query), and anchor returns
-// what Anchor(query) does, from the tokens Read already has when the signature needed them.
+// what Anchor(query) does, from the tokens the signature needed. anchor is nil when the
+// signature needed none (no number in query): Anchor(query) then reads it the one time.
 func (v *Verifier) Read(query string) (sig string, anchor func() (same func(stored string) bool, anchors [][3]uint64, may func(words string) bool, keys []uint64, words string)) {
 	if !mayHaveNumber(query) {
-		return "", func() (func(string) bool, [][3]uint64, func(string) bool, []uint64, string) { return v.Anchor(query) }
+		return "", nil
 	}
 	raw, toks := v.read(query)
 	return numbers(toks), func() (func(string) bool, [][3]uint64, func(string) bool, []uint64, string) {

@@ -97,6 +97,12 @@ func checkRead(t *testing.T, v *Verifier, query, stored string) {
 	if want := v.Signature(query); sig != want {
 		t.Errorf("Read(%q) signature %q, Signature %q", query, sig, want)
 	}
+	if anchor == nil {
+		if mayHaveNumber(query) {
+			t.Errorf("Read(%q) kept no reading of a prompt with a number", query)
+		}
+		return // Lookup calls Anchor: nothing to compare
+	}
 	same, anchors, may, keys, words := v.Anchor(query)
 	rsame, ranchors, rmay, rkeys, rwords := anchor()
 	if !slices.Equal(anchors, ranchors) || !slices.Equal(keys, rkeys) || words != rwords || (may == nil) != (rmay == nil) {
