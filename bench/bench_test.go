@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zest-proxy/zest/bench/load"
 	"github.com/zest-proxy/zest/bench/report"
 )
 
@@ -330,6 +331,9 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-scenarios", "nope"}, true, 0},
 		{[]string{"-rate", "0"}, true, 0},
 		{[]string{"-sweep", "1,x"}, true, 0},
+		{[]string{"-sweep", "1,2,3,4,5,6,7"}, false, 3},
+		{[]string{"-sweep", "1,2,3,4,5,6,7,8"}, true, 0},   // a ninth closed-loop point would reuse the warm-up's prompts
+		{[]string{"-sweep", "1,2,3,4,5,6,7,50"}, false, 3}, // -conns is not counted twice
 		{[]string{"extra"}, true, 0},
 	}
 	for _, tc := range tests {
@@ -385,8 +389,11 @@ func TestGoalsFromPairs(t *testing.T) {
 // prompts of its own, none of another phase's: a scenario of new prompts measured against two
 // references must not meet the first one's prompts again (they would be hits).
 func TestPairOffsetsApart(t *testing.T) {
-	seen := map[uint64]string{0: "open loop", 9 * phaseStride: "warm-up"}
-	for k := range 8 {
+	seen := map[uint64]string{0: "open loop", 9 * phaseStride: "warm-up", 10 * phaseStride: "cache fill"}
+	for k := range maxSweep + 1 { // -sweep's points and -conns
+		if _, ok := seen[uint64(k+1)*phaseStride]; ok {
+			t.Fatalf("closed-loop point %d starts where another phase does", k)
+		}
 		seen[uint64(k+1)*phaseStride] = "closed loop"
 	}
 	for ref := range 3 {
@@ -396,6 +403,47 @@ func TestPairOffsetsApart(t *testing.T) {
 				t.Errorf("pair %d of reference %d starts where the %s does (%d)", k, ref, was, o/phaseStride)
 			}
 			seen[o] = fmt.Sprintf("pair %d of reference %d", k, ref)
+		}
+	}
+}
+
+// TestWindowRate: an alternating window counts only 2xx answers, and says why it is suspect:
+// other statuses, failed requests, or a hit scenario answered from elsewhere than its cache.
+func TestWindowRate(t *testing.T) {
+	miss := &scenario{name: "zest-miss"}
+	hit := &scenario{name: "zest-hit", warm: []uint64{0}}
+	res := func(status map[int]uint64, cache map[string]uint64, errs uint64) *load.Result {
+		var n uint64
+		for _, v := range status {
+			n += v
+		}
+		return &load.Result{Status: status, Cache: cache, Responses: n, Errors: errs, FirstError: "reset", Elapsed: 250 * time.Millisecond}
+	}
+	for _, tc := range []struct {
+		name string
+		sc   *scenario
+		r    *load.Result
+		rps  float64
+		why  []string // substrings of the note; none: no note
+	}{
+		{"clean miss", miss, res(map[int]uint64{200: 1000}, map[string]uint64{"MISS": 1000}, 0), 4000, nil},
+		{"clean hit", hit, res(map[int]uint64{200: 1000}, map[string]uint64{"HIT+exact": 1000}, 0), 4000, nil},
+		{"502s do not count", miss, res(map[int]uint64{200: 500, 502: 500}, nil, 0), 2000, []string{"500 answers other than 2xx"}},
+		{"failed requests", miss, res(map[int]uint64{200: 1000}, nil, 3), 4000, []string{"3 failed requests (first: reset)"}},
+		{"a hit server without a cache status (gomem)", hit, res(map[int]uint64{200: 1000}, map[string]uint64{}, 0), 4000, nil},
+		{"a hit scenario that missed", hit, res(map[int]uint64{200: 1000}, map[string]uint64{"HIT+exact": 990, "MISS": 10}, 0), 4000, []string{"10 of 1000 answers not from its cache"}},
+	} {
+		rps, why := windowRate(tc.sc, tc.r)
+		if rps != tc.rps {
+			t.Errorf("%s: %v req/s, want %v", tc.name, rps, tc.rps)
+		}
+		if len(tc.why) == 0 && why != "" {
+			t.Errorf("%s: note %q, want none", tc.name, why)
+		}
+		for _, w := range tc.why {
+			if !strings.Contains(why, w) {
+				t.Errorf("%s: note %q lacks %q", tc.name, why, w)
+			}
 		}
 	}
 }

@@ -78,7 +78,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.Float64Var(&o.rate, "rate", 500, "open-loop arrival rate, requests per second")
 	fs.IntVar(&o.openConns, "open-conns", 16, "connections available to the open-loop phase")
 	fs.IntVar(&o.conns, "conns", 50, "closed-loop concurrency of the headline throughput")
-	sweep := fs.String("sweep", "1,4,16", "extra closed-loop concurrencies for the throughput chart (comma list)")
+	sweep := fs.String("sweep", "1,4,16", "extra closed-loop concurrencies for the throughput chart (comma list, at most 7)")
 	scen := fs.String("scenarios", "", "comma list of scenarios to run (default all): "+strings.Join(scenarioNames(), ","))
 	fs.StringVar(&o.out, "out", "", "output directory (default bench/results/<timestamp>)")
 	fs.BoolVar(&o.smoke, "smoke", false, "a few seconds in total: tiny durations and rates, for CI")
@@ -114,6 +114,9 @@ func parseFlags(args []string) (*options, error) {
 		if n != o.conns {
 			o.sweep = append(o.sweep, n)
 		}
+	}
+	if len(o.sweep) > maxSweep {
+		return nil, fmt.Errorf("-sweep lists %d concurrencies besides -conns, at most %d", len(o.sweep), maxSweep)
 	}
 	o.sweep = append(o.sweep, o.conns)
 	known := map[string]bool{}

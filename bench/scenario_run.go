@@ -15,6 +15,11 @@ import (
 // "unique prompt" is never repeated across warm-up, open and closed loops.
 const phaseStride = 1 << 24
 
+// The phases' places, in phaseStrides: the open loop at 0, the closed-loop points at 1 to
+// maxSweep+1 (-sweep's concurrencies, then -conns), the warm-up at 9, the cache fill of
+// zest-miss-full from 10, the alternating windows from pairBase.
+const maxSweep = 7
+
 // limitMinDuration is the shortest open loop of the rate-limit scenario
 // outside -smoke: long enough for whole seconds of steady state after the
 // initial bucket drains.
@@ -156,7 +161,9 @@ func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario
 		out.ProxyPeakRSS = server.peakRSS()
 	}
 	if s.target == tZest && !s.noClosed && ctx.Err() == nil {
-		out.Paired = e.pairUp(ctx, s, addr, newDoer)
+		var notes []string
+		out.Paired, notes = e.pairUp(ctx, s, addr, newDoer)
+		out.Notes = append(out.Notes, notes...)
 		for _, p := range out.Paired {
 			fmt.Fprintf(os.Stderr, "  %-16s vs %s in alternating windows: %.2f× (pairs %.2f)\n", s.name, p.Ref, p.Median(), p.Ratios)
 		}
