@@ -131,26 +131,10 @@ func (e *env) reference(name string) (*scenario, string) {
 		if s.name != name || (e.o.names != nil && !e.o.names[name]) {
 			continue
 		}
-		addr := ""
-		switch s.target {
-		case tMock:
-			addr = e.mockAddr
-		case tRevProxy:
-			addr = e.revAddr
-		case tGoMem:
-			addr = e.memAddr
-		case tNginxPass, tNginxCache:
-			if e.nginx != nil && e.nginxSkip == "" {
-				addr = e.nginxPass
-				if s.target == tNginxCache {
-					addr = e.nginxCache
-				}
-			}
+		if addr, _ := e.referenceAt(s.target); addr != "" {
+			return &s, addr
 		}
-		if addr == "" {
-			return nil, ""
-		}
-		return &s, addr
+		return nil, ""
 	}
 	return nil, ""
 }

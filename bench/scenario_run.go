@@ -42,20 +42,10 @@ func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario
 	var server measured
 	addrs := func() []string { return []string{addr} }
 	switch s.target {
-	case tMock:
-		addr = e.mockAddr
-	case tRevProxy:
-		addr, server = e.revAddr, e.rev
-	case tGoMem:
-		addr, server = e.memAddr, e.gomem
-	case tNginxPass, tNginxCache:
-		if e.nginx == nil {
-			out.Skipped = e.nginxSkip
+	case tMock, tRevProxy, tGoMem, tNginxPass, tNginxCache:
+		if addr, server = e.referenceAt(s.target); addr == "" {
+			out.Skipped = e.nginxSkip // the only reference that may be missing
 			return out
-		}
-		addr, server = e.nginxPass, e.nginx
-		if s.target == tNginxCache {
-			addr = e.nginxCache
 		}
 	case tZest:
 		if e.zestSkip != "" {
@@ -171,6 +161,29 @@ func (e *env) runScenario(ctx context.Context, s *scenario) (out report.Scenario
 	fmt.Fprintf(os.Stderr, "  %-16s p50 %s p99 %s p99.9 %s, %s req/s closed, cache %v, status %v\n",
 		s.name, out.Open.P50, out.Open.P99, out.Open.P999, fmt.Sprintf("%.0f", out.MaxRPS), out.Open.Cache, out.Open.Status)
 	return out
+}
+
+// referenceAt returns the address of the reference server a scenario of target t talks to (the
+// mock, ReverseProxy, gomem or nginx) and the process whose CPU it measures (nil for the mock);
+// "" when that server is not running (nginx missing or not needed).
+func (e *env) referenceAt(t target) (string, measured) {
+	switch t {
+	case tMock:
+		return e.mockAddr, nil
+	case tRevProxy:
+		return e.revAddr, e.rev
+	case tGoMem:
+		return e.memAddr, e.gomem
+	case tNginxPass, tNginxCache:
+		if e.nginx == nil {
+			return "", nil
+		}
+		if t == tNginxCache {
+			return e.nginxCache, e.nginx
+		}
+		return e.nginxPass, e.nginx
+	}
+	return "", nil
 }
 
 // warm sends s's warm-up requests (the prompts a hit scenario needs) to addr, one each,
