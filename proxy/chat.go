@@ -300,7 +300,13 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 // the key the client is told).
 func (c *chatCall) participant(cur *cursor, leader, willStore bool, lim ratelimit.Decision) participant {
 	ri, key := c.ri, c.key // the closure keeps these, not c: a hit's chatCall stays on the stack
-	limited := c.h.opts.Limiter != nil
+	// The admission, for the limit headers: copied only with a limiter, so that a miss without
+	// one keeps no Decision on the heap.
+	var limits *ratelimit.Decision
+	if c.h.opts.Limiter != nil {
+		d := lim
+		limits = &d
+	}
 	return participant{
 		stream:       c.stream,
 		includeUsage: c.includeUsage,
@@ -321,8 +327,8 @@ func (c *chatCall) participant(cur *cursor, leader, willStore bool, lim ratelimi
 				ri.key = key
 				hd.Set("X-Cache-Key", key)
 			}
-			if limited {
-				replaceLimitHeaders(hd, lim)
+			if limits != nil {
+				replaceLimitHeaders(hd, *limits)
 			}
 		},
 	}
@@ -376,7 +382,7 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 // finds it. The exact cache keeps every stored answer once: the semantic cache refers to it by
 // key (an answer only filed by meaning is kept there as SemanticOnly, which exact reads skip).
 func (h *Handler) armStore(f *flight, c *chatCall, model string, store, semStore bool, ttl time.Duration) {
-	key, ns, sq := c.key, c.ns, c.sq
+	key, ns := c.key, c.ns
 	f.semStore = semStore
 	keep := h.opts.Cache != nil && (store || semStore)
 	if keep {
@@ -388,6 +394,7 @@ func (h *Handler) armStore(f *flight, c *chatCall, model string, store, semStore
 		}
 	}
 	if waitRemote := keep && h.opts.Cache.HasRemote(); waitRemote || semStore {
+		sq := c.sq // copied only for the closure that files it: an exact-only miss keeps none
 		f.after = func(f *flight) {
 			if waitRemote {
 				h.opts.Cache.WaitRemote()
@@ -439,8 +446,9 @@ func (h *Handler) rejected(w http.ResponseWriter, ri *reqInfo, d ratelimit.Decis
 func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []byte) *http.Request {
 	var u *url.URL
 	if in := r.URL; in.Path == "/v1"+chatPath && in.RawPath == "" && in.RawQuery == "" {
-		cu := *h.chatURL // the common case, worked out once
-		u = &cu
+		// The common case, worked out once and shared: a RoundTripper never modifies the
+		// request it is given, its URL included.
+		u = h.chatURL
 	} else {
 		u = upstreamURL(h.upstream, r.URL)
 	}
@@ -469,11 +477,10 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 		out.Header["X-Forwarded-For"] = []string{ip}
 	}
 	out.Header["X-Forwarded-Host"] = []string{r.Host}
-	proto := "http"
+	out.Header["X-Forwarded-Proto"] = forwardedHTTP // shared, never modified
 	if r.TLS != nil {
-		proto = "https"
+		out.Header["X-Forwarded-Proto"] = forwardedHTTPS
 	}
-	out.Header["X-Forwarded-Proto"] = []string{proto}
 	if !h.tracing {
 		// Without tracing of our own, the client's trace context passes through as it came.
 		for _, k := range []string{"Traceparent", "Tracestate", "Baggage"} {
@@ -484,6 +491,9 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 	}
 	return out
 }
+
+// The X-Forwarded-Proto values, one slice each for every upstream request.
+var forwardedHTTP, forwardedHTTPS = []string{"http"}, []string{"https"}
 
 // upstreamDropped names the client headers a chat call never takes upstream as they came:
 // hop-by-hop ones, the encoding (zest reads the answer itself: package h1 asks for none, and

@@ -257,6 +257,11 @@ func (u *callRead) start() bool {
 	if isSSE && u.rd.ok {
 		u.rd.asm = sse.NewAssembler()
 	}
+	if n := resp.ContentLength; !isSSE && n > 0 && n <= presizeMax && (f.maxBuffer <= 0 || n <= f.maxBuffer) {
+		// A body of stated length is read into a buffer of exactly that size, which the exact
+		// cache keeps as it is: no growing copies, and no copy to trim spare capacity.
+		u.rd.body = *bytes.NewBuffer(make([]byte, 0, n))
+	}
 	u.bp = readBufs.Get().(*[]byte)
 	return true
 }
@@ -555,6 +560,11 @@ func (f *flight) wait(ctx context.Context, cond func(s snapshot) bool) (snapshot
 }
 
 // readBufs recycles the 32 KiB buffers upstream bodies are read through.
+// presizeMax bounds the buffer made up front for an answer from its Content-Length: a larger
+// answer grows its buffer as its bytes arrive, so a length the upstream states but never sends
+// costs nothing more.
+const presizeMax = 1 << 20
+
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // buffered reports whether an upstream body holds bytes already read from the connection, so

@@ -3,9 +3,11 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -418,4 +420,58 @@ func TestBypassAnswerAsItCame(t *testing.T) {
 	wantStatus(t, e.chat(chatBody("")), 200, "MISS")
 	wantStatus(t, e.chat(chatBody("")), 200, "HIT")
 	wantCalls(t, up, 3)
+}
+
+// TestStatedLengthAnswers: an answer with a Content-Length is read into a buffer of that size
+// (up to presizeMax; a larger one grows its buffer): whole, it is stored and served back byte
+// for byte; cut short of its stated length, it is never stored.
+func TestStatedLengthAnswers(t *testing.T) {
+	big := strings.Replace(completionJSON, "Paris is the capital of France.", strings.Repeat("Paris. ", presizeMax/7+1000), 1)
+	stated := func(body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			io.WriteString(w, body)
+		}
+	}
+	cut := func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			len(completionJSON)+100, completionJSON)
+		buf.Flush()
+	}
+	for _, tc := range []struct {
+		name   string
+		up     http.HandlerFunc
+		body   string // what a second request is served from the cache; "" when nothing is stored
+		second string // its X-Cache-Status
+	}{
+		{"small", stated(completionJSON), completionJSON, "HIT"},
+		{"larger than presizeMax", stated(big), big, "HIT"},
+		{"short of its stated length", cut, "", "MISS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newUpstream(t, tc.up)
+			e := newEnv(t, up, nil)
+			e.chat(chatBody(""))
+			e.h.Wait(context.Background())
+			r := e.chat(chatBody(""))
+			if got := r.header.Get("X-Cache-Status"); got != tc.second {
+				t.Fatalf("second request: X-Cache-Status %q, want %q", got, tc.second)
+			}
+			if tc.body == "" {
+				wantCalls(t, up, 2)
+				return
+			}
+			wantCalls(t, up, 1)
+			if string(r.body) != tc.body {
+				t.Errorf("served %d bytes, want the %d stored", len(r.body), len(tc.body))
+			}
+		})
+	}
 }
