@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zest-proxy/zest/internal/logfmt"
 	"github.com/zest-proxy/zest/ratelimit"
 	"github.com/zest-proxy/zest/telemetry"
 )
@@ -151,6 +152,12 @@ func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 		if ri.limitType != "" {
 			attrs = append(attrs, slog.String("ratelimit_type", ri.limitType))
 		}
+	}
+	if ah, ok := h.logger.Handler().(logfmt.AttrsHandler); ok {
+		// zest's own text handler takes the attributes as they are: no record to build (one
+		// keeps five attributes inline and allocates for more).
+		_ = ah.HandleAttrs(r.Context(), end, slog.LevelInfo, "request", attrs)
+		return
 	}
 	// A record without a caller's PC: the access line never shows its source, and
 	// runtime.Callers would be a tenth of what the line costs.

@@ -3,7 +3,10 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/internal/logfmt"
 	"github.com/zest-proxy/zest/ratelimit"
 	"github.com/zest-proxy/zest/telemetry"
 )
@@ -419,5 +423,35 @@ func BenchmarkHitTracing(b *testing.B) {
 				b.Fatalf("last answer: %d %q", w.code, w.h.Get("X-Cache-Status"))
 			}
 		})
+	}
+}
+
+// TestAccessLineFastPath: through zest's own text handler (logfmt, which takes the access
+// line's attributes without a slog.Record), a miss, a hit and a refused request log the lines
+// slog.TextHandler writes for the same requests.
+func TestAccessLineFastPath(t *testing.T) {
+	run := func(h slog.Handler, logs *xLogBuf) string {
+		up := newUpstream(t, jsonAnswer(200, completionJSON))
+		e := newEnv(t, up, func(o *Options) { o.Logger = slog.New(h) })
+		e.chat(chatBody(""), withToken("sk-one"))
+		e.chat(chatBody(""), withToken("sk-one"))
+		e.chat(chatBody(`"cache_control":{"type":"sometimes"}`), withToken("sk-two"))
+		xEventually(t, "three access lines", func() bool { return strings.Count(logs.String(), "msg=request") == 3 })
+		// The entry names the cache key, which covers the upstream's address: one per run.
+		return regexp.MustCompile(`entry=[0-9a-f]{12}`).ReplaceAllString(logs.String(), "entry=KEY")
+	}
+	var fastLogs, stdLogs xLogBuf
+	fast := run(logfmt.NewTextHandler(&fastLogs, nil), &fastLogs)
+	if _, ok := slog.Handler(logfmt.NewTextHandler(io.Discard, nil)).(logfmt.AttrsHandler); !ok {
+		t.Fatal("zest's text handler does not take attributes directly")
+	}
+	std := run(slog.NewTextHandler(&stdLogs, nil), &stdLogs)
+	if fast != std {
+		t.Errorf("access lines differ\nlogfmt:\n%s\nslog.TextHandler:\n%s", fast, std)
+	}
+	for _, want := range []string{"cache=MISS", "cache=HIT", "status=400"} {
+		if !strings.Contains(fast, want) {
+			t.Errorf("no line with %s:\n%s", want, fast)
+		}
 	}
 }

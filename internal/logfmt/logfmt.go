@@ -74,6 +74,36 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	return err
 }
 
+// AttrsHandler is implemented by the handler NewTextHandler returns. HandleAttrs writes the
+// line of the record made of t, level, msg and attrs, as Handle writes it, without the caller
+// building that record: a slog.Record keeps five attributes inline and allocates for more, on
+// every line of a busy access log.
+type AttrsHandler interface {
+	HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error
+}
+
+// HandleAttrs implements AttrsHandler.
+func (h *handler) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	bp := bufPool.Get().(*[]byte)
+	defer freeBuf(bp)
+	b, ok := appendHead((*bp)[:0], t, level, msg)
+	for _, a := range attrs {
+		if b, ok = appendAttr(b, a); !ok {
+			break
+		}
+	}
+	if !ok {
+		*bp = b
+		r := slog.NewRecord(t, level, msg, 0)
+		r.AddAttrs(attrs...)
+		return h.std.Handle(ctx, r)
+	}
+	b = append(b, '\n')
+	*bp = b
+	_, err := h.out.Write(b)
+	return err
+}
+
 // maxPooled is the largest buffer capacity kept in bufPool, as in log/slog, so
 // that one huge record does not pin its buffer for good.
 const maxPooled = 16 << 10
@@ -111,40 +141,50 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // reports false, with b's contents unspecified, if r has an attribute of a kind
 // it does not format.
 func appendRecord(b []byte, r slog.Record) ([]byte, bool) {
-	if !r.Time.IsZero() {
+	b, ok := appendHead(b, r.Time, r.Level, r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b, ok = appendAttr(b, a)
+		return ok
+	})
+	return append(b, '\n'), ok
+}
+
+// appendHead appends the time (unless zero), level and message of a line; ok is always true.
+func appendHead(b []byte, t time.Time, level slog.Level, msg string) (_ []byte, ok bool) {
+	if !t.IsZero() {
 		b = append(b, "time="...)
-		b = appendRFC3339Millis(b, r.Time)
+		b = appendRFC3339Millis(b, t)
 		b = append(b, ' ')
 	}
 	b = append(b, "level="...)
-	b = appendLevel(b, r.Level)
+	b = appendLevel(b, level)
 	b = append(b, " msg="...)
-	b = appendString(b, r.Message)
-	ok := true
-	r.Attrs(func(a slog.Attr) bool {
-		b = append(b, ' ')
-		b = appendString(b, a.Key)
-		b = append(b, '=')
-		switch v := a.Value; v.Kind() {
-		case slog.KindString:
-			b = appendString(b, v.String())
-		case slog.KindInt64:
-			b = strconv.AppendInt(b, v.Int64(), 10)
-		case slog.KindUint64:
-			b = strconv.AppendUint(b, v.Uint64(), 10)
-		case slog.KindBool:
-			b = strconv.AppendBool(b, v.Bool())
-		case slog.KindFloat64:
-			b = strconv.AppendFloat(b, v.Float64(), 'g', -1, 64)
-		case slog.KindDuration:
-			b = append(b, v.Duration().String()...) // inlined: the string stays on the stack
-		default: // Any, Time, Group, LogValuer: the standard handler's business
-			ok = false
-			return false
-		}
-		return true
-	})
-	return append(b, '\n'), ok
+	return appendString(b, msg), true
+}
+
+// appendAttr appends " key=value" for an attribute of a scalar kind, or reports false, with b's
+// contents unspecified, for any other kind (the standard handler's business).
+func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
+	b = append(b, ' ')
+	b = appendString(b, a.Key)
+	b = append(b, '=')
+	switch v := a.Value; v.Kind() {
+	case slog.KindString:
+		b = appendString(b, v.String())
+	case slog.KindInt64:
+		b = strconv.AppendInt(b, v.Int64(), 10)
+	case slog.KindUint64:
+		b = strconv.AppendUint(b, v.Uint64(), 10)
+	case slog.KindBool:
+		b = strconv.AppendBool(b, v.Bool())
+	case slog.KindFloat64:
+		b = strconv.AppendFloat(b, v.Float64(), 'g', -1, 64)
+	case slog.KindDuration:
+		b = append(b, v.Duration().String()...) // inlined: the string stays on the stack
+	default: // Any, Time, Group, LogValuer: the standard handler's business
+		return b, false
+	}
+	return b, true
 }
 
 // appendRFC3339Millis appends t as log/slog's function of that name does:

@@ -356,3 +356,53 @@ func FuzzTextHandler(f *testing.F) {
 		compare(t, nil, nil, r)
 	})
 }
+
+// attrsOf returns r's attributes as AddAttrs kept them.
+func attrsOf(r slog.Record) []slog.Attr {
+	var out []slog.Attr
+	r.Attrs(func(a slog.Attr) bool { out = append(out, a); return true })
+	return out
+}
+
+// TestHandleAttrsMatchesTextHandler: HandleAttrs of a record's parts writes what
+// slog.TextHandler writes for the record, on the fast path and delegated alike.
+func TestHandleAttrsMatchesTextHandler(t *testing.T) {
+	records := fastRecords()
+	for name, r := range delegatedRecords() {
+		records["delegated "+name] = r
+	}
+	for name, r := range records {
+		t.Run(name, func(t *testing.T) {
+			var got, want bytes.Buffer
+			fast := NewTextHandler(&got, nil).(AttrsHandler)
+			if err := fast.HandleAttrs(context.Background(), r.Time, r.Level, r.Message, attrsOf(r)); err != nil {
+				t.Fatal(err)
+			}
+			handle(t, slog.NewTextHandler(&want, nil), r)
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("output differs\n got: %q\nwant: %q", got.Bytes(), want.Bytes())
+			}
+		})
+	}
+}
+
+// TestHandleAttrsAllocs: an access line of nine scalar attributes, more than a slog.Record
+// keeps inline, costs no allocation through HandleAttrs.
+func TestHandleAttrsAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	h := NewTextHandler(discard{}, nil).(AttrsHandler)
+	attrs := []slog.Attr{slog.String("method", "POST"), slog.String("path", "/v1/chat/completions"),
+		slog.Int("status", 200), slog.Duration("duration", 1500*time.Microsecond), slog.String("cache", "HIT"),
+		slog.String("model", "gpt-4o-mini"), slog.Bool("stream", false), slog.String("entry", "0123456789ab"),
+		slog.String("tenant", "f3abf2a6")}
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(100, func() {
+		if err := h.HandleAttrs(ctx, accessTime, slog.LevelInfo, "request", attrs); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("HandleAttrs allocates %v times per line, want 0", n)
+	}
+}

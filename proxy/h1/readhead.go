@@ -107,7 +107,7 @@ func readFields(rest string, lines int, request bool) (f fields, ok bool) {
 		if !found || !httpguts.ValidHeaderFieldName(name) {
 			return f, false
 		}
-		value = strings.Trim(value, " \t") // as textproto trims a value
+		value = trimOWS(value) // as textproto trims a value
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return f, false
 		}
@@ -315,3 +315,15 @@ func (b *lengthBody) Read(p []byte) (int, error) {
 }
 
 func (b *lengthBody) Close() error { return nil }
+
+// trimOWS is strings.Trim(s, " \t"), the optional whitespace around a field value, without
+// building a cutset per call: a request head has half a dozen fields.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

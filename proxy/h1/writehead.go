@@ -40,7 +40,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if vv, ok := req.Header["User-Agent"]; ok {
 		ua = ""
 		if len(vv) > 0 {
-			ua = strings.Trim(vv[0], " \t")
+			ua = trimOWS(vv[0])
 		}
 	}
 	if ua != "" {
@@ -62,7 +62,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	sortStrings(keys)
 	for _, k := range keys {
 		for _, v := range req.Header[k] {
-			writeField(bw, k, strings.Trim(v, " \t"))
+			writeField(bw, k, trimOWS(v))
 		}
 	}
 	if _, err := bw.WriteString("\r\n"); err != nil {
