@@ -153,3 +153,52 @@ func TestLargeAnswerReusesBuffers(t *testing.T) {
 		t.Errorf("relaying %d MB allocated %d MB", n>>20, garbage>>20)
 	}
 }
+
+// TestLargeStreamByteExact: a stream of events of many sizes, each telling its place, reaches
+// a leader and its followers byte for byte, past the flight's cap too, where the parts every
+// client has written are reused for new events: a reused part never reaches into another.
+func TestLargeStreamByteExact(t *testing.T) {
+	const limit = 64 << 10
+	const n = 6000
+	var want bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&want, "data: {\"id\":\"big\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%d:%s\"}}]}\n\n",
+			i, strings.Repeat("q", i*7919%301))
+	}
+	want.WriteString("data: [DONE]\n\n")
+	events := bytes.SplitAfter(want.Bytes(), []byte("\n\n"))
+	release, started := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if once.CompareAndSwap(false, true) {
+			close(started)
+		}
+		<-release
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i, ev := range events {
+			w.Write(ev)
+			if i%7 == 0 {
+				w.(http.Flusher).Flush()
+			}
+		}
+	})
+	e := newEnv(t, up, func(o *Options) { o.MaxResponseBytes = limit })
+	results := make([]*result, 3)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = e.chat(chatBody(`"stream":true`)) }()
+		if i == 0 {
+			<-started
+		}
+	}
+	waitFlightRefs(t, e.h, len(results))
+	close(release)
+	wg.Wait()
+	wantCalls(t, up, 1)
+	for i, r := range results {
+		if r.err != nil || !bytes.Equal(r.body, want.Bytes()) {
+			t.Errorf("client %d: err %v, %d bytes, want the upstream's %d byte for byte", i, r.err, len(r.body), want.Len())
+		}
+	}
+}
