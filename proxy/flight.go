@@ -559,12 +559,12 @@ func (f *flight) wait(ctx context.Context, cond func(s snapshot) bool) (snapshot
 	}
 }
 
-// readBufs recycles the 32 KiB buffers upstream bodies are read through.
-// presizeMax bounds the buffer made up front for an answer from its Content-Length: a larger
-// answer grows its buffer as its bytes arrive, so a length the upstream states but never sends
-// costs nothing more.
-const presizeMax = 1 << 20
+// presizeMax bounds the buffer made up front for an answer from its Content-Length, which most
+// chat completions are well under: a larger answer grows its buffer as its bytes arrive. A length
+// the upstream states but never sends holds at most this much per call, until the call ends.
+const presizeMax = 64 << 10
 
+// readBufs recycles the 32 KiB buffers upstream bodies are read through.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // buffered reports whether an upstream body holds bytes already read from the connection, so

@@ -450,16 +450,23 @@ func TestStatedLengthAnswers(t *testing.T) {
 		up     http.HandlerFunc
 		body   string // what a second request is served from the cache; "" when nothing is stored
 		second string // its X-Cache-Status
+		fitted bool   // stored in the buffer it was read into, of exactly its stated length
 	}{
-		{"small", stated(completionJSON), completionJSON, "HIT"},
-		{"larger than presizeMax", stated(big), big, "HIT"},
-		{"short of its stated length", cut, "", "MISS"},
+		{"small", stated(completionJSON), completionJSON, "HIT", true},
+		{"larger than presizeMax", stated(big), big, "HIT", false},
+		{"short of its stated length", cut, "", "MISS", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newUpstream(t, tc.up)
 			e := newEnv(t, up, nil)
-			e.chat(chatBody(""))
+			first := e.chat(chatBody(""))
 			e.h.Wait(context.Background())
+			if tc.fitted {
+				stored, ok := e.cache.Get(first.header.Get("X-Cache-Key"))
+				if !ok || cap(stored.Body) != len(stored.Body) {
+					t.Fatalf("stored %v: want the answer in a buffer of exactly its %d bytes", ok, len(tc.body))
+				}
+			}
 			r := e.chat(chatBody(""))
 			if got := r.header.Get("X-Cache-Status"); got != tc.second {
 				t.Fatalf("second request: X-Cache-Status %q, want %q", got, tc.second)

@@ -40,6 +40,8 @@ type Options struct {
 	Timeout time.Duration
 	// Transport carries upstream calls. Default: for a plain-http upstream, an h1.Transport
 	// (calls on the caller's goroutine) in front of NewTransport(); NewTransport() otherwise.
+	// As http.RoundTripper requires, it must not modify the request: chat calls share one
+	// parsed upstream URL.
 	Transport http.RoundTripper
 
 	// Cache is the exact cache; nil disables exact caching.
@@ -114,7 +116,8 @@ type Options struct {
 
 	// Logger receives one line per request and errors; nil discards.
 	Logger *slog.Logger
-	// Now is the clock for ages and expiry. Default time.Now.
+	// Now is the clock for ages, expiry, request durations and the access line's time. Default
+	// time.Now.
 	Now func() time.Time
 }
 

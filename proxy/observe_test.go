@@ -3,11 +3,11 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -441,9 +441,10 @@ func TestAccessLineFastPath(t *testing.T) {
 		return regexp.MustCompile(`entry=[0-9a-f]{12}`).ReplaceAllString(logs.String(), "entry=KEY")
 	}
 	var fastLogs, stdLogs xLogBuf
-	fast := run(logfmt.NewTextHandler(&fastLogs, nil), &fastLogs)
-	if _, ok := slog.Handler(logfmt.NewTextHandler(io.Discard, nil)).(logfmt.AttrsHandler); !ok {
-		t.Fatal("zest's text handler does not take attributes directly")
+	counted := &attrsCounter{Handler: logfmt.NewTextHandler(&fastLogs, nil)}
+	fast := run(counted, &fastLogs)
+	if n := counted.lines.Load(); n != 3 {
+		t.Errorf("%d access lines handed over as attributes, want 3", n)
 	}
 	std := run(slog.NewTextHandler(&stdLogs, nil), &stdLogs)
 	if fast != std {
@@ -454,4 +455,15 @@ func TestAccessLineFastPath(t *testing.T) {
 			t.Errorf("no line with %s:\n%s", want, fast)
 		}
 	}
+}
+
+// attrsCounter is a logfmt handler that counts the lines handed to it as attributes.
+type attrsCounter struct {
+	slog.Handler
+	lines atomic.Int32
+}
+
+func (c *attrsCounter) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	c.lines.Add(1)
+	return c.Handler.(logfmt.AttrsHandler).HandleAttrs(ctx, t, level, msg, attrs)
 }
