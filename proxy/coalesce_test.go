@@ -31,17 +31,7 @@ func kindBody(kind int) string {
 
 // heldUpstream answers f (stream) or completionJSON (plain) once release is closed.
 func heldUpstream(t *testing.T, f sseFile, release <-chan struct{}, started chan<- struct{}) *upstream {
-	answer := sseAnswer(f, completionJSON)
-	var once sync.Once
-	return newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		once.Do(func() { close(started) })
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		answer(w, r)
-	})
+	return newUpstream(t, heldAnswer(started, release, sseAnswer(f, completionJSON)))
 }
 
 // checkAnswer checks one client's answer against the one upstream answer.

@@ -184,16 +184,11 @@ func TestIdentityAnyCredential(t *testing.T) {
 // the leader's cookies or request ids.
 func TestFollowerHeadersClean(t *testing.T) {
 	release, started := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if once.CompareAndSwap(false, true) {
-			close(started)
-		}
-		<-release
+	up := newUpstream(t, heldAnswer(started, release, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Set-Cookie", "session=leader")
 		w.Header().Set("X-Request-Id", "req-leader")
 		jsonAnswer(200, completionJSON)(w, r)
-	})
+	}))
 	e := newEnv(t, up, func(o *Options) { o.Namespace = "shared" })
 	results := make(chan *result, 2)
 	go func() { results <- e.chat(chatBody(""), withToken("sk-leader")) }()
@@ -331,14 +326,7 @@ func TestToolAnswerContentNull(t *testing.T) {
 // TestFailedCallFollowerIsMiss: a follower of a call that failed is told MISS, without a key.
 func TestFailedCallFollowerIsMiss(t *testing.T) {
 	release, started := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if once.CompareAndSwap(false, true) {
-			close(started)
-		}
-		<-release
-		jsonAnswer(500, `{"error":{"message":"boom","type":"server_error"}}`)(w, r)
-	})
+	up := newUpstream(t, heldAnswer(started, release, jsonAnswer(500, `{"error":{"message":"boom","type":"server_error"}}`)))
 	e := newEnv(t, up, nil)
 	results := make(chan *result, 2)
 	go func() { results <- e.chat(chatBody("")) }()

@@ -382,6 +382,42 @@ func checkGoroutines(t *testing.T) {
 	})
 }
 
+// heldAnswer is answer held back: the first call closes started, and every call waits for
+// release (or its client to leave) before answering. Tests of coalescing use it to let
+// followers join a call before it answers.
+func heldAnswer(started chan<- struct{}, release <-chan struct{}, answer http.HandlerFunc) http.HandlerFunc {
+	var once sync.Once
+	return func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(started) })
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		answer(w, r)
+	}
+}
+
+// chatTogether sends bodies as one coalesced call to e's upstream, held by heldAnswer(started,
+// release, ...): the first becomes the leader, the rest join it, and release is closed once the
+// flight has them all. It returns each body's result.
+func chatTogether(t testing.TB, e *env, started <-chan struct{}, release chan<- struct{}, bodies ...string) []*result {
+	t.Helper()
+	results := make([]*result, len(bodies))
+	var wg sync.WaitGroup
+	for i, b := range bodies {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = e.chat(b) }()
+		if i == 0 {
+			<-started
+		}
+	}
+	waitFlightRefs(t, e.h, len(bodies))
+	close(release)
+	wg.Wait()
+	return results
+}
+
 // waitFlightRefs polls until the live flight of key has n clients (white box: tests of
 // coalescing need every follower to have joined before the upstream answers).
 func waitFlightRefs(t testing.TB, h *Handler, n int) {

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 )
 
@@ -85,29 +83,10 @@ func TestLargeAnswerRelayedNotKept(t *testing.T) {
 func TestLargeAnswerFollowers(t *testing.T) {
 	const limit = 128 << 10
 	release, started := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	inner := bigStream(2000, 1000)
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if once.CompareAndSwap(false, true) {
-			close(started)
-		}
-		<-release
-		inner(w, r)
-	})
+	up := newUpstream(t, heldAnswer(started, release, bigStream(2000, 1000)))
 	e := newEnv(t, up, func(o *Options) { o.MaxResponseBytes = limit })
-	bodies := []string{chatBody(`"stream":true`), chatBody(`"stream":true`), chatBody(`"stream":true`), chatBody("")}
-	results := make([]*result, len(bodies))
-	var wg sync.WaitGroup
-	for i, b := range bodies {
-		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = e.chat(b) }()
-		if i == 0 {
-			<-started
-		}
-	}
-	waitFlightRefs(t, e.h, len(bodies))
-	close(release)
-	wg.Wait()
+	results := chatTogether(t, e, started, release,
+		chatBody(`"stream":true`), chatBody(`"stream":true`), chatBody(`"stream":true`), chatBody(""))
 	wantCalls(t, up, 1)
 	for i, r := range results[:3] {
 		if r.err != nil || bytes.Count(r.body, []byte("Z")) != 2000*1000 {
@@ -168,12 +147,7 @@ func TestLargeStreamByteExact(t *testing.T) {
 	want.WriteString("data: [DONE]\n\n")
 	events := bytes.SplitAfter(want.Bytes(), []byte("\n\n"))
 	release, started := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if once.CompareAndSwap(false, true) {
-			close(started)
-		}
-		<-release
+	up := newUpstream(t, heldAnswer(started, release, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i, ev := range events {
 			w.Write(ev)
@@ -181,20 +155,10 @@ func TestLargeStreamByteExact(t *testing.T) {
 				w.(http.Flusher).Flush()
 			}
 		}
-	})
+	}))
 	e := newEnv(t, up, func(o *Options) { o.MaxResponseBytes = limit })
-	results := make([]*result, 3)
-	var wg sync.WaitGroup
-	for i := range results {
-		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = e.chat(chatBody(`"stream":true`)) }()
-		if i == 0 {
-			<-started
-		}
-	}
-	waitFlightRefs(t, e.h, len(results))
-	close(release)
-	wg.Wait()
+	stream := chatBody(`"stream":true`)
+	results := chatTogether(t, e, started, release, stream, stream, stream)
 	wantCalls(t, up, 1)
 	for i, r := range results {
 		if r.err != nil || !bytes.Equal(r.body, want.Bytes()) {
