@@ -52,6 +52,16 @@ const keyCost = 48
 // in each list (entry.pos), so removal is a swap with the list's last element.
 type postings map[uint64][]*entry
 
+// A key is saturated in a partition of at least saturateMin entries once more than half of them
+// are filed under it (a word every prompt of a template shares). A lookup reads a key's list
+// only when it holds at most 1/anchorRatio of the partition, so such a list is never read, and
+// keeping it cost a store and an eviction a slot per common word. The partition drops the list
+// and files no entry under that key again (entry.pos is -1 there); a lookup counts the key as
+// filed under every entry. A key stays saturated while the partition lives: if prompts without
+// it come to outnumber those with it, lookups scan where they might have read a list, which
+// changes their cost, never their answer.
+const saturateMin = 64
+
 // setKeys gives e its keys, sorted and without repeats, and its words. nil keys leave e
 // unkeyed. keys is sorted in place, then copied.
 func (e *entry) setKeys(keys []uint64, words string) {
@@ -127,10 +137,40 @@ func (c *Cache) fileOne(p *partition, e *entry) {
 	}
 	e.pos = make([]int32, len(e.keys))
 	for i, k := range e.keys {
-		list := p.posts[k]
-		e.pos[i] = int32(len(list))
-		p.posts[k] = append(list, e)
+		if _, ok := p.saturated[k]; ok {
+			e.pos[i] = -1
+			continue
+		}
+		list := append(p.posts[k], e)
+		e.pos[i] = int32(len(list) - 1)
+		p.posts[k] = list
+		if n := p.idx.count(); n >= saturateMin && 2*len(list) > n {
+			p.saturate(k, list)
+		}
 	}
+}
+
+// saturate stops filing entries under k, whose list is list (see saturateMin).
+func (p *partition) saturate(k uint64, list []*entry) {
+	for _, x := range list {
+		i, _ := slices.BinarySearch(x.keys, k)
+		x.pos[i] = -1
+	}
+	delete(p.posts, k)
+	if p.saturated == nil {
+		p.saturated = make(map[uint64]struct{})
+	}
+	p.saturated[k] = struct{}{}
+}
+
+// filed returns the entries filed under k and how many a lookup counts there: for a
+// saturated key, n (the partition's size), with no list.
+func (p *partition) filed(k uint64, n int) ([]*entry, int) {
+	if _, ok := p.saturated[k]; ok {
+		return nil, n
+	}
+	list := p.posts[k]
+	return list, len(list)
 }
 
 // unfile removes e, leaving p's index, from p's postings, p.unfiled or p.few. c.mu must be
@@ -156,8 +196,12 @@ func (c *Cache) unfile(p *partition, e *entry) {
 // unpost removes e from p's postings.
 func (p *partition) unpost(e *entry) {
 	for i, k := range e.keys {
+		j := e.pos[i]
+		if j < 0 {
+			continue // saturated: not filed
+		}
 		list := p.posts[k]
-		j, last := e.pos[i], len(list)-1
+		last := len(list) - 1
 		if moved := list[last]; int(j) != last {
 			list[j] = moved
 			mi, _ := slices.BinarySearch(moved.keys, k)
@@ -203,12 +247,13 @@ func (p *partition) anchored(anchors [][3]uint64) (lists [3][]*entry, how int) {
 	best, exact := n+1, n+1
 	var ex []*entry
 	for _, g := range anchors {
-		x, y := p.posts[g[0]], p.posts[g[1]] // a zero key is never filed: nil
-		if len(x)+len(y) < best {
-			lists[0], lists[1], best = x, y, len(x)+len(y)
+		x, nx := p.filed(g[0], n)
+		y, ny := p.filed(g[1], n) // a zero key is never filed: nil
+		if nx+ny < best {
+			lists[0], lists[1], best = x, y, nx+ny
 		}
-		if z := p.posts[g[2]]; len(z) < exact {
-			ex, exact = z, len(z)
+		if z, nz := p.filed(g[2], n); nz < exact {
+			ex, exact = z, nz
 		}
 	}
 	if (best+len(p.unfiled))*anchorRatio <= n {

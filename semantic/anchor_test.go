@@ -254,6 +254,9 @@ func checkPostings(t *testing.T, c *Cache) {
 			if len(list) == 0 {
 				t.Errorf("empty list kept under %x", k)
 			}
+			if _, ok := p.saturated[k]; ok {
+				t.Errorf("saturated key %x still has a list", k)
+			}
 			for j, e := range list {
 				i, ok := slices.BinarySearch(e.keys, k)
 				if !ok || int(e.pos[i]) != j || c.entries[e.id] != e || e.part != p || e.pending {
@@ -275,8 +278,20 @@ func checkPostings(t *testing.T, c *Cache) {
 				}
 			case !e.keyed:
 				unkeyed++
-			case filed[e] != len(e.keys):
-				t.Errorf("entry %s filed under %d of its %d keys", e.id, filed[e], len(e.keys))
+			default:
+				want := 0
+				for i, k := range e.keys {
+					_, sat := p.saturated[k]
+					if sat != (e.pos[i] < 0) {
+						t.Errorf("entry %s: key %x saturated %v, position %d", e.id, k, sat, e.pos[i])
+					}
+					if !sat {
+						want++
+					}
+				}
+				if filed[e] != want {
+					t.Errorf("entry %s filed under %d of its %d unsaturated keys", e.id, filed[e], want)
+				}
 			}
 		}
 		if unkeyed != len(p.unfiled) {
@@ -469,5 +484,57 @@ func TestExactReadFallsBackToScan(t *testing.T) {
 	}
 	if s := c.Stats(); s.Anchored != 1 || s.Rejected == 0 {
 		t.Errorf("anchored lookups %d (want 1), rejected %d (want the exact word's entry)", s.Anchored, s.Rejected)
+	}
+}
+
+// TestCommonWordsSaturate: in a partition of prompts made from one template, the template's
+// words stop being filed (a lookup never reads a list that long), the names stay filed, every
+// name is still found by reading its own list, and entries leave cleanly.
+func TestCommonWordsSaturate(t *testing.T) {
+	c := anchoredCache(t, nil, Options{})
+	ctx := context.Background()
+	const n = 150
+	for i := range n {
+		if err := c.Store(ctx, Query{Namespace: "ns", Prompt: templatedPrompt(i)}, fmt.Sprint("id", i), nil, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkPostings(t, c)
+	c.mu.RLock()
+	if len(c.parts) != 1 {
+		t.Fatalf("%d partitions, want 1", len(c.parts))
+	}
+	keys, slots, saturated := 0, 0, 0
+	for _, p := range c.parts {
+		for _, list := range p.posts {
+			slots += len(list)
+		}
+		saturated = len(p.saturated)
+	}
+	for _, e := range c.entries {
+		keys += len(e.keys)
+	}
+	c.mu.RUnlock()
+	if saturated == 0 || 3*slots > keys {
+		t.Errorf("%d keys saturated, postings hold %d of the entries' %d keys; want the template's words dropped", saturated, slots, keys)
+	}
+	for i := range n {
+		before := c.Stats().Anchored
+		h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(i)})
+		if err != nil || !ok || h.ID != fmt.Sprint("id", i) {
+			t.Fatalf("prompt %d: Lookup = %q, %v, %v", i, h.ID, ok, err)
+		}
+		if c.Stats().Anchored != before+1 {
+			t.Fatalf("prompt %d was not found through its name's list", i)
+		}
+	}
+	for i := 0; i < n; i += 2 {
+		c.Delete(fmt.Sprint("id", i))
+	}
+	checkPostings(t, c)
+	for i := 1; i < n; i += 2 {
+		if h, ok, _ := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(i)}); !ok || h.ID != fmt.Sprint("id", i) {
+			t.Fatalf("after deletions, prompt %d: Lookup = %q, %v", i, h.ID, ok)
+		}
 	}
 }

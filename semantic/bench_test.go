@@ -289,3 +289,50 @@ func BenchmarkStoreFull(b *testing.B) {
 	reportCPU(b, cpu0, ops)
 	b.ReportMetric(float64(len(c.entries)), "entries")
 }
+
+// BenchmarkMissTemplatedFull is the semantic work of a miss whose prompt differs from those
+// stored only in a made-up name, as in the bench's zest-miss-words: a Lookup that finds
+// nothing, then the Store of its answer with what the lookup read, in one partition of
+// templated prompts at MaxEntries (each store evicts the oldest entry).
+func BenchmarkMissTemplatedFull(b *testing.B) {
+	l, err := NewLocal()
+	if err == nil {
+		err = l.Load()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 10000
+	c, err := New(Options{Embedder: l, Verifier: v, MaxEntries: n, MaxBytes: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	i := 0
+	miss := func() {
+		q := Query{Namespace: "ns", Prompt: templatedPrompt(i)}
+		h, ok, err := c.Lookup(ctx, q)
+		if ok || err != nil {
+			b.Fatal(ok, err)
+		}
+		q.Vector, q.Signature, q.Keys, q.Words = h.Vector, h.Signature, h.Keys, h.Words
+		if err := c.Store(ctx, q, "id"+strconv.Itoa(i), nil, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	for c.stats.evictions.Load() == 0 {
+		miss()
+	}
+	b.ReportAllocs()
+	cpu0, ops := cputime.Process(), 0
+	for b.Loop() {
+		miss()
+		ops++
+	}
+	reportCPU(b, cpu0, ops)
+}

@@ -194,6 +194,8 @@ type partition struct {
 	posts   postings
 	unfiled []*entry
 	few     []*entry
+	// saturated are the keys under which no entry is filed any more (see saturateMin).
+	saturated map[uint64]struct{}
 }
 
 // size is how many entries the partition holds, pending ones included.
@@ -224,7 +226,8 @@ type entry struct {
 	pending bool // in part.pending, not yet in part.idx
 
 	// keys are the verifier's keys of prompt, sorted, and words its words, when keyed; pos[i]
-	// is the entry's place in part.posts[keys[i]] while it is in part.idx.
+	// is the entry's place in part.posts[keys[i]] while it is in part.idx (-1: the key is
+	// saturated there, see saturateMin).
 	keys  []uint64
 	words string
 	pos   []int32
