@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/internal/httphdr"
 )
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -58,7 +59,7 @@ const (
 // drainBody reads and discards what is left of a refused request body, within the bounds
 // above. A client waiting for "100 Continue" has sent nothing and is not asked to.
 func drainBody(w http.ResponseWriter, r *http.Request, raw io.Reader) {
-	if raw == nil || raw == http.NoBody || strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+	if raw == nil || raw == http.NoBody || strings.EqualFold(httphdr.Get(r.Header, "Expect"), "100-continue") {
 		return
 	}
 	if r.ContentLength > drainLimit {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zest-proxy/zest/internal/httphdr"
 )
 
 // Cache-control types (DESIGN.md §2).
@@ -112,7 +114,7 @@ func parseCacheControl(raw []byte, h http.Header, defaultType string, allowed ma
 	keep, refresh := false, false
 
 	// Header forms first; the body overrides what it names.
-	for _, v := range h.Values("Cache-Control") {
+	for _, v := range h["Cache-Control"] {
 		for d := range strings.SplitSeq(v, ",") {
 			d = strings.ToLower(strings.TrimSpace(d))
 			switch {
@@ -137,7 +139,7 @@ func parseCacheControl(raw []byte, h http.Header, defaultType string, allowed ma
 			}
 		}
 	}
-	if v := h.Get("X-Cache-Min-Similarity"); v != "" {
+	if v := httphdr.Get(h, "X-Cache-Min-Similarity"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f <= 0 || f > 1 {
 			return mode{}, badRequest("cache_control.min_similarity",

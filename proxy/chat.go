@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/internal/httphdr"
 	"github.com/zest-proxy/zest/ratelimit"
 	"github.com/zest-proxy/zest/telemetry"
 )
@@ -471,7 +472,7 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 	out.ContentLength = int64(len(body))
 	h.setUpstreamAuth(out.Header)
 	if ip := ClientIP(r); ip != "" {
-		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
+		if prior := httphdr.Get(r.Header, "X-Forwarded-For"); prior != "" {
 			ip = prior + ", " + ip
 		}
 		out.Header["X-Forwarded-For"] = []string{ip}
@@ -484,7 +485,7 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 	if !h.tracing {
 		// Without tracing of our own, the client's trace context passes through as it came.
 		for _, k := range []string{"Traceparent", "Tracestate", "Baggage"} {
-			if v := r.Header.Values(k); len(v) > 0 {
+			if v := r.Header[k]; len(v) > 0 {
 				out.Header[k] = v
 			}
 		}

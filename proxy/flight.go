@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zest-proxy/zest/internal/httphdr"
 	"github.com/zest-proxy/zest/proxy/sse"
 	"github.com/zest-proxy/zest/telemetry"
 )
@@ -243,7 +244,7 @@ func (u *callRead) start() bool {
 	}
 	f.rec.headers(u.sent)
 	u.firstByte = true
-	isSSE := isEventStream(resp.Header.Get("Content-Type"))
+	isSSE := isEventStream(httphdr.Get(resp.Header, "Content-Type"))
 	u.isSSE = isSSE
 	header := resp.Header // ours alone: the transport is done with it
 	removeHopByHop(header)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/zest-proxy/zest/cache"
+	"github.com/zest-proxy/zest/internal/httphdr"
 )
 
 // KeyHash returns the hex SHA-256 of the credential the request presents, or "" when it
@@ -55,7 +56,7 @@ func (h *Handler) keyNamespace(r *http.Request) string {
 
 // credential is the secret a request presents (see KeyHash); ok is false when it has none.
 func credential(h http.Header) (string, bool) {
-	if auth := strings.TrimSpace(h.Get("Authorization")); auth != "" {
+	if auth := strings.TrimSpace(httphdr.Get(h, "Authorization")); auth != "" {
 		if len(auth) >= 6 && strings.EqualFold(auth[:6], "bearer") && (len(auth) == 6 || auth[6] == ' ') {
 			if tok := strings.TrimSpace(auth[6:]); tok != "" {
 				return tok, true
@@ -65,7 +66,7 @@ func credential(h http.Header) (string, bool) {
 		return "authorization:" + auth, true
 	}
 	for _, k := range [...]string{"Api-Key", "X-Api-Key"} {
-		if v := strings.TrimSpace(h.Get(k)); v != "" {
+		if v := strings.TrimSpace(httphdr.Get(h, k)); v != "" {
 			return v, true
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/zest-proxy/zest/internal/httphdr"
 )
 
 // Server serves HTTP/1.1 (and 1.0) over plain TCP to handlers written for net/http. It reads
@@ -406,7 +408,7 @@ func (c *srvConn) run(req *http.Request) (keep, ok bool) {
 	var body *reqBody
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &reqBody{src: req.Body, c: c, w: w}
-		body.owesContinue = req.ProtoAtLeast(1, 1) && req.ContentLength != 0 && req.Header.Get("Expect") != ""
+		body.owesContinue = req.ProtoAtLeast(1, 1) && req.ContentLength != 0 && httphdr.Get(req.Header, "Expect") != ""
 		req.Body = body
 		w.body = body
 	}

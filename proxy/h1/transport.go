@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/zest-proxy/zest/internal/httphdr"
 )
 
 // Options configure a Transport.
@@ -180,7 +182,7 @@ func New(opts Options) (*Transport, error) {
 // serves reports whether req is for this transport rather than its fallback.
 func (t *Transport) serves(req *http.Request) bool {
 	return req.URL.Scheme == "http" && req.URL.Host == t.opts.Host && req.Method != http.MethodConnect &&
-		(req.Body == nil || req.Body == http.NoBody || req.GetBody != nil) && req.Header.Get("Upgrade") == ""
+		(req.Body == nil || req.Body == http.NoBody || req.GetBody != nil) && httphdr.Get(req.Header, "Upgrade") == ""
 }
 
 // RoundTrip sends req and returns the response head; the body is read from the connection as
@@ -250,7 +252,7 @@ func replayable(req *http.Request) bool {
 	case "", "GET", "HEAD", "OPTIONS", "TRACE":
 		return true
 	}
-	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+	return httphdr.Get(req.Header, "Idempotency-Key") != "" || httphdr.Get(req.Header, "X-Idempotency-Key") != ""
 }
 
 // rewind returns req with a fresh body for a retry.
