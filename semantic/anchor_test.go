@@ -3,6 +3,7 @@ package semantic
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -536,5 +537,82 @@ func TestCommonWordsSaturate(t *testing.T) {
 		if h, ok, _ := c.Lookup(ctx, Query{Namespace: "ns", Prompt: asked(i)}); !ok || h.ID != fmt.Sprint("id", i) {
 			t.Fatalf("after deletions, prompt %d: Lookup = %q, %v", i, h.ID, ok)
 		}
+	}
+}
+
+// TestSaturationFollowsChurn: prompts from two templates that share some words, stored,
+// replaced and deleted in a fixed pseudo-random order, so that some keys saturate part way
+// (the shared words, then the words of the commoner template) while others stay filed, and
+// some names are short and begin as those words do (their one group then has a saturated key
+// and their exact key: a lookup must read the latter). After
+// every step of churn the postings are exact, every live prompt is found, and no deleted or
+// replaced one is.
+func TestSaturationFollowsChurn(t *testing.T) {
+	c := anchoredCache(t, nil, Options{MaxEntries: 400})
+	ctx := context.Background()
+	heads := [...]string{"exp", "sen", "cac", "rev", "pro"} // the templates' words begin so
+	prompt := func(i int) string {
+		name := templatedPrompt(i)
+		name = name[strings.LastIndexByte(name, ' ')+1 : len(name)-1]
+		if k := i / 4; i%4 == 1 {
+			// A short name (no tail key) that begins as common words do: filed only under
+			// saturated and exact keys, it must be found by its exact key.
+			name = heads[k%5] + "q" + string(rune('a'+k/5%26)) + string(rune('a'+k/130%26))
+		}
+		if i%3 == 0 {
+			return "Summarize in two sentences how a caching reverse proxy helps the team " + name + "."
+		}
+		return templatedPrompt(i)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	live := map[string]int{} // id → prompt index
+	next := 0
+	for step := range 6 {
+		for range 120 {
+			id := fmt.Sprint("id", rng.IntN(300))
+			if err := c.Store(ctx, Query{Namespace: "ns", Prompt: prompt(next)}, id, nil, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			live[id] = next
+			next++
+		}
+		for range 40 {
+			id := fmt.Sprint("id", rng.IntN(300))
+			c.Delete(id)
+			delete(live, id)
+		}
+		checkPostings(t, c)
+		c.mu.RLock()
+		saturated := 0
+		for _, p := range c.parts {
+			saturated += len(p.saturated)
+		}
+		c.mu.RUnlock()
+		if step == 5 && saturated == 0 {
+			t.Fatal("no key saturated")
+		}
+		anchored := c.Stats().Anchored
+		held := map[int]bool{}
+		for id, i := range live {
+			held[i] = true
+			if h, ok, err := c.Lookup(ctx, Query{Namespace: "ns", Prompt: prompt(i)}); err != nil || !ok || h.ID != id {
+				t.Fatalf("step %d: prompt %d stored as %s: Lookup = %q, %v, %v", step, i, id, h.ID, ok, err)
+			}
+		}
+		for i := max(0, next-160); i < next; i++ { // the latest prompts, deleted or replaced or not
+			if h, ok, _ := c.Lookup(ctx, Query{Namespace: "ns", Prompt: prompt(i)}); ok != held[i] {
+				t.Fatalf("step %d: prompt %d held %v, Lookup gave %q, %v", step, i, held[i], h.ID, ok)
+			}
+		}
+		if step == 5 && c.Stats().Anchored == anchored {
+			t.Error("no lookup read the postings")
+		}
+	}
+	for id := range live {
+		c.Delete(id)
+	}
+	checkPostings(t, c)
+	if s := c.Stats(); s.Entries != 0 || s.Bytes != 0 || s.Partitions != 0 {
+		t.Errorf("emptied cache: %d entries, %d bytes charged, %d partitions", s.Entries, s.Bytes, s.Partitions)
 	}
 }
