@@ -124,21 +124,7 @@ func BenchmarkLookupTemplated(b *testing.B) {
 }
 
 func benchLookupTemplated(b *testing.B, n int) {
-	l, err := NewLocal()
-	if err == nil {
-		err = l.Load()
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := verify.New(verify.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := New(Options{Embedder: l, Verifier: v, MaxEntries: n, MaxBytes: 1 << 30})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := localVerifiedCache(b, Options{MaxEntries: n, MaxBytes: 1 << 30})
 	ctx := context.Background()
 	name := templatedPrompt
 	for i := range n {
@@ -225,6 +211,42 @@ func reportCPU(b *testing.B, cpu0 time.Duration, ops int) {
 	}
 }
 
+// localVerifiedCache returns a cache with the local embedder and the default verifier, as zest
+// runs them, and opts' other fields (New loads the embedder).
+func localVerifiedCache(b *testing.B, opts Options) *Cache {
+	b.Helper()
+	l, err := NewLocal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts.Embedder, opts.Verifier = l, v
+	c, err := New(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// benchFull runs op until c first evicts (it is full), then times op once per iteration,
+// reporting allocations and cpu-ns/op.
+func benchFull(b *testing.B, c *Cache, op func()) {
+	b.Helper()
+	for c.stats.evictions.Load() == 0 {
+		op()
+	}
+	b.ReportAllocs()
+	cpu0, ops := cputime.Process(), 0
+	for b.Loop() {
+		op()
+		ops++
+	}
+	reportCPU(b, cpu0, ops)
+}
+
 // BenchmarkLookupNoPartition: the common lookup of a miss, a prompt whose partition (its
 // numbers, its signature) holds nothing yet: no embedding, and no allocation for the key.
 func BenchmarkLookupNoPartition(b *testing.B) {
@@ -252,18 +274,7 @@ func BenchmarkLookupNoPartition(b *testing.B) {
 // budget's worth of such entries (about 44k), so the expiry order and the tables are too large
 // for the processor's caches, as in a long-running zest.
 func BenchmarkStoreFull(b *testing.B) {
-	l, err := NewLocal()
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := verify.New(verify.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := New(Options{Embedder: l, Verifier: v})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := localVerifiedCache(b, Options{})
 	ctx := context.Background()
 	ns := "k:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	part := "\x00m:gpt-4o-mini\x00s:0123456789abcdef0123456789abcdef"
@@ -277,16 +288,7 @@ func BenchmarkStoreFull(b *testing.B) {
 		}
 		i++
 	}
-	for c.stats.evictions.Load() == 0 {
-		store()
-	}
-	b.ReportAllocs()
-	cpu0, ops := cputime.Process(), 0
-	for b.Loop() {
-		store()
-		ops++
-	}
-	reportCPU(b, cpu0, ops)
+	benchFull(b, c, store)
 	b.ReportMetric(float64(len(c.entries)), "entries")
 }
 
@@ -295,22 +297,7 @@ func BenchmarkStoreFull(b *testing.B) {
 // nothing, then the Store of its answer with what the lookup read, in one partition of
 // templated prompts at MaxEntries (each store evicts the oldest entry).
 func BenchmarkMissTemplatedFull(b *testing.B) {
-	l, err := NewLocal()
-	if err == nil {
-		err = l.Load()
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := verify.New(verify.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	const n = 10000
-	c, err := New(Options{Embedder: l, Verifier: v, MaxEntries: n, MaxBytes: 1 << 30})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := localVerifiedCache(b, Options{MaxEntries: 10000, MaxBytes: 1 << 30})
 	ctx := context.Background()
 	i := 0
 	miss := func() {
@@ -325,14 +312,5 @@ func BenchmarkMissTemplatedFull(b *testing.B) {
 		}
 		i++
 	}
-	for c.stats.evictions.Load() == 0 {
-		miss()
-	}
-	b.ReportAllocs()
-	cpu0, ops := cputime.Process(), 0
-	for b.Loop() {
-		miss()
-		ops++
-	}
-	reportCPU(b, cpu0, ops)
+	benchFull(b, c, miss)
 }
