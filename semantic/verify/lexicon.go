@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	_ "embed"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,40 +219,52 @@ var morphRules = [...]morphRule{
 	{"er", "", posA}, {"est", "", posA}, {"er", "e", posA}, {"est", "e", posA},
 }
 
+// rulesByLast lists, for each byte, the morphRules whose suffix ends in it, in morphRules'
+// order: a word is tried only against the rules its last byte allows (most words, none).
+var rulesByLast = func() (t [256][]morphRule) {
+	for _, r := range morphRules {
+		c := r.suffix[len(r.suffix)-1]
+		t[c] = append(t[c], r)
+	}
+	return t
+}()
+
 // lemmas returns the lemma ids of word (already lowercase): the word itself,
 // its exception-list lemmas and every detachment-rule base form, as WordNet's
-// morphy does. It appends to dst and returns nil for an unknown word.
+// morphy does, each once, in that order. It appends to dst and returns nil for an unknown word.
 func (lx *lexicon) lemmas(dst []int32, word string) []int32 {
 	start := len(dst)
-	add := func(id int32) {
-		for _, d := range dst[start:] {
-			if d == id {
-				return
-			}
-		}
+	if id, ok := lx.words.ID(word); ok {
 		dst = append(dst, id)
 	}
-	if id, ok := lx.words.ID(word); ok {
-		add(id)
-	}
 	for _, id := range lx.exc(word) {
-		add(id)
+		dst = appendNew(dst, start, id)
 	}
-	var buf [64]byte
-	for _, r := range morphRules {
-		if len(word) <= len(r.suffix)+1 || len(word) > len(buf) || !strings.HasSuffix(word, r.suffix) {
-			continue
-		}
-		b := append(buf[:0], word[:len(word)-len(r.suffix)]...)
-		b = append(b, r.repl...)
-		if id, ok := lx.words.IDBytes(b); ok && lx.pos(id)&r.pos != 0 {
-			add(id)
+	if word != "" && len(word) <= 64 {
+		var buf [64]byte
+		for _, r := range rulesByLast[word[len(word)-1]] {
+			if len(word) <= len(r.suffix)+1 || word[len(word)-len(r.suffix):] != r.suffix {
+				continue
+			}
+			b := append(buf[:0], word[:len(word)-len(r.suffix)]...)
+			b = append(b, r.repl...)
+			if id, ok := lx.words.IDBytes(b); ok && lx.pos(id)&r.pos != 0 {
+				dst = appendNew(dst, start, id)
+			}
 		}
 	}
 	if len(dst) == start {
 		return dst[:start]
 	}
 	return dst
+}
+
+// appendNew appends id to dst unless dst[start:] holds it.
+func appendNew(dst []int32, start int, id int32) []int32 {
+	if slices.Contains(dst[start:], id) {
+		return dst
+	}
+	return append(dst, id)
 }
 
 // exact appends the lemma id of word itself, without inflection: an acronym

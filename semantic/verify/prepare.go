@@ -82,6 +82,15 @@ func (v *Verifier) prepare(s string) prompt { return v.prepareRead(v.read(s)) }
 func (v *Verifier) prepareRead(raw, toks []token) prompt {
 	p := prompt{raw: raw, toks: toks}
 	p.contOf = make([]int16, len(p.toks))
+	var cbuf [64]wordClass
+	cls := classes(p.toks, cbuf[:0])
+	// nextClass is the class of the token after i in its sentence, 0 if none.
+	nextClass := func(i int) wordClass {
+		if i+1 < len(p.toks) && p.toks[i+1].sent == p.toks[i].sent {
+			return cls[i+1]
+		}
+		return 0
+	}
 	lemmaBuf := make([]int32, 0, 2*len(p.toks))
 	sentHasContent := int16(-1) // last sentence that has a content word
 	whatSent := int16(-1)       // last sentence opened by what/which
@@ -107,17 +116,15 @@ func (v *Verifier) prepareRead(raw, toks []token) prompt {
 			sentHasContent = t.sent
 			continue
 		}
-		w := t.text
+		w, wc := t.text, cls[i]
 		// A question word asks only in interrogative position, before any
 		// content word of its sentence: "rows where x is null" asks no where.
 		asking := sentHasContent != t.sent
-		if c, ok := whClass[w]; ok && !asking && nextText(p.toks, i) == "" {
-			p.wh |= whBit(c) // a question word closing a keyword query: "fan so loud, why"
+		if wc&cWh != 0 && (asking || nextText(p.toks, i) == "") {
+			// A question word asking, or closing a keyword query: "fan so loud, why".
+			p.wh |= whBit(whClass[w])
 		}
 		if asking {
-			if c, ok := whClass[w]; ok {
-				p.wh |= whBit(c)
-			}
 			switch w {
 			case "what", "which":
 				whatSent = t.sent
@@ -133,33 +140,33 @@ func (v *Verifier) prepareRead(raw, toks []token) prompt {
 					}
 				}
 			case "how":
-				switch next := nextText(p.toks, i); {
-				case next == "come": // "how come X" asks why X
+				switch next := nextClass(i); {
+				case nextText(p.toks, i) == "come": // "how come X" asks why X
 					p.wh |= whCause
 					skip = i + 1
-				case beForms[next]:
+				case next&cBe != 0:
 					passiveSent = t.sent
-				case !howDegree[next]:
+				case next&cHowDegree == 0:
 					taskSent = t.sent
 				}
 			}
 		}
-		if recommendVerbs[w] {
+		if wc&cRecommend != 0 {
 			p.recommends = true
 		}
-		if (stopWords[w] || fillerWords[w] || copula(p.toks, i)) && !letterName(p.toks, i) {
+		if (wc&(cStop|cFiller) != 0 || copula(p.toks, i)) && !letterName(p.toks, i) {
 			continue
 		}
 		// "What command shows X", "What's the process for X": the frame noun
 		// names the kind of answer, as "how do I" does.
-		if asking && whatSent == t.sent && frameNouns[w] && i+1 < len(p.toks) &&
-			(frameLinks[p.toks[i+1].text] || requestVerbs[p.toks[i+1].text]) {
+		if asking && whatSent == t.sent && wc&cFrameNoun != 0 && i+1 < len(p.toks) &&
+			cls[i+1]&(cFrameLink|cRequest) != 0 {
 			p.frame = stemPlural(w)
 			taskSent = t.sent
 			continue
 		}
 		c := cword{tok: i, text: w, name: t.name,
-			optional: asking && (requestVerbs[w] || w == "check" && checkObjects[nextText(p.toks, i)])}
+			optional: asking && (wc&cRequest != 0 || w == "check" && nextClass(i)&cCheckObject != 0)}
 		start := len(lemmaBuf)
 		if t.acronym {
 			lemmaBuf = v.lx.exact(lemmaBuf, w)
@@ -175,7 +182,7 @@ func (v *Verifier) prepareRead(raw, toks []token) prompt {
 		case passiveSent == t.sent && v.participle(w, c.lemmas):
 			c.role = roleTask // "how is X formed" asks how to form X
 			passiveSent = -1
-		case stateAt(p.toks, i) || (!asking || requestSent == t.sent) && v.participle(w, c.lemmas):
+		case stateAt(p.toks, cls, i) || (!asking || requestSent == t.sent) && v.participle(w, c.lemmas):
 			c.role = roleState
 		}
 		p.content = append(p.content, c)
@@ -217,12 +224,13 @@ func (v *Verifier) participle(w string, lemmas []int32) bool {
 // stateAt reports whether toks[i] follows a form of "be" (adverbs and
 // negation aside): "files that were deleted", "is the port open", "what
 // process is listening". Such a word describes a state, not a task to do.
-func stateAt(toks []token, i int) bool {
+// cls holds the tokens' classes.
+func stateAt(toks []token, cls []wordClass, i int) bool {
 	for k := i - 1; k >= 0 && toks[k].sent == toks[i].sent; k-- {
-		switch w := toks[k].text; {
-		case beForms[w]:
+		switch {
+		case cls[k]&cBe != 0:
 			return true
-		case toks[k].kind == tNeg || stateAdverbs[w]:
+		case toks[k].kind == tNeg || cls[k]&cStateAdverb != 0:
 		default:
 			return false
 		}

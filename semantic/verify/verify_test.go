@@ -215,6 +215,49 @@ func TestLemmas(t *testing.T) {
 	}
 }
 
+// TestLemmasMatchMorphy: lemmas, which tries only the rules a word's last byte allows, gives
+// what WordNet's morphy loop gives (the word, its exceptions, then every rule in order, each id
+// once) for every lexicon word and each of its forms the rules can detach.
+func TestLemmasMatchMorphy(t *testing.T) {
+	v := newVerifier(t)
+	lx := v.lx
+	morphy := func(word string) []int32 {
+		var out []int32
+		add := func(id int32) {
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+		if id, ok := lx.words.ID(word); ok {
+			add(id)
+		}
+		for _, id := range lx.exc(word) {
+			add(id)
+		}
+		for _, r := range morphRules {
+			if len(word) > len(r.suffix)+1 && len(word) <= 64 && strings.HasSuffix(word, r.suffix) {
+				if id, ok := lx.words.ID(strings.TrimSuffix(word, r.suffix) + r.repl); ok && lx.pos(id)&r.pos != 0 {
+					add(id)
+				}
+			}
+		}
+		return out
+	}
+	checked := 0
+	for id := range int32(lx.words.Len()) {
+		w := lx.name(id)
+		for _, form := range []string{w, w + "s", w + "es", w + "ed", w + "ing", w + "er", w + "est", w + "men", "x" + w} {
+			if got, want := lx.lemmas(nil, form), morphy(form); !slices.Equal(got, want) {
+				t.Fatalf("lemmas(%q) = %v, morphy gives %v", form, got, want)
+			}
+			checked++
+		}
+	}
+	if checked < 100000 {
+		t.Fatalf("checked only %d forms", checked)
+	}
+}
+
 func TestOptions(t *testing.T) {
 	a, b := "how do i delete my account permanantly", "How can I permanently delete my account?"
 	strict, err := New(Options{MinFuzzyLen: -1})
@@ -458,5 +501,34 @@ func TestPrepareMatchesSame(t *testing.T) {
 				t.Fatalf("Prepare(%q)(%q) = %v, Same = %v", a, b, got, want)
 			}
 		}
+	}
+}
+
+// TestWordClassesMatchLists: a word's class (one lookup) has a list's bit exactly when the
+// word is on that list, for every list prepare reads through it.
+func TestWordClassesMatchLists(t *testing.T) {
+	lists := append(classLists[:len(classLists):len(classLists)], struct {
+		class wordClass
+		words map[string]bool
+	}{cWh, map[string]bool{}})
+	for w := range whClass {
+		lists[len(lists)-1].words[w] = true
+	}
+	for _, l := range lists {
+		for w := range l.words {
+			if wordClasses[w]&l.class == 0 {
+				t.Errorf("%q is on list %#x, its class %#x is not", w, l.class, wordClasses[w])
+			}
+		}
+		for w, c := range wordClasses {
+			if c&l.class != 0 && !l.words[w] {
+				t.Errorf("%q has class %#x and is not on that list", w, l.class)
+			}
+		}
+	}
+	// A negation and a number have no class, whatever their text.
+	toks := tokenize("Why is it not 2 sentences?")
+	if got := classes(toks, nil); len(got) != len(toks) || got[0] != cStop|cCheckObject|cWh || got[1] != cStop|cBe || got[3] != 0 || got[4] != 0 || got[5] != 0 {
+		t.Errorf("classes of %v = %v", toks, got)
 	}
 }

@@ -259,3 +259,56 @@ var wordNorms = func() map[string]wordNorm {
 	}
 	return m
 }()
+
+// wordClass is the set of the lists above that a word is on, so that prepare finds what it asks
+// of a token with one lookup (wordClasses) instead of one per list.
+type wordClass uint16
+
+const (
+	cStop        wordClass = 1 << iota // stopWords
+	cFiller                            // fillerWords
+	cRequest                           // requestVerbs
+	cRecommend                         // recommendVerbs
+	cFrameNoun                         // frameNouns
+	cFrameLink                         // frameLinks
+	cCheckObject                       // checkObjects
+	cHowDegree                         // howDegree
+	cBe                                // beForms
+	cStateAdverb                       // stateAdverbs
+	cWh                                // a key of whClass
+)
+
+// classLists are the lists wordClasses gathers, by class.
+var classLists = []struct {
+	class wordClass
+	words map[string]bool
+}{
+	{cStop, stopWords}, {cFiller, fillerWords}, {cRequest, requestVerbs}, {cRecommend, recommendVerbs},
+	{cFrameNoun, frameNouns}, {cFrameLink, frameLinks}, {cCheckObject, checkObjects},
+	{cHowDegree, howDegree}, {cBe, beForms}, {cStateAdverb, stateAdverbs},
+}
+
+var wordClasses = func() map[string]wordClass {
+	m := map[string]wordClass{}
+	for _, l := range classLists {
+		for w := range l.words {
+			m[w] |= l.class
+		}
+	}
+	for w := range whClass {
+		m[w] |= cWh
+	}
+	return m
+}()
+
+// classes returns the class of each of toks (0 for a token that is not a word), in out.
+func classes(toks []token, out []wordClass) []wordClass {
+	for _, t := range toks {
+		var c wordClass
+		if t.kind == tWord {
+			c = wordClasses[t.text]
+		}
+		out = append(out, c)
+	}
+	return out
+}
