@@ -7,6 +7,9 @@ import "golang.org/x/sys/cpu"
 // hasFMA says dotF32 may use dotFMA: AVX2 and FMA3, as x86-64 processors since 2013 have.
 var hasFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// hasAVX2 says addScaled may use addScaledAVX2.
+var hasAVX2 = cpu.X86.HasAVX2
+
 // dotFMA writes to out[i] the dot product of the dim floats at q with vector i of the count
 // laid end to end at v (see dot_amd64.s): four accumulators of eight lanes, one fused
 // multiply-add per pair of floats.
@@ -38,4 +41,21 @@ func dotBlock(q, vecs []float32, out []float32) {
 		return
 	}
 	dotFMA(&q[0], &vecs[0], dim, len(out), &out[0])
+}
+
+// addScaledAVX2 adds s * float32(q[j]) to v[j] for j < n (see dot_amd64.s).
+//
+//go:noescape
+func addScaledAVX2(v *float32, q *int8, n int, s float32)
+
+// addScaled adds s * float32(q[j]) to v[j] for every j of q, which is no longer than v: the
+// local embedder's sum of a word's quantised row. It gives addScaledGeneric's result, bit for
+// bit, eight lanes at a time where the processor has AVX2.
+func addScaled(v []float32, q []int8, s float32) {
+	if !hasAVX2 || len(q) == 0 {
+		addScaledGeneric(v, q, s)
+		return
+	}
+	v = v[:len(q)]
+	addScaledAVX2(&v[0], &q[0], len(q), s)
 }

@@ -81,3 +81,44 @@ store:
 end:
 	VZEROUPPER
 	RET
+
+// func addScaledAVX2(v *float32, q *int8, n int, s float32)
+//
+// v[j] += s * float32(q[j]) for j < n: eight lanes at a time (sign-extend, convert, multiply,
+// add), then one by one. A multiply then an add, never fused: each v[j] is the scalar loop's,
+// bit for bit.
+TEXT ·addScaledAVX2(SB), NOSPLIT, $0-28
+	MOVQ         v+0(FP), DI
+	MOVQ         q+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y2
+
+add8:
+	CMPQ      CX, $8
+	JL        add1
+	VPMOVSXBD (SI), Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS    Y2, Y0, Y0
+	VADDPS    (DI), Y0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $8, SI
+	ADDQ      $32, DI
+	SUBQ      $8, CX
+	JMP       add8
+
+add1:
+	CMPQ       CX, $0
+	JE         added
+	MOVBLSX    (SI), AX
+	VCVTSI2SSL AX, X0, X0
+	VMULSS     X2, X0, X0
+	VADDSS     (DI), X0, X0
+	VMOVSS     X0, (DI)
+	INCQ       SI
+	ADDQ       $4, DI
+	DECQ       CX
+	JMP        add1
+
+added:
+	VZEROUPPER
+	RET

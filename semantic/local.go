@@ -110,6 +110,14 @@ func (l *Local) Embed(ctx context.Context, texts []string) ([][]float32, error) 
 	return out, nil
 }
 
+// addScaledGeneric adds s * float32(q[j]) to v[j] for every j of q, which is no longer than v.
+func addScaledGeneric(v []float32, q []int8, s float32) {
+	v = v[:len(q)]
+	for j, x := range q {
+		v[j] += s * float32(x)
+	}
+}
+
 func (l *Local) embedOne(text string, v []float32) {
 	t := l.tbl
 	wordtok.Each(text, func(tok string) {
@@ -117,11 +125,7 @@ func (l *Local) embedOne(text string, v []float32) {
 		if !ok {
 			return
 		}
-		s := t.Scales[i]
-		row := t.Q[int(i)*LocalDim : int(i+1)*LocalDim]
-		for j, q := range row {
-			v[j] += s * float32(q)
-		}
+		addScaled(v, t.Q[int(i)*LocalDim:int(i+1)*LocalDim], t.Scales[i])
 	})
 	normalize(v)
 }
