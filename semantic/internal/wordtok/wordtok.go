@@ -64,8 +64,23 @@ func IsToken(w string) bool {
 }
 
 func isWordRune(r rune) bool {
+	if r < utf8.RuneSelf {
+		return asciiWord[r]
+	}
+	return isWordRuneWide(r)
+}
+
+func isWordRuneWide(r rune) bool {
 	return r == '\'' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
 }
+
+// asciiWord is isWordRuneWide of each ASCII byte, looked up without the unicode tables.
+var asciiWord = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = isWordRuneWide(rune(c))
+	}
+	return t
+}()
 
 func isClitic(w string) bool {
 	for _, c := range clitics {
@@ -78,6 +93,10 @@ func isClitic(w string) bool {
 
 // emit trims apostrophes from w and splits off a clitic.
 func emit(w string, fn func(string)) {
+	if strings.IndexByte(w, '\'') < 0 {
+		fn(w) // most words: nothing to trim or split
+		return
+	}
 	w = strings.TrimRight(w, "'")
 	if isClitic(w) { // a detached clitic, as in pre-tokenised "it 's"
 		fn(w)

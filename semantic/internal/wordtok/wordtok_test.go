@@ -80,3 +80,12 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+// TestASCIITable: the ASCII table says what the unicode classes say, byte by byte.
+func TestASCIITable(t *testing.T) {
+	for r := rune(0); r < 128; r++ {
+		if isWordRune(r) != isWordRuneWide(r) {
+			t.Errorf("isWordRune(%q) = %v, the unicode classes say %v", r, isWordRune(r), isWordRuneWide(r))
+		}
+	}
+}
