@@ -244,25 +244,57 @@ func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 func (t *tokenizer) finish(i, j int) int {
 	w := t.s[i:j]
-	if strings.IndexByte(w, "’"[0]) >= 0 {
+	plain := lowerLetters(w) // most words: no apostrophe, dot, digit or wide rune to look for
+	if !plain && strings.IndexByte(w, "’"[0]) >= 0 {
 		w = strings.ReplaceAll(w, "’", "'")
 	}
 	first := len(t.toks)
 	name := t.orig != "" && first > 0 && t.toks[first-1].sent == t.sent && unicode.IsUpper(t.at0(i)) &&
 		w != "i" && !strings.HasPrefix(w, "i'") // the pronoun I is no name
-	acronym := t.orig != "" && isAcronym(t.orig[i:j])
+	var acronym bool
+	switch {
+	case t.orig == "":
+	case plain:
+		acronym = len(w) >= 2 && upperLetters(t.orig[i:j])
+	default:
+		acronym = isAcronym(t.orig[i:j])
+	}
 	if acronym && name {
 		if n := roman(t.orig[i:j]); n > 0 { // "World War II", "Henry VIII"
 			t.emit(strconv.Itoa(n), tNum)
 			return j
 		}
 	}
-	t.splitWord(w)
+	if plain {
+		t.wordToken(w) // what splitWord does with a word of letters alone
+	} else {
+		t.splitWord(w)
+	}
 	for k := first; k < len(t.toks); k++ {
 		t.toks[k].name = name
 		t.toks[k].acronym = acronym
 	}
 	return j
+}
+
+// lowerLetters reports whether w is ASCII lowercase letters alone.
+func lowerLetters(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if w[i]-'a' > 'z'-'a' {
+			return false
+		}
+	}
+	return true
+}
+
+// upperLetters reports whether w is ASCII capital letters alone.
+func upperLetters(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if w[i]-'A' > 'Z'-'A' {
+			return false
+		}
+	}
+	return true
 }
 
 // isAcronym reports whether w has at least two letters, all capitals.

@@ -532,3 +532,43 @@ func TestWordClassesMatchLists(t *testing.T) {
 		t.Errorf("classes of %v = %v", toks, got)
 	}
 }
+
+// TestPlainWordFastPath: finish hands a word of ASCII letters alone straight to wordToken and
+// tells an acronym by upperLetters; splitWord and isAcronym, which it skips, give the same for
+// every such word: each lexicon word, each spelling the tokenizer normalises, in four cases.
+func TestPlainWordFastPath(t *testing.T) {
+	v := newVerifier(t)
+	words := []string{"i", "a", "ok", "nt"}
+	for id := range int32(v.lx.words.Len()) {
+		words = append(words, v.lx.name(id))
+	}
+	for w := range wordNorms {
+		words = append(words, w)
+	}
+	checked := 0
+	for _, w := range words {
+		if !lowerLetters(w) {
+			continue
+		}
+		var fast, slow tokenizer
+		fast.wordToken(w)
+		slow.splitWord(w)
+		if !slices.Equal(fast.toks, slow.toks) {
+			t.Fatalf("%q: wordToken gives %v, splitWord %v", w, fast.toks, slow.toks)
+		}
+		for _, o := range []string{w, strings.ToUpper(w), strings.ToUpper(w[:1]) + w[1:], strings.ToUpper(w[:len(w)-1]) + w[len(w)-1:]} {
+			if got, want := len(o) >= 2 && upperLetters(o), isAcronym(o); got != want {
+				t.Fatalf("%q: acronym by upperLetters %v, isAcronym %v", o, got, want)
+			}
+		}
+		checked++
+	}
+	if checked < 50000 {
+		t.Fatalf("checked only %d words", checked)
+	}
+	for _, w := range []string{"", "node.js", "don't", "k8s", "café", "x_y", "ABC"} {
+		if w != "" && lowerLetters(w) {
+			t.Errorf("lowerLetters(%q) = true", w)
+		}
+	}
+}
