@@ -153,10 +153,9 @@ func (h *Handler) finish(r *http.Request, ri *reqInfo) {
 			attrs = append(attrs, slog.String("ratelimit_type", ri.limitType))
 		}
 	}
-	if ah, ok := h.logger.Handler().(logfmt.AttrsHandler); ok {
-		// zest's own text handler takes the attributes as they are: no record to build (one
-		// keeps five attributes inline and allocates for more).
-		_ = ah.HandleAttrs(r.Context(), end, slog.LevelInfo, "request", attrs)
+	// zest's own text handler takes the attributes as they are: no record to build (one keeps
+	// five attributes inline and allocates for more).
+	if ok, _ := logfmt.HandleAttrs(r.Context(), h.logger.Handler(), end, slog.LevelInfo, "request", attrs); ok {
 		return
 	}
 	// A record without a caller's PC: the access line never shows its source, and

@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -80,6 +81,19 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 // every line of a busy access log.
 type AttrsHandler interface {
 	HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error
+}
+
+// HandleAttrs hands a line to h when h implements AttrsHandler, and reports whether it did. The
+// handler NewTextHandler returns is called directly, not through the interface, so that attrs,
+// which it does not keep, may live on the caller's stack; any other AttrsHandler gets a copy.
+func HandleAttrs(ctx context.Context, h slog.Handler, t time.Time, level slog.Level, msg string, attrs []slog.Attr) (bool, error) {
+	switch h := h.(type) {
+	case *handler:
+		return true, h.HandleAttrs(ctx, t, level, msg, attrs)
+	case AttrsHandler:
+		return true, h.HandleAttrs(ctx, t, level, msg, slices.Clone(attrs))
+	}
+	return false, nil
 }
 
 // HandleAttrs implements AttrsHandler.

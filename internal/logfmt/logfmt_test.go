@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"strings"
@@ -405,4 +406,62 @@ func TestHandleAttrsAllocs(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("HandleAttrs allocates %v times per line, want 0", n)
 	}
+}
+
+// TestHandleAttrsFunc: the package's HandleAttrs gives a line to zest's own handler directly
+// (an access line built in a stack array then costs no allocation), to any other AttrsHandler
+// (a copy of the attributes), and to no other handler.
+func TestHandleAttrsFunc(t *testing.T) {
+	ctx := context.Background()
+	attrs := []slog.Attr{slog.String("cache", "HIT"), slog.Int("status", 200)}
+	var own, wrapped strings.Builder
+	other := &forwardAttrs{h: NewTextHandler(&wrapped, nil).(AttrsHandler)}
+	for _, tc := range []struct {
+		name string
+		h    slog.Handler
+		out  *strings.Builder
+	}{{"logfmt", NewTextHandler(&own, nil), &own}, {"another AttrsHandler", other, &wrapped}} {
+		if ok, err := HandleAttrs(ctx, tc.h, accessTime, slog.LevelInfo, "request", attrs); !ok || err != nil {
+			t.Errorf("%s: HandleAttrs = %v, %v", tc.name, ok, err)
+		}
+		if !strings.Contains(tc.out.String(), "msg=request cache=HIT status=200\n") {
+			t.Errorf("%s: wrote %q", tc.name, tc.out.String())
+		}
+	}
+	if other.lines != 1 {
+		t.Errorf("the other AttrsHandler got %d lines, want 1", other.lines)
+	}
+	if ok, _ := HandleAttrs(ctx, slog.NewTextHandler(io.Discard, nil), accessTime, slog.LevelInfo, "request", attrs); ok {
+		t.Error("HandleAttrs took a line for slog's own handler, which has no HandleAttrs")
+	}
+	if raceEnabled {
+		return // allocation counts are not meaningful under -race
+	}
+	h := NewTextHandler(discard{}, nil)
+	if n := testing.AllocsPerRun(100, func() {
+		var buf [4]slog.Attr
+		line := append(buf[:0], slog.String("method", "POST"), slog.Int("status", 200))
+		if _, err := HandleAttrs(ctx, h, accessTime, slog.LevelInfo, "request", line); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("a line in a stack array allocates %v times through HandleAttrs, want 0", n)
+	}
+}
+
+// forwardAttrs is an AttrsHandler that is not the package's own: it counts the lines it passes on.
+type forwardAttrs struct {
+	h     AttrsHandler
+	lines int
+}
+
+func (f *forwardAttrs) Enabled(context.Context, slog.Level) bool { return true }
+func (f *forwardAttrs) Handle(ctx context.Context, r slog.Record) error {
+	return f.h.(slog.Handler).Handle(ctx, r)
+}
+func (f *forwardAttrs) WithAttrs([]slog.Attr) slog.Handler { return f }
+func (f *forwardAttrs) WithGroup(string) slog.Handler      { return f }
+func (f *forwardAttrs) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	f.lines++
+	return f.h.HandleAttrs(ctx, t, level, msg, attrs)
 }
