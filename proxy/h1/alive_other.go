@@ -15,6 +15,11 @@ func alive(*conn) bool { return false }
 
 func rawConn(net.Conn) syscall.RawConn { return nil }
 
-func sendRead(syscall.RawConn, []byte, []byte) (int, int, error) {
+// sendReader is never made here: a connection without a raw connection sends as it reads.
+type sendReader struct{}
+
+func newSendReader(syscall.RawConn) *sendReader { return nil }
+
+func (*sendReader) sendRead([]byte, []byte) (int, int, error) {
 	panic("h1: sendRead without a raw connection")
 }

@@ -37,6 +37,45 @@ func tcpPair(t *testing.T) (ours *net.TCPConn, peer net.Conn) {
 	return c.(*net.TCPConn), peer
 }
 
+// sendRead is one call of a new sendReader on rc.
+func sendRead(rc syscall.RawConn, out, p []byte) (sent, n int, err error) {
+	return newSendReader(rc).sendRead(out, p)
+}
+
+// TestSendReaderReused: one connection's sendReader serves call after call, each starting
+// afresh (an answer, then the peer's close), and allocates nothing per call.
+func TestSendReaderReused(t *testing.T) {
+	ours, peer := tcpPair(t)
+	const calls = 50
+	ping, pong := []byte("ping"), []byte("pong")
+	go func() {
+		b := make([]byte, 4)
+		for range calls + 1 {
+			if _, err := io.ReadFull(peer, b); err != nil {
+				return
+			}
+			peer.Write(pong)
+		}
+		io.ReadFull(peer, b)
+		peer.Close()
+	}()
+	ours.SetReadDeadline(time.Now().Add(time.Minute)) // a call that never sends fails, not hangs
+	sr := newSendReader(rawConn(ours))
+	p := make([]byte, 16)
+	call := func() {
+		if sent, n, err := sr.sendRead(ping, p); sent != 4 || err != nil || string(p[:n]) != "pong" {
+			t.Fatalf("sent %d, read %q, err %v; want 4, \"pong\", nil", sent, p[:n], err)
+		}
+	}
+	call()
+	if n := testing.AllocsPerRun(calls-1, call); n != 0 && !raceEnabled {
+		t.Errorf("a send-and-read allocates %v times, want 0", n)
+	}
+	if sent, n, err := sr.sendRead(ping, p); sent != 4 || n != 0 || err != io.EOF {
+		t.Fatalf("after the peer's close: sent %d, n %d, err %v; want 4, 0, EOF", sent, n, err)
+	}
+}
+
 // TestSendRead: the request goes out, and the read returns the peer's answer to it.
 func TestSendRead(t *testing.T) {
 	ours, peer := tcpPair(t)

@@ -34,7 +34,6 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -77,7 +76,7 @@ type Transport struct {
 // is positive (a response head is read) reads are counted against it.
 type conn struct {
 	nc        net.Conn
-	raw       syscall.RawConn // nc's, for sendRead; nil when nc has none
+	sr        *sendReader // sends held bytes and reads the answer in one wait; nil when nc has no raw connection
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
@@ -113,7 +112,7 @@ func (c *conn) readConn(p []byte) (int, error) {
 	}
 	out := c.held
 	c.held = nil
-	sent, n, err := sendRead(c.raw, out, p)
+	sent, n, err := c.sr.sendRead(out, p)
 	switch {
 	case sent < len(out) && err != nil:
 		// The upstream may have answered before taking the whole request, and closed: that
@@ -283,7 +282,7 @@ func (c *conn) exchange(req *http.Request, maxHead int64) (*http.Response, error
 	werr := writeRequest(c.bw, req)
 	if werr == nil {
 		// What is still buffered goes out with the read of the answer's head (readConn).
-		c.hold = c.raw != nil
+		c.hold = c.sr != nil
 		werr = c.bw.Flush()
 		c.hold = false
 	}
@@ -431,7 +430,10 @@ func (t *Transport) get(ctx context.Context) (c *conn, reused bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	c = &conn{nc: nc, raw: rawConn(nc)}
+	c = &conn{nc: nc}
+	if rc := rawConn(nc); rc != nil {
+		c.sr = newSendReader(rc)
+	}
 	c.br = bufio.NewReaderSize(c, 4<<10)
 	c.bw = bufio.NewWriterSize(c, 4<<10)
 	return c, false, nil
