@@ -15,6 +15,9 @@ func alive(c *conn) bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
+	if c.sr != nil {
+		return c.sr.quiet()
+	}
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
 		return true

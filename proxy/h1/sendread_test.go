@@ -76,6 +76,30 @@ func TestSendReaderReused(t *testing.T) {
 	}
 }
 
+// TestSendReaderQuiet: an idle connection is quiet, and no longer once the peer has closed it;
+// the check allocates nothing.
+func TestSendReaderQuiet(t *testing.T) {
+	ours, peer := tcpPair(t)
+	sr := newSendReader(rawConn(ours))
+	check := func() {
+		if !sr.quiet() {
+			t.Fatal("an open idle connection is not quiet")
+		}
+	}
+	check()
+	if n := testing.AllocsPerRun(100, check); n != 0 && !raceEnabled {
+		t.Errorf("the quiet check allocates %v times, want 0", n)
+	}
+	peer.Close()
+	ours.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := ours.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read after the peer's close: %v, want EOF", err)
+	}
+	if sr.quiet() {
+		t.Fatal("a connection the peer closed is quiet")
+	}
+}
+
 // TestSendRead: the request goes out, and the read returns the peer's answer to it.
 func TestSendRead(t *testing.T) {
 	ours, peer := tcpPair(t)
