@@ -2,7 +2,7 @@
 # test.sh runs every test zest has, on a fresh machine with Go (and, for the SDK test, Node.js):
 #   - go vet and the Go tests under the race detector (unit, integration, fuzz seeds, golden SSE),
 #   - the allocation budgets again without it (the hit path, the access line, the upstream
-#     send-and-read and idle check, the word tables),
+#     send-and-read and idle check, streamed chunks, the word tables),
 #   - the official `openai` npm client against a live zest (test/sdk, installed here from its lock file),
 #   - a few-second smoke run of the load benchmark (bench/), so the tool cannot rot.
 # Tests of the Redis tier read its address from ZEST_TEST_REDIS and skip, saying so, when unset.
@@ -23,7 +23,7 @@ echo "== go test -race"
 go test -race -count=1 ./...
 
 echo "== allocation budgets (without the race detector, which changes allocation counts)"
-go test -count=1 -run 'Alloc|DoNotAllocate|HandleAttrsFunc|SendReader' ./proxy ./proxy/h1 ./internal/logfmt ./internal/strtab
+go test -count=1 -run 'Alloc|DoNotAllocate|HandleAttrsFunc|SendReader|ChunkedWrites' ./proxy ./proxy/h1 ./internal/logfmt ./internal/strtab
 
 echo "== bench smoke"
 go run ./bench -smoke -out "$(mktemp -d)"

@@ -231,8 +231,9 @@ func (w *response) writeBodyLocked(p []byte) {
 	bw := w.c.bw
 	var err error
 	if w.chunked {
-		var size [16]byte
-		bw.Write(strconv.AppendInt(size[:0], int64(len(p)), 16))
+		// The size is written into the buffer's own free space, as bufio intends: an array
+		// of ours would be moved to the heap on every chunk (Write may hand p to the conn).
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(len(p)), 16))
 		bw.WriteString("\r\n")
 		bw.Write(p)
 		_, err = bw.WriteString("\r\n")

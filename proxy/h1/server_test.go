@@ -367,3 +367,35 @@ func serveH1(t *testing.T, s *Server) (addr string, done <-chan error) {
 	t.Cleanup(func() { s.Close() })
 	return ln.Addr().String(), ch
 }
+
+// TestChunkedWritesAllocateNothing: a streamed answer's chunks (a Write and a Flush each, as
+// zest relays an SSE event) allocate nothing per chunk on the server: an answer of 65 chunks
+// costs the process what one of a single chunk does, but for the client's reading.
+func TestChunkedWritesAllocateNothing(t *testing.T) {
+	event := []byte("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n")
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := 1
+		if r.URL.Path == "/many" {
+			n = 65
+		}
+		for range n {
+			w.Write(event)
+			w.(http.Flusher).Flush()
+		}
+	}))
+	c := srvDial(t, addr)
+	get := func(path string) func() {
+		req := srvReq("GET", path, "")
+		return func() {
+			c.send(req)
+			if resp, body := c.read("GET"); resp.TransferEncoding == nil || len(body)%len(event) != 0 {
+				t.Fatalf("%s: %v, %d bytes; want a chunked answer of whole events", path, resp.TransferEncoding, len(body))
+			}
+		}
+	}
+	one, many := testing.AllocsPerRun(20, get("/one")), testing.AllocsPerRun(20, get("/many"))
+	t.Logf("allocations per request: %v for one chunk, %v for 65", one, many)
+	if many-one > 8 && !raceEnabled { // the client's reading of the larger body takes a few
+		t.Errorf("an answer of 65 chunks allocates %v times, one of a single chunk %v", many, one)
+	}
+}
