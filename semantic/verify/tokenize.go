@@ -244,7 +244,7 @@ func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 func (t *tokenizer) finish(i, j int) int {
 	w := t.s[i:j]
-	plain := lowerLetters(w) // most words: no apostrophe, dot, digit or wide rune to look for
+	plain := isLetters(w) // most words: no apostrophe, dot, digit or wide rune to look for
 	if !plain && strings.IndexByte(w, "’"[0]) >= 0 {
 		w = strings.ReplaceAll(w, "’", "'")
 	}
@@ -275,16 +275,6 @@ func (t *tokenizer) finish(i, j int) int {
 		t.toks[k].acronym = acronym
 	}
 	return j
-}
-
-// lowerLetters reports whether w is ASCII lowercase letters alone.
-func lowerLetters(w string) bool {
-	for i := 0; i < len(w); i++ {
-		if w[i]-'a' > 'z'-'a' {
-			return false
-		}
-	}
-	return true
 }
 
 // upperLetters reports whether w is ASCII capital letters alone.
