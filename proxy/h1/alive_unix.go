@@ -15,23 +15,11 @@ func alive(c *conn) bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	if c.sr != nil {
-		return c.sr.quiet()
+	if c.sr == nil {
+		// No raw connection to peek with: a wrapped connection cannot be checked, so it is
+		// trusted; one whose SyscallConn failed (when it was dialled) is not.
+		_, sys := c.nc.(syscall.Conn)
+		return !sys
 	}
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	quiet := false
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		quiet = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
-		return true
-	})
-	return err == nil && quiet
+	return c.sr.quiet()
 }
