@@ -30,7 +30,13 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (*bytes.Buffe
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	body := r.Body
+	if r.ContentLength < 0 {
+		// A length declared up to limit needs no reader of its own: the server's body ends
+		// there (net/http, package h1 and HTTP/2 all refuse more than was declared).
+		body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	_, err := buf.ReadFrom(body)
 	if err != nil {
 		putBuf(buf)
 		if isMaxBytes(err) {

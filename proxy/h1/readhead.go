@@ -32,7 +32,9 @@ const maxFastContentLength = 18
 //
 // The target, the values and any name sent already canonical are substrings of one copy of
 // the head, so a value a handler keeps holds at most the head (no more than br's buffer).
-func readRequestFast(br *bufio.Reader) (req *http.Request, ok bool) {
+// The request, its URL, its body reader and its first header values live in in (see
+// fastReq); on a fall-back in holds nothing the caller needs.
+func readRequestFast(br *bufio.Reader, in *fastReq) (req *http.Request, ok bool) {
 	buf, _ := br.Peek(br.Buffered())
 	n, lines := headLen(buf)
 	if n == 0 {
@@ -47,7 +49,8 @@ func readRequestFast(br *bufio.Reader) (req *http.Request, ok bool) {
 		method == http.MethodConnect || !strings.HasPrefix(target, "/") {
 		return nil, false
 	}
-	u := &url.URL{Path: target} // what url.ParseRequestURI makes of a plain path
+	u := &in.url
+	*u = url.URL{Path: target} // what url.ParseRequestURI makes of a plain path
 	if !plainPath(target) {
 		var err error
 		if u, err = url.ParseRequestURI(target); err != nil {
@@ -55,13 +58,13 @@ func readRequestFast(br *bufio.Reader) (req *http.Request, ok bool) {
 		}
 	}
 
-	f, ok := readFields(rest, lines, true)
+	f, ok := readFields(rest, lines, true, in.vals[:])
 	if !ok || !f.hasHost {
 		return nil, false
 	}
 	h, host, length := f.h, f.host, f.length
 
-	req = new(http.Request)
+	req = &in.req
 	req.Method = internMethod(method)
 	req.URL = u
 	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
@@ -74,10 +77,28 @@ func readRequestFast(br *bufio.Reader) (req *http.Request, ok bool) {
 	req.ContentLength = length
 	req.Body = http.NoBody
 	if length > 0 {
-		req.Body = &lengthBody{br: br, n: length}
+		in.body = lengthBody{br: br, n: length}
+		req.Body = &in.body
 	}
 	br.Discard(n)
 	return req, true
+}
+
+// fastVals is how many header values a request or response read on a fast path holds without
+// an allocation of their own: what an SDK's request (Host, Authorization, Content-Type,
+// Content-Length, Accept, User-Agent and a few X-Stainless-* lines) or an upstream's answer
+// sends, give or take.
+const fastVals = 16
+
+// fastReq is what readRequestFast makes of a request, in one allocation where it had been
+// four: the request, its URL, its body reader and the backing of its header values (fastVals
+// single values; a longer head has its own). The server keeps it within the exchange of the
+// request (see exchange).
+type fastReq struct {
+	req  http.Request
+	url  url.URL
+	body lengthBody
+	vals [fastVals]string
 }
 
 // fields is what readFields makes of the header lines of a head.
@@ -94,10 +115,14 @@ type fields struct {
 // standard library: a line that is not a token name, a colon and a valid value; a second
 // Content-Length, or one not of plain digits; a Connection other than "keep-alive"; any of
 // Transfer-Encoding, Trailer, Pragma or Upgrade; and in a request a second Host, or an Expect
-// other than "100-continue". A request's Host goes to host, not h.
-func readFields(rest string, lines int, request bool) (f fields, ok bool) {
+// other than "100-continue". A request's Host goes to host, not h. The values are kept in
+// vals, cut up as textproto does, or in a slice of their own when vals is too short.
+func readFields(rest string, lines int, request bool, vals []string) (f fields, ok bool) {
 	f.h = make(http.Header, lines)
-	strs := make([]string, lines) // backing for single values, cut up as textproto does
+	strs := vals
+	if len(strs) < lines {
+		strs = make([]string, lines)
+	}
 	for rest != "" {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\r\n")

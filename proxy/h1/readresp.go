@@ -40,15 +40,26 @@ func readResponseFast(br *bufio.Reader, req *http.Request) (resp *http.Response,
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return nil, false
 	}
-	f, ok := readFields(rest, lines, false)
+	fr := new(fastResp)
+	f, ok := readFields(rest, lines, false, fr.vals[:])
 	if !ok || !f.hasLength {
 		return nil, false
 	}
-	resp = &http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: 1,
+	resp = &fr.resp
+	*resp = http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: 1,
 		Header: f.h, ContentLength: f.length, Body: http.NoBody, Request: req}
 	if f.length > 0 {
-		resp.Body = &lengthBody{br: br, n: f.length}
+		fr.body = lengthBody{br: br, n: f.length}
+		resp.Body = &fr.body
 	}
 	br.Discard(n)
 	return resp, true
+}
+
+// fastResp is what readResponseFast makes of a response, in one allocation where it had
+// been three: the response, its body reader and the backing of its header values.
+type fastResp struct {
+	resp http.Response
+	body lengthBody
+	vals [fastVals]string
 }

@@ -41,8 +41,9 @@ type Server struct {
 	Handler http.Handler
 	// ReadHeaderTimeout bounds reading a request's head. Zero means no limit.
 	ReadHeaderTimeout time.Duration
-	// IdleTimeout bounds the wait for the next request on a kept-alive connection. Zero means
-	// ReadHeaderTimeout; both zero, no limit.
+	// IdleTimeout bounds the wait for the next request on a kept-alive connection, within
+	// 1/32 of it (a deadline less than that older is kept). Zero means ReadHeaderTimeout;
+	// both zero, no limit.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds a request's head. Zero means http.DefaultMaxHeaderBytes (1 MiB).
 	MaxHeaderBytes int
@@ -236,12 +237,12 @@ func (c *srvConn) serve() {
 		c.rwc.Close()
 	}()
 	for {
-		req, err := c.readRequest()
+		req, ex, err := c.readRequest()
 		if err != nil {
 			linger = c.refuse(err)
 			return
 		}
-		keep, ok := c.run(req)
+		keep, ok := c.run(req, ex)
 		if !ok {
 			return // a handler panic or a hijack: nothing more is written
 		}
@@ -257,8 +258,9 @@ func (c *srvConn) serve() {
 var errClosed = errors.New("h1: connection closed by Shutdown")
 
 // readRequest waits for the next request, under the idle timeout, and reads its head under
-// ReadHeaderTimeout and MaxHeaderBytes.
-func (c *srvConn) readRequest() (*http.Request, error) {
+// ReadHeaderTimeout and MaxHeaderBytes. It returns the request with the exchange that run
+// serves it in.
+func (c *srvConn) readRequest() (*http.Request, *exchange, error) {
 	s := c.srv
 	maxHead := s.MaxHeaderBytes
 	if maxHead <= 0 {
@@ -271,15 +273,16 @@ func (c *srvConn) readRequest() (*http.Request, error) {
 		if idle == 0 {
 			idle = s.ReadHeaderTimeout
 		}
-		c.cr.setReadDeadline(deadlineIn(idle))
+		c.cr.setIdleDeadline(deadlineIn(idle), idle/idleSlack)
 		if _, err := c.br.Peek(1); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
-		return nil, errClosed
+		return nil, nil, errClosed
 	}
-	req, fast := readRequestFast(c.br) // the common head, already buffered: no read, no deadline
+	ex := new(exchange)
+	req, fast := readRequestFast(c.br, &ex.in) // the common head, already buffered: no read, no deadline
 	var err error
 	if !fast {
 		c.cr.setReadDeadline(deadlineIn(s.ReadHeaderTimeout))
@@ -287,15 +290,32 @@ func (c *srvConn) readRequest() (*http.Request, error) {
 	}
 	c.cr.setLimit(-1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.cr.setReadDeadline(time.Time{})
 	if err := checkRequest(req, !fast); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.RemoteAddr = c.addr
-	return req, nil
+	return req, ex, nil
 }
+
+// exchange is what the server allocates for one request, in one allocation where it had been
+// seven: the request as read, its URL, body reader and header values (fastReq; a request
+// http.ReadRequest read has its own), the context wrapper, the response and the body wrapper.
+// The handler gets a copy of the request, as http.Request's context can only be set by
+// copying it; what the handler keeps of it keeps the whole exchange (about 1.3 KB) alive.
+type exchange struct {
+	in   fastReq
+	rc   reqCtx
+	w    response
+	body reqBody
+}
+
+// idleSlack sets how much earlier than IdleTimeout (or ReadHeaderTimeout, standing in for it)
+// a connection waiting for its next request may be closed: by at most 1/idleSlack of it, so
+// that the deadline need not move on every request (see setIdleDeadline).
+const idleSlack = 32
 
 // deadlineIn is the deadline d from now; the zero time (none) for d <= 0.
 func deadlineIn(d time.Duration) time.Time {
@@ -399,15 +419,18 @@ func (c *srvConn) closeWriteAndWait() {
 
 // run serves one request and reports whether the connection may carry another, and, as ok,
 // whether the serve loop still owns it (false after a handler panic or a hijack).
-func (c *srvConn) run(req *http.Request) (keep, ok bool) {
+func (c *srvConn) run(req *http.Request, ex *exchange) (keep, ok bool) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel() // after the response is done, as net/http: the context outlives finish
-	rc := &reqCtx{Context: ctx, cr: c.cr}
-	w := &response{c: c, req: req, cancel: cancel, status: 0, contentLength: -1}
+	rc := &ex.rc
+	rc.Context, rc.cr = ctx, c.cr
+	w := &ex.w
+	w.c, w.req, w.cancel, w.contentLength = c, req, cancel, -1
 	w.isHead = req.Method == http.MethodHead
 	var body *reqBody
 	if req.Body != nil && req.Body != http.NoBody {
-		body = &reqBody{src: req.Body, c: c, w: w}
+		body = &ex.body
+		body.src, body.c, body.w = req.Body, c, w
 		body.owesContinue = req.ProtoAtLeast(1, 1) && req.ContentLength != 0 && httphdr.Get(req.Header, "Expect") != ""
 		req.Body = body
 		w.body = body

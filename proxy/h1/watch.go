@@ -126,6 +126,30 @@ func (cr *connReader) setReadDeadline(t time.Time) error {
 	return nil
 }
 
+// setIdleDeadline asks for the deadline t of a wait for the next request, as setReadDeadline
+// does, but keeps the deadline already on the connection when that is at most slack earlier.
+// Under load the previous wait's deadline is microseconds older, and moving the runtime's
+// timer on every request costs about as much as parsing the request's head; a connection left
+// idle is so closed up to slack before its time.
+func (cr *connReader) setIdleDeadline(t time.Time, slack time.Duration) error {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if keepDeadline(cr.dlSet, t, slack) {
+		t = cr.dlSet
+	}
+	cr.dlWant = t
+	if cr.reading && !cr.watching {
+		return cr.applyDeadlineLocked()
+	}
+	return nil
+}
+
+// keepDeadline reports whether the deadline set may stand for the one wanted: both are set,
+// and set is at most slack earlier.
+func keepDeadline(set, want time.Time, slack time.Duration) bool {
+	return !want.IsZero() && !set.IsZero() && !set.After(want) && want.Sub(set) <= slack
+}
+
 // keepsByte reports whether the watch read a byte that the next Read returns.
 func (cr *connReader) keepsByte() bool {
 	cr.mu.Lock()
