@@ -207,6 +207,10 @@ func (c *canon) number() error {
 		c.out = append(c.out, lit...)
 		return nil
 	}
+	if plainDecimal(lit) {
+		c.out = append(c.out, lit...) // what the round trip below would write
+		return nil
+	}
 	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return c.errf("invalid number")
@@ -224,4 +228,38 @@ func (c *canon) number() error {
 	}
 	c.out = strconv.AppendFloat(c.out, f, 'g', -1, 64)
 	return nil
+}
+
+// plainDecimal reports whether a valid JSON number lit is a decimal that number's round trip
+// through float64 writes back as it is: no exponent; an integer part of at most six digits,
+// or a zero one with at most three zeros after the point (strconv writes the rest with an
+// exponent); a fraction not ending in zero; and at most 15 significant digits, which a
+// float64 keeps exactly, so that the shortest spelling of its value is lit's own. 0.7 and
+// 0.25 (a temperature, a top_p) are; 1.50, 1e2, 1234567.5 and 0.00001 are not.
+func plainDecimal(lit []byte) bool {
+	if len(lit) > 0 && lit[0] == '-' {
+		lit = lit[1:]
+	}
+	point := bytes.IndexByte(lit, '.')
+	if point < 1 || point > 6 || lit[len(lit)-1] == '0' {
+		return false
+	}
+	digits, lead := 0, 0 // significant digits; zeros after "0."
+	if lit[0] == '0' {
+		for lead < len(lit)-2 && lit[2+lead] == '0' {
+			lead++
+		}
+		if lead > 3 {
+			return false
+		}
+		digits = len(lit) - 2 - lead
+	} else {
+		digits = len(lit) - 1
+	}
+	for _, b := range lit[point+1:] {
+		if b < '0' || b > '9' {
+			return false // an exponent
+		}
+	}
+	return digits <= 15
 }

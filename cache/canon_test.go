@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -380,5 +382,72 @@ func hasDuplicateKeys(body []byte) bool {
 		if n := len(stack); n > 0 && stack[n-1].obj {
 			stack[n-1].wantKey = true
 		}
+	}
+}
+
+// roundTrip is what number writes for a non-integer through float64, plainDecimal aside.
+func roundTrip(lit string) string {
+	f, _ := strconv.ParseFloat(lit, 64)
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		if f == 0 {
+			f = 0
+		}
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// TestPlainDecimal: every decimal plainDecimal lets through as written is what the round trip
+// through float64 writes, over random decimals at the edges of its rules (integer digits, zeros
+// after the point, trailing zeros, significant digits, signs); and the usual sampling
+// parameters are taken.
+func TestPlainDecimal(t *testing.T) {
+	for _, tc := range []struct {
+		lit   string
+		plain bool
+	}{
+		{"0.7", true}, {"0.25", true}, {"-0.5", true}, {"123456.5", true}, {"0.0001", true},
+		{"1.50", false}, {"1234567.5", false}, {"0.00001", false}, {"1.5e2", false}, {"-0.0", false},
+		{"0.1234567890123456", false}, {"1.23456789012345", true},
+	} {
+		if got := plainDecimal([]byte(tc.lit)); got != tc.plain {
+			t.Errorf("plainDecimal(%s) = %v, want %v", tc.lit, got, tc.plain)
+		}
+		if tc.plain && roundTrip(tc.lit) != tc.lit {
+			t.Errorf("%s: the round trip writes %s", tc.lit, roundTrip(tc.lit))
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	digits := func(n int, first byte) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + r.IntN(10))
+		}
+		if n > 0 && first != 0 {
+			b[0] = first
+		}
+		return string(b)
+	}
+	taken := 0
+	for range 200_000 {
+		var lit string
+		if r.IntN(3) == 0 {
+			lit = "0." + strings.Repeat("0", r.IntN(6)) + digits(1+r.IntN(17), 0)
+		} else {
+			lit = digits(1+r.IntN(8), byte('1'+r.IntN(9))) + "." + digits(1+r.IntN(17), 0)
+		}
+		if r.IntN(2) == 0 {
+			lit = "-" + lit
+		}
+		if !plainDecimal([]byte(lit)) {
+			continue
+		}
+		taken++
+		if got := roundTrip(lit); got != lit {
+			t.Fatalf("plainDecimal takes %s, which the round trip writes as %s", lit, got)
+		}
+	}
+	if taken < 10_000 {
+		t.Fatalf("only %d of the random decimals taken: the test no longer reaches the edges", taken)
 	}
 }
