@@ -261,7 +261,8 @@ func (h *Handler) serveMiss(c *chatCall, outer *reqInfo) {
 		// last one out cancels it). A private call's context is the client's own: nothing to
 		// watch.
 		if f.group != nil {
-			stopLeave = context.AfterFunc(c.r.Context(), func() { f.leave(cur) })
+			lf, lc := f, cur // copies: the closure keeps these two, not serveMiss's variables
+			stopLeave = context.AfterFunc(c.r.Context(), func() { lf.leave(lc) })
 		}
 		var step func() bool
 		if c.stream {
@@ -373,41 +374,68 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	f.wantResult = store || semStore || f.rec != nil || c.stream
 	f.wantUsage = h.opts.Limiter != nil || ri.span != nil
 	req := h.upstreamRequest(f.ctx, c.r, fwd)
-	f.bg = h.goBackground
+	f.bg = h.bg
 	return f, cur, true, req
 }
 
-// armStore gives a leader's flight what it does with a clean answer: store it in the exact
-// cache before any client sees it end (done), then wait for the Redis tier's write and file it
-// by meaning (after). The flight stays joinable until after returns, so an identical request
-// finds it. The exact cache keeps every stored answer once: the semantic cache refers to it by
-// key (an answer only filed by meaning is kept there as SemanticOnly, which exact reads skip).
+// armStore gives a leader's flight what it does with a clean answer (a storePlan): store it in
+// the exact cache before any client sees it end (done), then wait for the Redis tier's write
+// and file it by meaning (after). The flight stays joinable until after returns, so an
+// identical request finds it. The exact cache keeps every stored answer once: the semantic
+// cache refers to it by key (an answer only filed by meaning is kept there as SemanticOnly,
+// which exact reads skip).
 func (h *Handler) armStore(f *flight, c *chatCall, model string, store, semStore bool, ttl time.Duration) {
-	key, ns := c.key, c.ns
 	f.semStore = semStore
 	keep := h.opts.Cache != nil && (store || semStore)
-	if keep {
-		f.done = func(f *flight) {
-			now := h.now()
-			p, cpl := f.answerUsage()
-			h.opts.Cache.Set(&cache.Entry{Key: key, Namespace: ns, Model: model, Body: f.result,
-				Stored: now, Expires: now.Add(ttl), PromptTokens: p, CompletionTokens: cpl, SemanticOnly: !store})
-		}
+	waitRemote := keep && h.opts.Cache.HasRemote()
+	if !keep && !semStore {
+		return
 	}
-	if waitRemote := keep && h.opts.Cache.HasRemote(); waitRemote || semStore {
-		sq := c.sq // copied only for the closure that files it: an exact-only miss keeps none
-		f.after = func(f *flight) {
-			if waitRemote {
-				h.opts.Cache.WaitRemote()
-			}
-			if semStore {
-				var value []byte // kept by the exact cache under key
-				if !keep {
-					value = f.result
-				}
-				h.storeSemantic(sq, key, value, f.result, ttl)
-			}
+	// One allocation for the plan, where closures over its parts had cost three per miss.
+	f.plan = &storePlan{h: h, key: c.key, ns: c.ns, model: model, ttl: ttl,
+		store: store, semStore: semStore, keep: keep, waitRemote: waitRemote}
+	if semStore {
+		f.plan.sq = c.sq // copied only for the filing: an exact-only miss keeps none
+	}
+}
+
+// storePlan is what a leader's flight does with a clean answer (see armStore).
+type storePlan struct {
+	h                                 *Handler
+	key, ns, model                    string
+	ttl                               time.Duration
+	store, semStore, keep, waitRemote bool
+	sq                                semQuery
+}
+
+// done stores the answer in the exact cache, when the plan keeps it there: before any client
+// sees the flight finish.
+func (p *storePlan) done(f *flight) {
+	if !p.keep {
+		return
+	}
+	now := p.h.now()
+	prompt, completion := f.answerUsage()
+	p.h.opts.Cache.Set(&cache.Entry{Key: p.key, Namespace: p.ns, Model: p.model, Body: f.result,
+		Stored: now, Expires: now.Add(p.ttl), PromptTokens: prompt, CompletionTokens: completion,
+		SemanticOnly: !p.store})
+}
+
+// hasAfter reports whether after has work: the Redis tier's write to wait for, or a filing.
+func (p *storePlan) hasAfter() bool { return p != nil && (p.waitRemote || p.semStore) }
+
+// after waits for the Redis tier's write and files the answer by meaning, once waiters have
+// seen the flight finish.
+func (p *storePlan) after(f *flight) {
+	if p.waitRemote {
+		p.h.opts.Cache.WaitRemote()
+	}
+	if p.semStore {
+		var value []byte // kept by the exact cache under key
+		if !p.keep {
+			value = f.result
 		}
+		p.h.storeSemantic(p.sq, p.key, value, f.result, p.ttl)
 	}
 }
 
@@ -471,13 +499,16 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 	}
 	out.ContentLength = int64(len(body))
 	h.setUpstreamAuth(out.Header)
+	fwd := make([]string, 2) // one backing array for X-Forwarded-Host and -For
+	fwd[0] = r.Host
+	out.Header["X-Forwarded-Host"] = fwd[0:1:1]
 	if ip := ClientIP(r); ip != "" {
 		if prior := httphdr.Get(r.Header, "X-Forwarded-For"); prior != "" {
 			ip = prior + ", " + ip
 		}
-		out.Header["X-Forwarded-For"] = []string{ip}
+		fwd[1] = ip
+		out.Header["X-Forwarded-For"] = fwd[1:2:2]
 	}
-	out.Header["X-Forwarded-Host"] = []string{r.Host}
 	out.Header["X-Forwarded-Proto"] = forwardedHTTP // shared, never modified
 	if r.TLS != nil {
 		out.Header["X-Forwarded-Proto"] = forwardedHTTPS

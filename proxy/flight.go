@@ -29,9 +29,10 @@ import (
 type flight struct {
 	group *flightGroup // nil for a private flight
 	key   string
-	model string          // for the upstream span
-	done  func(f *flight) // runs once a clean answer is complete, before waiters see it finished
-	after func(f *flight) // runs once a clean answer is complete, after waiters see it finished
+	model string // for the upstream span
+	// plan, when set, runs once a clean answer is complete: its done before waiters see the
+	// flight finished, its after once they have.
+	plan *storePlan
 
 	expires   time.Time  // when a stored answer of this call expires: joinable until then
 	semStore  bool       // the answer is filed in the semantic cache after the flight finishes
@@ -486,8 +487,8 @@ func (f *flight) finish(result []byte, u usage, err error, final [][]byte) {
 	abandoned := f.abandoned
 	f.mu.Unlock()
 	clean := err == nil && result != nil && !abandoned
-	if clean && f.done != nil {
-		f.done(f)
+	if clean && f.plan != nil {
+		f.plan.done(f)
 	}
 	if !clean && f.group != nil {
 		f.group.forget(f) // nobody new may join a failed call
@@ -497,7 +498,7 @@ func (f *flight) finish(result []byte, u usage, err error, final [][]byte) {
 	f.finished = true
 	f.broadcastLocked()
 	f.mu.Unlock()
-	if clean && f.bg != nil && (f.rec != nil || f.after != nil) {
+	if clean && f.bg != nil && (f.rec != nil || f.plan.hasAfter()) {
 		// An inline call's client is waiting for run to return: record and file the answer
 		// after it has it.
 		f.bg(func() {
@@ -519,8 +520,8 @@ func (f *flight) afterFinished(clean bool) {
 		// (deferred: also when the after work panics).
 		defer f.group.forget(f)
 	}
-	if clean && f.after != nil {
-		f.after(f)
+	if clean && f.plan.hasAfter() {
+		f.plan.after(f)
 	}
 }
 

@@ -140,6 +140,7 @@ type Handler struct {
 	countTokens bool
 	background  sync.WaitGroup // upstream calls and their stores, which outlive handlers
 	idle        chan func()    // hands background work to an idle worker (goBackground)
+	bg          func(func())   // h.goBackground, bound once: a flight's bg without an allocation per miss
 	tracing     bool
 	tracer      trace.Tracer
 	provider    string
@@ -226,6 +227,7 @@ func New(opts Options) (*Handler, error) {
 			h.allowed[t] = true
 		}
 	}
+	h.bg = h.goBackground
 	h.chatURL = upstreamURL(u, &url.URL{Path: "/v1" + chatPath})
 	h.chatTarget = http.MethodPost + " " + h.chatURL.String()
 	h.flights.m = map[string]*flight{}

@@ -288,12 +288,28 @@ func writeAnswer(w http.ResponseWriter, p participant, upstream http.Header, con
 	w.Write(body)
 }
 
+// copyHeader copies src's headers but Content-Length into dst, their values in one new backing
+// array (an upstream such as OpenAI answers with a dozen or more headers): each key's values
+// are capped where the next key's start, so that an append to one never reaches another.
 func copyHeader(dst, src http.Header) {
+	n := 0
+	for k, vv := range src {
+		if k != "Content-Length" {
+			n += len(vv)
+		}
+	}
+	vals := make([]string, 0, n)
 	for k, vv := range src {
 		if k == "Content-Length" {
 			continue
 		}
-		dst[k] = append(dst[k][:0:0], vv...)
+		if len(vv) == 0 {
+			dst[k] = nil
+			continue
+		}
+		start := len(vals)
+		vals = append(vals, vv...)
+		dst[k] = vals[start:len(vals):len(vals)]
 	}
 }
 
