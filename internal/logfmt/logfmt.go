@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -205,16 +206,43 @@ func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
 // RFC 3339 with exactly three fractional digits (truncated) and the zone as
 // time.RFC3339Nano writes it ("Z" for a zero offset, else "+hh:mm"). It is
 // that function's algorithm, quirks included (years past 9999 come out as
-// log/slog writes them, with the wrong digit dropped).
+// log/slog writes them, with the wrong digit dropped). The date, the time to
+// the second and the zone are formatted once per second (see lastSecond).
 func appendRFC3339Millis(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if p := lastSecond.Load(); p != nil && p.sec == sec && p.loc == t.Location() {
+		ms := t.Nanosecond() / 1e6
+		b = append(b, p.head[:]...)
+		b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+		return append(b, p.zone...)
+	}
 	// RFC3339Nano trims trailing zeros; adding a tenth of a millisecond
 	// guarantees four fractional digits, and the fourth is dropped.
 	const prefixLen = len("2006-01-02T15:04:05.000")
 	n := len(b)
 	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)
 	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b[:n+prefixLen], b[n+prefixLen+1:]...)
+	b = append(b[:n+prefixLen], b[n+prefixLen+1:]...)
+	if y := t.Year(); y >= 0 && y <= 9999 { // the layout is the plain one
+		p := &secondPrefix{sec: sec, loc: t.Location(), zone: string(b[n+prefixLen:])}
+		copy(p.head[:], b[n:])
+		lastSecond.Store(p)
+	}
+	return b
 }
+
+// secondPrefix is a second's line time but for the milliseconds: the date and time to the
+// second with the decimal point ("2006-01-02T15:04:05."), and the zone.
+type secondPrefix struct {
+	sec  int64
+	loc  *time.Location
+	head [len("2006-01-02T15:04:05.")]byte
+	zone string
+}
+
+// lastSecond holds the most recent second a line was written in: within it, lines share the
+// formatting of everything but the milliseconds.
+var lastSecond atomic.Pointer[secondPrefix]
 
 // appendLevel appends l.String() (DEBUG, INFO, WARN, ERROR, with an offset
 // such as INFO+2 or DEBUG-1) without allocating. Those strings never need

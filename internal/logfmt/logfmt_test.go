@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -464,4 +465,36 @@ func (f *forwardAttrs) WithGroup(string) slog.Handler      { return f }
 func (f *forwardAttrs) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
 	f.lines++
 	return f.h.HandleAttrs(ctx, t, level, msg, attrs)
+}
+
+// TestTimeOncePerSecond: a line's time is log/slog's whether it was formatted in full or from
+// the second shared with the previous line (lastSecond), across zones, milliseconds within a
+// second, and years at the edge of the plain layout.
+func TestTimeOncePerSecond(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("A", -7*3600), time.FixedZone("B", 5*3600+45*60)}
+	want := func(tm time.Time) string {
+		var buf bytes.Buffer
+		r := slog.NewRecord(tm, slog.LevelInfo, "m", 0)
+		slog.NewTextHandler(&buf, nil).Handle(context.Background(), r)
+		line := buf.String()
+		return line[len("time="):strings.IndexByte(line, ' ')]
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := []time.Time{time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Now()}
+	for range 300 {
+		base = append(base, time.Unix(rng.Int64N(4_000_000_000), 0))
+	}
+	for _, b := range base {
+		for _, z := range zones {
+			for _, ns := range []int{0, 999_999, 1_000_000, 123_456_789, 999_999_999} {
+				tm := time.Date(b.Year(), b.Month(), b.Day(), b.Hour(), b.Minute(), b.Second(), ns, b.Location()).In(z)
+				for pass := range 2 { // the second pass finds the second formatted
+					if got := string(appendRFC3339Millis(nil, tm)); got != want(tm) {
+						t.Fatalf("pass %d: %v formats as %s, want %s", pass, tm, got, want(tm))
+					}
+				}
+			}
+		}
+	}
 }
