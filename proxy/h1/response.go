@@ -77,13 +77,13 @@ func (w *response) WriteHeader(code int) {
 	w.status = code
 	h := c.head[:0]
 	h = appendStatusLine(h, w.req.ProtoAtLeast(1, 1), code)
-	keys := c.keys[:0]
-	for k := range w.header {
-		keys = append(keys, k)
+	fields := c.fields[:0]
+	for k, vv := range w.header {
+		fields = append(fields, field{k, vv})
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		vv := w.header[k]
+	sortFields(fields)
+	for _, f := range fields {
+		k, vv := f.k, f.vv
 		switch k {
 		case "Content-Length":
 			if len(vv) > 0 {
@@ -121,7 +121,8 @@ func (w *response) WriteHeader(code int) {
 		}
 		h = appendHeader(h, k, vv)
 	}
-	c.keys = keys[:0]
+	clear(fields) // keep no handler's values past the response
+	c.fields = fields[:0]
 	c.head = h
 }
 
@@ -162,6 +163,27 @@ func appendStatusLine(h []byte, is11 bool, code int) []byte {
 
 // appendHeader writes one header's lines as net/http does: a name that is not a valid token
 // is dropped, and line breaks in a value become spaces.
+// field is one header of a response being written: its name and values.
+type field struct {
+	k  string
+	vv []string
+}
+
+// sortFields sorts a response's headers by name, as net/http writes them: the dozen or so of
+// an answer by insertion, without a comparison function's calls; more (a relayed upstream's
+// hundreds, say) by slices.SortFunc, whose time grows as n log n.
+func sortFields(fs []field) {
+	if len(fs) > 16 {
+		slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.k, b.k) })
+		return
+	}
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].k < fs[j-1].k; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+}
+
 func appendHeader(h []byte, k string, vv []string) []byte {
 	if !httpguts.ValidHeaderFieldName(k) {
 		return h

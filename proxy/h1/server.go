@@ -208,11 +208,11 @@ type srvConn struct {
 
 	// wmu orders writes to bw between a handler's response and the 100 Continue its body
 	// read may send.
-	wmu  sync.Mutex
-	head []byte // the response head being composed, reused
-	hold []byte // body held back until the response commits, reused
-	keys []string
-	date dateCache
+	wmu    sync.Mutex
+	head   []byte  // the response head being composed, reused
+	hold   []byte  // body held back until the response commits, reused
+	fields []field // the headers of the response being written, reused
+	date   dateCache
 }
 
 func newConn(s *Server, rwc net.Conn) *srvConn {

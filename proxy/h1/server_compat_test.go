@@ -614,6 +614,52 @@ func TestServerResponseHeaders(t *testing.T) {
 	})
 }
 
+// TestServerHeaderOrder: a handler's headers go out sorted by name, a name's values in the
+// order set, whether a handful (sorted by insertion) or many (see sortFields).
+func TestServerHeaderOrder(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		for i := range n {
+			k := fmt.Sprintf("X-H%02d", (i*7)%n) // every name once, out of order
+			w.Header()[k] = []string{"b" + k, "a" + k}
+		}
+		io.WriteString(w, "ok")
+	})
+	// The wire order, read raw: net/http's Header map does not keep it.
+	eachServer(t, h, func(t *testing.T, addr string) {
+		for _, n := range []int{5, 16, 17, 60} {
+			c := srvDial(t, addr)
+			c.send(srvReq("GET", "/?n="+strconv.Itoa(n), "Connection: close\r\n"))
+			var names, want []string
+			for {
+				line, err := c.br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("n=%d: reading the head: %v", n, err)
+				}
+				if line == "\r\n" {
+					break
+				}
+				if k, v, ok := strings.Cut(strings.TrimSpace(line), ": "); ok && strings.HasPrefix(k, "X-H") {
+					names = append(names, k)
+					if v != "b"+k && v != "a"+k {
+						t.Fatalf("n=%d: %s: %q", n, k, v)
+					}
+					if v == "a"+k && (len(names) < 2 || names[len(names)-2] != k) {
+						t.Fatalf("n=%d: %s's second value not right after its first", n, k)
+					}
+				}
+			}
+			for i := range n {
+				k := fmt.Sprintf("X-H%02d", i)
+				want = append(want, k, k)
+			}
+			if strings.Join(names, ",") != strings.Join(want, ",") {
+				t.Errorf("n=%d: header names in the order %v, want %v", n, names, want)
+			}
+		}
+	})
+}
+
 // TestServerShutdown: Shutdown closes an idle connection at once, makes Serve return
 // http.ErrServerClosed, lets the in-flight request finish with its full response, and only
 // then returns.
