@@ -185,8 +185,10 @@ type partition struct {
 	idx  vectorIndex // nil until its first vector
 	cost int64       // what the partition itself is charged against MaxBytes (partitionCost)
 	// pending are entries filed without a vector (see Store): embedded and put in idx when
-	// a lookup first reaches the partition.
-	pending []*entry
+	// a lookup first reaches the partition. Its first entry is kept in firstPending: most
+	// partitions are a prompt's own (its numbers) and never hold a second.
+	pending      []*entry
+	firstPending [1]*entry
 	// posts files the entries of idx under their keys (see Anchorer); unfiled holds those of
 	// idx that have no keys, which every anchored lookup reads. Until idx outgrows smallIndex
 	// (lookups scan it), posts is nil and few lists the entries of idx instead. All empty

@@ -71,6 +71,7 @@ func (c *Cache) insert(ctx context.Context, key, ns string, vec []float32, e *en
 	}
 	if !ok {
 		p = &partition{key: key, ns: ns, cost: partitionCost(key)}
+		p.pending = p.firstPending[:0]
 		c.parts[key] = p
 		c.bytes += p.cost
 	}
