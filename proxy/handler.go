@@ -352,6 +352,9 @@ func (h *Handler) bodyDeadline(w http.ResponseWriter, r *http.Request) {
 	if h.opts.BodyTimeout <= 0 || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return
 	}
+	if b, ok := r.Body.(interface{ Buffered() bool }); ok && b.Buffered() {
+		return // the whole body came with the head (package h1): nothing to wait for
+	}
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.BodyTimeout))
 }
 

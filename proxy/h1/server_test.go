@@ -518,3 +518,31 @@ func TestKeepDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyBuffered: a request body that came whole with its head says so (Buffered), so that
+// a handler need not arm a read deadline for it; one still on its way does not.
+func TestBodyBuffered(t *testing.T) {
+	buffered := make(chan bool, 1)
+	addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := r.Body.(interface{ Buffered() bool })
+		buffered <- ok && b.Buffered()
+		body, _ := io.ReadAll(r.Body)
+		io.WriteString(w, string(body))
+	}))
+	c := srvDial(t, addr)
+	c.send(srvReq("POST", "/", "Content-Length: 5\r\n") + "hello")
+	if !<-buffered {
+		t.Error("a body sent with its head is not Buffered")
+	}
+	if _, body := c.read("POST"); body != "hello" {
+		t.Fatalf("body %q", body)
+	}
+	c.send(srvReq("POST", "/", "Content-Length: 5\r\n") + "he")
+	if <-buffered {
+		t.Error("a body of which 2 bytes of 5 came is Buffered")
+	}
+	c.send("llo")
+	if _, body := c.read("POST"); body != "hello" {
+		t.Fatalf("body %q", body)
+	}
+}

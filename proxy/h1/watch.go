@@ -342,6 +342,16 @@ type reqBody struct {
 	err          error // the first read error other than EOF
 }
 
+// Buffered reports whether the rest of the body is already in the connection's read buffer, so
+// that reading it cannot wait on the client: a read deadline set for it would never matter.
+// Only a body of declared length read by readRequestFast can say so.
+func (b *reqBody) Buffered() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	lb, ok := b.src.(*lengthBody)
+	return ok && !b.closed && int64(lb.br.Buffered()) >= lb.n
+}
+
 func (b *reqBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	if b.owesContinue {
