@@ -208,9 +208,10 @@ type rewindBody struct{ bytes.Reader }
 func (*rewindBody) Close() error { return nil }
 
 // TestHitAllocations holds the exact-hit path to its allocation budget (see BenchmarkExactHit):
-// the key string, the body limit reader, the header values, the content length
-// and the call state the compiler cannot keep on the stack. zest's access line (logfmt at
-// info, as cmd/zest logs by default) adds none: its attributes stay on the stack.
+// the key string, the header values and the content length's digits. A body of declared
+// length is read without a limit reader, and X-Cache-Status starts as a shared value (5
+// allocations before both, 2026-12-07). zest's access line (logfmt at info, as cmd/zest logs
+// by default) adds none: its attributes stay on the stack.
 func TestHitAllocations(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -227,7 +228,7 @@ func testHitAllocations(t *testing.T, logger *slog.Logger) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector (sync.Pool drops items)")
 	}
-	const budget = 5
+	const budget = 3
 	srv := httptest.NewServer(jsonAnswer(200, completionJSON))
 	t.Cleanup(srv.Close)
 	c, err := cache.New(cache.Options{MaxBytes: 1 << 20})
@@ -257,7 +258,9 @@ func testHitAllocations(t *testing.T, logger *slog.Logger) {
 	if w.code != 200 || w.h.Get("X-Cache-Status") != "HIT" {
 		t.Fatalf("priming: %d %q", w.code, w.h.Get("X-Cache-Status"))
 	}
-	if n := testing.AllocsPerRun(200, serve); n > budget {
+	n := testing.AllocsPerRun(200, serve)
+	t.Logf("allocations per hit: %v", n)
+	if n > budget {
 		t.Errorf("an exact hit allocates %v times, budget %d", n, budget)
 	}
 	if w.h.Get("X-Cache-Status") != "HIT" {
@@ -330,8 +333,9 @@ func cannedUpstream(t *testing.T) string {
 // upstream client (the upstream allocates nothing): forwarding alone (no_cache), and a miss of
 // the exact cache that stores the answer. Each request is a new prompt. The budgets are what
 // was measured when the flight's store plan, the upstream headers' values and the
-// X-Forwarded-* values each became one allocation, and the flight's leave watch and
-// background hook stopped costing any (2026-12-07): 45 and 54, against 51 and 60 before.
+// X-Forwarded-* values each became one allocation, and the flight's leave watch, background
+// hook and first X-Cache-Status stopped costing any (2026-12-07): 44 and 53, against 51 and
+// 60 before.
 func TestMissAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector (sync.Pool drops items)")
@@ -342,8 +346,8 @@ func TestMissAllocations(t *testing.T) {
 		cc     string
 		budget float64
 	}{
-		{"forwarding", "no-cache", 45},
-		{"exact miss", "", 54},
+		{"forwarding", "no-cache", 44},
+		{"exact miss", "", 53},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := cache.New(cache.Options{MaxBytes: 64 << 20})

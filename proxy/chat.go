@@ -24,7 +24,7 @@ const chatPath = "/chat/completions"
 // answer is stored. It fills ri for the log line, metrics and span.
 func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
 	// Every chat answer says what the cache did; answers that never reach a cache say BYPASS.
-	w.Header()["X-Cache-Status"] = []string{"BYPASS"}
+	w.Header()["X-Cache-Status"] = cacheBypass
 	ri.cache = "BYPASS"
 	buf, aerr := readBody(w, r, h.opts.MaxBodyBytes)
 	if aerr != nil {
@@ -526,6 +526,11 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 
 // The X-Forwarded-Proto values, one slice each for every upstream request.
 var forwardedHTTP, forwardedHTTPS = []string{"http"}, []string{"https"}
+
+// cacheBypass is every chat answer's X-Cache-Status until the caches say otherwise: one slice
+// shared by all, never modified (a header set later replaces it; one added appends to a copy,
+// as its capacity is its length).
+var cacheBypass = []string{"BYPASS"}
 
 // upstreamDropped names the client headers a chat call never takes upstream as they came:
 // hop-by-hop ones, the encoding (zest reads the answer itself: package h1 asks for none, and
