@@ -44,7 +44,7 @@ func benchUpstream(b *testing.B, fn http.HandlerFunc) *httptest.Server {
 	return srv
 }
 
-func benchHandler(b *testing.B, upstreamURL string) *Handler {
+func benchHandler(b testing.TB, upstreamURL string) *Handler {
 	c, err := cache.New(cache.Options{MaxBytes: 64 << 20})
 	if err != nil {
 		b.Fatal(err)
@@ -350,16 +350,7 @@ func TestMissAllocations(t *testing.T) {
 		{"exact miss", "", 53},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := cache.New(cache.Options{MaxBytes: 64 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr := shippedTransport(t, base)
-			h, err := New(Options{Upstream: base + "/v1", Cache: c, Transport: tr})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { tr.CloseIdleConnections(); h.Wait(context.Background()); c.Close() })
+			h := benchHandler(t, base) // a 64 MiB exact cache, zest's own transport
 			bodies := make([][]byte, 400)
 			for i := range bodies {
 				bodies[i] = []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"What is ` + strconv.Itoa(i) + ` times 7?"}]}`)
