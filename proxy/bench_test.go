@@ -44,6 +44,7 @@ func benchUpstream(b *testing.B, fn http.HandlerFunc) *httptest.Server {
 	return srv
 }
 
+// benchHandler is zest with a 64 MiB exact cache and its own transport in front of upstreamURL.
 func benchHandler(b testing.TB, upstreamURL string) *Handler {
 	c, err := cache.New(cache.Options{MaxBytes: 64 << 20})
 	if err != nil {
