@@ -304,7 +304,7 @@ func (c *srvConn) readRequest() (*http.Request, *exchange, error) {
 // seven: the request as read, its URL, body reader and header values (fastReq; a request
 // http.ReadRequest read has its own), the context wrapper, the response and the body wrapper.
 // The handler gets a copy of the request, as http.Request's context can only be set by
-// copying it; what the handler keeps of it keeps the whole exchange (about 1.3 KB) alive.
+// copying it; what the handler keeps of it keeps the whole exchange (960 bytes on amd64) alive.
 type exchange struct {
 	in   fastReq
 	rc   reqCtx
