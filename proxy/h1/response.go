@@ -77,12 +77,12 @@ func (w *response) WriteHeader(code int) {
 	w.status = code
 	h := c.head[:0]
 	h = appendStatusLine(h, w.req.ProtoAtLeast(1, 1), code)
-	fields := c.fields[:0]
+	hdrs := c.fields[:0]
 	for k, vv := range w.header {
-		fields = append(fields, field{k, vv})
+		hdrs = append(hdrs, field{k, vv})
 	}
-	sortFields(fields)
-	for _, f := range fields {
+	sortFields(hdrs)
+	for _, f := range hdrs {
 		k, vv := f.k, f.vv
 		switch k {
 		case "Content-Length":
@@ -121,8 +121,8 @@ func (w *response) WriteHeader(code int) {
 		}
 		h = appendHeader(h, k, vv)
 	}
-	clear(fields) // keep no handler's values past the response
-	c.fields = fields[:0]
+	clear(hdrs) // keep no handler's values past the response
+	c.fields = hdrs[:0]
 	c.head = h
 }
 
@@ -161,17 +161,15 @@ func appendStatusLine(h []byte, is11 bool, code int) []byte {
 	return append(h, "\r\n"...)
 }
 
-// appendHeader writes one header's lines as net/http does: a name that is not a valid token
-// is dropped, and line breaks in a value become spaces.
-// field is one header of a response being written: its name and values.
+// field is one header of a message being written: its name and values.
 type field struct {
 	k  string
 	vv []string
 }
 
-// sortFields sorts a response's headers by name, as net/http writes them: the dozen or so of
-// an answer by insertion, without a comparison function's calls; more (a relayed upstream's
-// hundreds, say) by slices.SortFunc, whose time grows as n log n.
+// sortFields sorts a message's headers by name, as net/http writes them: the dozen or so of
+// an answer or a request by insertion, without a comparison function's calls; more (a relayed
+// upstream's hundreds, say) by slices.SortFunc, whose time grows as n log n.
 func sortFields(fs []field) {
 	if len(fs) > 16 {
 		slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.k, b.k) })
@@ -184,6 +182,8 @@ func sortFields(fs []field) {
 	}
 }
 
+// appendHeader writes one header's lines as net/http does: a name that is not a valid token
+// is dropped, and line breaks in a value become spaces.
 func appendHeader(h []byte, k string, vv []string) []byte {
 	if !httpguts.ValidHeaderFieldName(k) {
 		return h

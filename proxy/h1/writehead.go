@@ -52,17 +52,17 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		bw.Write(strconv.AppendInt(nb[:0], req.ContentLength, 10))
 		bw.WriteString("\r\n")
 	}
-	var kb [maxPlainHeaders]string
-	keys := kb[:0]
-	for k := range req.Header {
+	var hb [maxPlainHeaders]field
+	hdrs := hb[:0]
+	for k, vv := range req.Header {
 		if !excludedHeader(k) {
-			keys = append(keys, k)
+			hdrs = append(hdrs, field{k, vv})
 		}
 	}
-	sortStrings(keys)
-	for _, k := range keys {
-		for _, v := range req.Header[k] {
-			writeField(bw, k, trimOWS(v))
+	sortFields(hdrs)
+	for _, f := range hdrs {
+		for _, v := range f.vv {
+			writeField(bw, f.k, trimOWS(v))
 		}
 	}
 	if _, err := bw.WriteString("\r\n"); err != nil {
@@ -90,16 +90,6 @@ func writeField(bw *bufio.Writer, k, v string) {
 	bw.WriteString(": ")
 	bw.WriteString(v)
 	bw.WriteString("\r\n")
-}
-
-// sortStrings is an insertion sort: a request's dozen header names, without the allocation
-// slices.Sort's escaping argument would cost.
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // maxPlainHeaders bounds the header names of a request writeRequest writes by hand.
