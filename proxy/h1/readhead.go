@@ -42,7 +42,7 @@ func readRequestFast(br *bufio.Reader, in *fastReq) (req *http.Request, ok bool)
 	}
 	head := string(buf[:n-2]) // the request line and the header lines, each ending in CRLF
 
-	line, rest := firstLine(head)
+	line, rest, _ := cutLine(head)
 	method, line, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(line, " ")
 	if !ok1 || !ok2 || proto != "HTTP/1.1" || !httpguts.ValidHeaderFieldName(method) ||
@@ -124,13 +124,10 @@ func readFields(rest string, lines int, request bool, vals []string) (f fields, 
 		strs = make([]string, lines)
 	}
 	for rest != "" {
-		// Every line ends in CRLF and holds no other LF (headLen): the next LF ends it.
-		j := strings.IndexByte(rest, '\n')
-		if j < 1 || rest[j-1] != '\r' {
+		var line string
+		if line, rest, ok = cutLine(rest); !ok {
 			return f, false
 		}
-		line := rest[:j-1]
-		rest = rest[j+1:]
 		name, value, found := strings.Cut(line, ":")
 		// A name that is not a token also catches an obs-fold line (leading SP or HTAB) and a
 		// space before the colon, which net/http accepts but keeps uncanonicalised.
@@ -182,15 +179,15 @@ func readFields(rest string, lines int, request bool, vals []string) (f fields, 
 	return f, true
 }
 
-// firstLine splits a head that headLen measured (its blank line cut off) after its first line:
-// the line without its CRLF, and the header lines. Every line of such a head ends in CRLF and
-// holds no other LF, so the first LF ends the first line.
-func firstLine(head string) (line, rest string) {
-	j := strings.IndexByte(head, '\n')
-	if j < 1 {
-		return head, ""
+// cutLine cuts s, lines of a head that headLen measured, after its first line: the line
+// without its CRLF, and the rest. Every line of such a head ends in CRLF and holds no other
+// LF, so the next LF ends the line; ok is false when s holds no line ending in CRLF.
+func cutLine(s string) (line, rest string, ok bool) {
+	j := strings.IndexByte(s, '\n')
+	if j < 1 || s[j-1] != '\r' {
+		return s, "", false
 	}
-	return head[:j-1], head[j+1:]
+	return s[:j-1], s[j+1:], true
 }
 
 // plainPath reports whether target is a path of unreserved characters and slashes, not

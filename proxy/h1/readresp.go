@@ -24,7 +24,7 @@ func readResponseFast(br *bufio.Reader, req *http.Request) (resp *http.Response,
 		return nil, false
 	}
 	head := string(buf[:n-2])
-	line, rest := firstLine(head)
+	line, rest, _ := cutLine(head)
 	proto, status, _ := strings.Cut(line, " ")
 	if proto != "HTTP/1.1" || len(status) < 3 || len(status) > 3 && status[3] != ' ' {
 		return nil, false
