@@ -273,7 +273,7 @@ func (c *srvConn) readRequest() (*http.Request, *exchange, error) {
 		if idle == 0 {
 			idle = s.ReadHeaderTimeout
 		}
-		c.cr.setIdleDeadline(deadlineIn(idle), idle/idleSlack)
+		c.cr.setReadDeadlineKeeping(deadlineIn(idle), idle/idleSlack)
 		if _, err := c.br.Peek(1); err != nil {
 			return nil, nil, err
 		}
@@ -314,7 +314,7 @@ type exchange struct {
 
 // idleSlack sets how much earlier than IdleTimeout (or ReadHeaderTimeout, standing in for it)
 // a connection waiting for its next request may be closed: by at most 1/idleSlack of it, so
-// that the deadline need not move on every request (see setIdleDeadline).
+// that the deadline need not move on every request (see setReadDeadlineKeeping).
 const idleSlack = 32
 
 // deadlineIn is the deadline d from now; the zero time (none) for d <= 0.

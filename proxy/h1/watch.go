@@ -116,22 +116,14 @@ func (cr *connReader) Read(p []byte) (int, error) {
 // effect before the next read of the connection, or at once if a body read is under way. It
 // never reaches the watch's read: the body is in by then, and a deadline passing there would be
 // taken for the client going away (or would undo endRequest's deadline in the past).
-func (cr *connReader) setReadDeadline(t time.Time) error {
-	cr.mu.Lock()
-	defer cr.mu.Unlock()
-	cr.dlWant = t
-	if cr.reading && !cr.watching {
-		return cr.applyDeadlineLocked()
-	}
-	return nil
-}
+func (cr *connReader) setReadDeadline(t time.Time) error { return cr.setReadDeadlineKeeping(t, 0) }
 
-// setIdleDeadline asks for the deadline t of a wait for the next request, as setReadDeadline
-// does, but keeps the deadline already on the connection when that is at most slack earlier.
-// Under load the previous wait's deadline is microseconds older, and moving the runtime's
-// timer on every request costs about as much as parsing the request's head; a connection left
-// idle is so closed up to slack before its time.
-func (cr *connReader) setIdleDeadline(t time.Time, slack time.Duration) error {
+// setReadDeadlineKeeping is setReadDeadline, but keeps the deadline already on the connection
+// when that is at most slack earlier than t: for the wait for the next request, whose deadline
+// under load is microseconds later than the previous wait's, and moving the runtime's timer on
+// every request costs about as much as parsing the request's head. A connection left idle is
+// so closed up to slack before its time.
+func (cr *connReader) setReadDeadlineKeeping(t time.Time, slack time.Duration) error {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	if keepDeadline(cr.dlSet, t, slack) {
