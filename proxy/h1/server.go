@@ -436,7 +436,7 @@ func (c *srvConn) run(req *http.Request, ex *exchange) (keep, ok bool) {
 		w.body = body
 	}
 	c.cr.startRequest(rc, cancel, body == nil)
-	req = req.WithContext(rc)
+	*req = *req.WithContext(rc) // in place: req is the exchange's own, and the copy stays on the stack
 	w.req = req
 	if !c.callHandler(w, req) {
 		c.cr.endRequest()

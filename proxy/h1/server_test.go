@@ -405,8 +405,8 @@ func TestChunkedWritesAllocateNothing(t *testing.T) {
 // the handler and send a plain answer: the client here writes prepared bytes and reads the
 // answer into a buffer of its own, so that every allocation counted is the server's. The
 // request, its URL, body reader, header values, context wrapper, response and body wrapper
-// are one allocation (exchange): 10 allocations per request, where they had been 16. The
-// handler's own Content-Type value is one of them.
+// are one allocation (exchange), and the request is given its context in place: 9 allocations
+// per request, where they had been 16. The handler's own Content-Type value is one of them.
 func TestRequestAllocations(t *testing.T) {
 	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say this is a test"}]}`
 	answer := []byte(`{"id":"chatcmpl-1","object":"chat.completion","choices":[]}`)
@@ -443,8 +443,8 @@ func TestRequestAllocations(t *testing.T) {
 		t.Fatalf("answer %q to body %q", buf[:size], got)
 	}
 	t.Logf("allocations per request: %v", allocs)
-	if allocs > 10 && !raceEnabled {
-		t.Errorf("a request allocates %v times, want at most 10", allocs)
+	if allocs > 9 && !raceEnabled {
+		t.Errorf("a request allocates %v times, want at most 9", allocs)
 	}
 }
 

@@ -71,6 +71,11 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if req.ContentLength == 0 {
 		return nil
 	}
+	if b, ok := req.Body.(lenWriterTo); ok && int64(b.Len()) == req.ContentLength {
+		// Bytes in memory, exactly as many as stated (a bytes.Reader, say): written as they are.
+		_, err := b.WriteTo(bw)
+		return err
+	}
 	n, err := io.CopyN(bw, req.Body, req.ContentLength)
 	if err == io.EOF {
 		return fmt.Errorf("http: ContentLength=%d with Body length %d", req.ContentLength, n)
@@ -166,4 +171,10 @@ func asciiPrintable(s string) bool {
 		}
 	}
 	return true
+}
+
+// lenWriterTo is a body that knows how many bytes it has left and writes them itself.
+type lenWriterTo interface {
+	Len() int
+	io.WriterTo
 }

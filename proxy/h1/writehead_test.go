@@ -134,18 +134,35 @@ func TestWriteRequestOddRequests(t *testing.T) {
 }
 
 // TestWriteRequestBodyLength: a body shorter or longer than ContentLength is an error, as
-// with Request.Write, and the body is closed either way.
+// with Request.Write, and the body is closed either way; one of exactly that length is sent
+// whole. Both for a body that is only a reader and for one that tells its length and writes
+// itself (a bytes.Reader: written without a copy through io.CopyN).
 func TestWriteRequestBodyLength(t *testing.T) {
-	for _, n := range []int64{3, 10} {
-		req := newOutReq(t, "POST", "http://up.test/", "12345", nil)
-		req.ContentLength = n
-		cb := &closeRecorder{Reader: strings.NewReader("12345")}
-		req.Body = cb
-		if err := writeRequest(bufio.NewWriter(io.Discard), req); err == nil {
-			t.Errorf("ContentLength %d with a 5-byte body: no error", n)
-		}
-		if !cb.closed {
-			t.Errorf("ContentLength %d: body not closed", n)
+	for _, sized := range []bool{false, true} {
+		for _, n := range []int64{3, 5, 10} {
+			req := newOutReq(t, "POST", "http://up.test/", "12345", nil)
+			req.ContentLength = n
+			var cb interface {
+				io.ReadCloser
+				closedYet() bool
+			} = &closeRecorder{Reader: strings.NewReader("12345")}
+			if sized {
+				cb = &sizedCloseRecorder{Reader: bytes.NewReader([]byte("12345"))}
+			}
+			req.Body = cb
+			var out bytes.Buffer
+			bw := bufio.NewWriter(&out)
+			err := writeRequest(bw, req)
+			bw.Flush()
+			switch {
+			case n != 5 && err == nil:
+				t.Errorf("sized %v: ContentLength %d with a 5-byte body: no error", sized, n)
+			case n == 5 && (err != nil || !strings.HasSuffix(out.String(), "\r\n\r\n12345")):
+				t.Errorf("sized %v: ContentLength 5 with a 5-byte body: %v, wrote %q", sized, err, out.String())
+			}
+			if !cb.closedYet() {
+				t.Errorf("sized %v: ContentLength %d: body not closed", sized, n)
+			}
 		}
 	}
 }
@@ -155,7 +172,16 @@ type closeRecorder struct {
 	closed bool
 }
 
-func (c *closeRecorder) Close() error { c.closed = true; return nil }
+func (c *closeRecorder) Close() error    { c.closed = true; return nil }
+func (c *closeRecorder) closedYet() bool { return c.closed }
+
+type sizedCloseRecorder struct {
+	*bytes.Reader
+	closed bool
+}
+
+func (c *sizedCloseRecorder) Close() error    { c.closed = true; return nil }
+func (c *sizedCloseRecorder) closedYet() bool { return c.closed }
 
 // FuzzWriteRequest: for any method, path, header and body, the fast path writes what
 // Request.Write writes (or both fail).
