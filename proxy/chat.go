@@ -320,14 +320,20 @@ func (c *chatCall) participant(cur *cursor, leader, willStore bool, lim ratelimi
 				// A follower of a call that failed got what the upstream said: a miss.
 				ri.cache, ri.layer = "MISS", ""
 			}
-			hd.Set("X-Cache-Status", ri.cache)
+			// One backing array for these values (as Header.Set, each key gets one value).
+			vals := make([]string, 0, 4)
+			set := func(k, v string) {
+				vals = append(vals, v)
+				hd[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+			}
+			set("X-Cache-Status", ri.cache)
 			if ri.layer != "" {
-				hd.Set("X-Cache-Type", ri.layer)
-				hd.Set("Age", "0")
+				set("X-Cache-Type", ri.layer)
+				set("Age", "0")
 			}
 			if willStore && clean {
 				ri.key = key
-				hd.Set("X-Cache-Key", key)
+				set("X-Cache-Key", key)
 			}
 			if limits != nil {
 				replaceLimitHeaders(hd, *limits)
@@ -481,10 +487,17 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 	} else {
 		u = upstreamURL(h.upstream, r.URL)
 	}
-	// Built on an empty URL, then given the one already parsed: no round trip through text.
-	out, _ := http.NewRequestWithContext(ctx, r.Method, "", bytes.NewReader(body))
-	out.URL, out.Host = u, strings.TrimSuffix(u.Host, ":")
-	out.Header = make(http.Header, len(r.Header)+3)
+	// What http.NewRequestWithContext makes of a body of bytes, without parsing a URL (the one
+	// given is already parsed) or making a header map only to replace it.
+	out := &http.Request{Method: r.Method, URL: u, Host: strings.TrimSuffix(u.Host, ":"),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, len(r.Header)+3),
+		Body: http.NoBody, GetBody: noBody}
+	if len(body) > 0 {
+		bb := &byteBody{src: body}
+		bb.Reset(body)
+		out.Body, out.GetBody = bb, bb.rewound
+	}
+	*out = *out.WithContext(ctx) // in place: the copy WithContext makes stays on the stack
 	for k, vv := range r.Header {
 		if !upstreamDropped(k) {
 			out.Header[k] = vv // shared, never modified: only ever replaced below
@@ -523,6 +536,23 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 	}
 	return out
 }
+
+// byteBody is an upstream request body of bytes: a ReadCloser in one allocation.
+type byteBody struct {
+	bytes.Reader
+	src []byte
+}
+
+func (*byteBody) Close() error { return nil }
+
+// rewound is the request's GetBody: the same bytes from their start.
+func (b *byteBody) rewound() (io.ReadCloser, error) {
+	r := &byteBody{src: b.src}
+	r.Reset(b.src)
+	return r, nil
+}
+
+func noBody() (io.ReadCloser, error) { return http.NoBody, nil }
 
 // The X-Forwarded-Proto values, one slice each for every upstream request.
 var forwardedHTTP, forwardedHTTPS = []string{"http"}, []string{"https"}

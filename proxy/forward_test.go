@@ -482,3 +482,50 @@ func TestStatedLengthAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamRequestBody: the request a chat call sends upstream carries the given context,
+// the URL and host of the upstream, and its body with its length; GetBody (what a transport
+// retries with) gives the same bytes again, each time from the start. An empty body is
+// http.NoBody, as http.NewRequestWithContext makes it.
+func TestUpstreamRequestBody(t *testing.T) {
+	e := newEnv(t, newUpstream(t, jsonAnswer(200, completionJSON)), nil)
+	type ctxKey struct{}
+	ctx := context.WithValue(context.Background(), ctxKey{}, "flight")
+	in, _ := http.NewRequest(http.MethodPost, "http://zest.test/v1/chat/completions", nil)
+	in.Header.Set("Content-Type", "application/json")
+	for _, body := range []string{`{"model":"m","messages":[]}`, ""} {
+		out := e.h.upstreamRequest(ctx, in, []byte(body))
+		if out.Context().Value(ctxKey{}) != "flight" {
+			t.Errorf("body %q: the request does not carry the context given", body)
+		}
+		if out.URL.String() != e.up.base()+chatPath || out.Host != out.URL.Host || out.Method != http.MethodPost ||
+			out.ProtoMajor != 1 || out.ProtoMinor != 1 {
+			t.Errorf("body %q: %s %s host %q proto %d.%d", body, out.Method, out.URL, out.Host, out.ProtoMajor, out.ProtoMinor)
+		}
+		if out.ContentLength != int64(len(body)) || out.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("body %q: ContentLength %d, Content-Type %q", body, out.ContentLength, out.Header.Get("Content-Type"))
+		}
+		if body == "" && out.Body != http.NoBody {
+			t.Errorf("empty body is %T, want http.NoBody", out.Body)
+		}
+		bodies := []io.ReadCloser{out.Body}
+		for range 2 {
+			b, err := out.GetBody()
+			if err != nil {
+				t.Fatal(err)
+			}
+			bodies = append(bodies, b)
+		}
+		io.ReadAll(bodies[1]) // a rewound body read to its end leaves the next one whole
+		for i, b := range bodies {
+			if i == 1 {
+				continue
+			}
+			got, err := io.ReadAll(b)
+			if err != nil || string(got) != body {
+				t.Errorf("body %d of %q: %q, %v", i, body, got, err)
+			}
+			b.Close()
+		}
+	}
+}

@@ -281,9 +281,10 @@ var errStreamCut = http.ErrAbortHandler
 func writeAnswer(w http.ResponseWriter, p participant, upstream http.Header, contentType string, body []byte) {
 	hdr := w.Header()
 	upstreamHeaders(hdr, upstream, p)
-	hdr.Set("Content-Type", contentType)
+	vals := []string{contentType, strconv.Itoa(len(body))} // one backing array
+	hdr["Content-Type"] = vals[0:1:1]
 	p.setHeaders(hdr, true)
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr["Content-Length"] = vals[1:2:2]
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
 }
