@@ -338,3 +338,14 @@ func TestFlatIndexIDsAcrossSmallSize(t *testing.T) {
 	live["id1"] = 0
 	check("after replacing id1")
 }
+
+// BenchmarkQuantize is the quantisation of one stored vector of the local embedder's
+// dimension, which every store into a partition of more than smallIndex entries pays.
+func BenchmarkQuantize(b *testing.B) {
+	v := randomVecs(1, LocalDim)[0]
+	w := make([]uint64, qwords(LocalDim))
+	b.ReportAllocs()
+	for b.Loop() {
+		quantize(v, w)
+	}
+}

@@ -75,8 +75,10 @@ func quantize(v []float32, words []uint64) qmeta {
 		return qmeta{rv: math.Inf(1), nv: math.Inf(1), tailNorm: math.Inf(1)}
 	}
 	var meta qmeta
+	var inv float64 // 1/scale: any rounding of v_j·inv keeps the bound, which reads the ṽ_j chosen
 	if m > 0 {
 		meta.scale = m / qMax
+		inv = qMax / m
 	}
 	h := headWords(len(words))
 	var se, sn float64
@@ -87,7 +89,7 @@ func quantize(v []float32, words []uint64) qmeta {
 			var t int64
 			if i := j*8 + b; i < len(v) && m > 0 {
 				f := float64(v[i])
-				t = max(-qMax, min(qMax, int64(math.Round(f/meta.scale))))
+				t = max(-qMax, min(qMax, int64(math.RoundToEven(f*inv))))
 				r := float64(t) * meta.scale
 				se += (f - r) * (f - r)
 				sn += r * r
