@@ -51,7 +51,7 @@ type flight struct {
 	cancel context.CancelFunc
 
 	mu         sync.Mutex
-	changed    chan struct{} // closed and replaced on every change
+	changed    chan struct{} // closed on every change, then nil until a waiter needs one
 	headerSet  bool
 	status     int
 	header     http.Header
@@ -120,7 +120,7 @@ func (g *flightGroup) forget(f *flight) {
 // newFlight makes a flight whose call is bounded by timeout (none when <= 0).
 // The leader's cursor is f.cursors[0].
 func newFlight(ctx context.Context, timeout time.Duration) *flight {
-	f := &flight{changed: make(chan struct{}), refs: 1}
+	f := &flight{refs: 1}
 	f.newCursorLocked()
 	if timeout > 0 {
 		f.ctx, f.cancel = context.WithTimeout(ctx, timeout)
@@ -132,8 +132,19 @@ func newFlight(ctx context.Context, timeout time.Duration) *flight {
 
 // broadcastLocked wakes every waiter. f.mu must be held.
 func (f *flight) broadcastLocked() {
-	close(f.changed)
-	f.changed = make(chan struct{})
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+}
+
+// changedLocked returns the channel the next broadcast closes, made when the first waiter
+// needs it: a flight no one waits on (a lone leader's) makes none. f.mu must be held.
+func (f *flight) changedLocked() <-chan struct{} {
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	return f.changed
 }
 
 // leave is called by each client when it is done with the flight, with its cursor. The last
@@ -536,27 +547,34 @@ type snapshot struct {
 	overflow            bool
 	err                 error
 	result              []byte
-	changed             <-chan struct{}
 }
 
 func (f *flight) snap() snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return snapshot{f.headerSet, f.finished, f.status, f.header, f.isSSE, f.parts, f.base, f.overflow,
-		f.err, f.result, f.changed}
+	return f.snapLocked()
 }
 
-// wait blocks until cond holds for the flight's state or ctx ends.
+func (f *flight) snapLocked() snapshot {
+	return snapshot{f.headerSet, f.finished, f.status, f.header, f.isSSE, f.parts, f.base, f.overflow,
+		f.err, f.result}
+}
+
+// wait blocks until cond holds for the flight's state or ctx ends. cond runs under f.mu.
 func (f *flight) wait(ctx context.Context, cond func(s snapshot) bool) (snapshot, error) {
 	for {
-		s := f.snap()
+		f.mu.Lock()
+		s := f.snapLocked()
 		if cond(s) {
+			f.mu.Unlock()
 			return s, nil
 		}
+		changed := f.changedLocked() // taken with the state it was read with: no change is missed
+		f.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return s, ctx.Err()
-		case <-s.changed:
+		case <-changed:
 		}
 	}
 }

@@ -84,7 +84,10 @@ func (f *flight) makeRoom(h *Handler) {
 		f.peak = max(f.peak, f.held)
 		f.trimLocked()
 		full := f.held > f.maxBuffer && f.activeLocked()
-		ch := f.changed
+		var ch <-chan struct{}
+		if full {
+			ch = f.changedLocked()
+		}
 		f.mu.Unlock()
 		if !full {
 			return
