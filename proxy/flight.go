@@ -70,6 +70,11 @@ type flight struct {
 	refs       int
 	abandoned  bool
 
+	// The leader's cursor, cursors[0], held in the flight with the slice's first array: most
+	// flights have no other client.
+	leaderCursor cursor
+	firstCursors [1]*cursor
+
 	usagePrompt, usageCompletion int
 	usageKnown                   bool
 }

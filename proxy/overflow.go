@@ -20,6 +20,11 @@ type cursor struct {
 // newCursorLocked adds a client's cursor at the start of the answer. f.mu must be held (or f
 // not yet shared).
 func (f *flight) newCursorLocked() *cursor {
+	if f.cursors == nil { // the leader's: in the flight itself, as most flights have no other
+		f.cursors = f.firstCursors[:1]
+		f.cursors[0] = &f.leaderCursor
+		return &f.leaderCursor
+	}
 	c := &cursor{}
 	f.cursors = append(f.cursors, c)
 	return c
