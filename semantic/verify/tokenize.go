@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // tokKind says what a token is.
@@ -52,7 +53,7 @@ type tokenizer struct {
 // dropped like an article), %, $, °F and friends become words, quoted spans
 // are marked. It never fails: any input gives some (possibly empty) slice.
 func tokenize(s string) []token {
-	t := tokenizer{s: strings.ToLower(s), toks: make([]token, 0, 8+len(s)/5)} // about a token per five bytes
+	t := tokenizer{s: toLower(s), toks: make([]token, 0, 8+len(s)/5)} // about a token per five bytes
 	if len(t.s) == len(s) {
 		t.orig = s
 	}
@@ -75,6 +76,31 @@ func tokenize(s string) []token {
 		}
 	}
 	return t.toks
+}
+
+// toLower is strings.ToLower, with ASCII text (most prompts) lowered in one tight loop: s itself
+// when it has no capital, else one new string.
+func toLower(s string) string {
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf && s[i]-'A' > 'Z'-'A' {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := make([]byte, len(s))
+	copy(b, s[:i])
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(s) // Unicode casing
+		}
+		if c-'A' <= 'Z'-'A' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
 }
 
 // isAlnum reports a letter or a digit; small enough to inline, with a table for ASCII.
@@ -391,6 +417,10 @@ func negBase(b string) string {
 
 // wordToken emits one plain word after spelling normalisation.
 func (t *tokenizer) wordToken(w string) {
+	if !mayNorm(w) {
+		t.emit(w, tWord)
+		return
+	}
 	n, ok := wordNorms[w]
 	t.normToken(w, n, ok)
 }
@@ -528,8 +558,15 @@ func romanString(n int) string {
 // joinSlashes reads the chat forms "w/" (with), "w/o" (without) and "b/c"
 // (because), which the scan splits at the slash.
 func (t *tokenizer) joinSlashes() {
-	out := t.toks[:0]
-	for i := 0; i < len(t.toks); i++ {
+	first := 0 // the token before the first slash: none before it changes
+	for first+1 < len(t.toks) && (t.toks[first+1].kind != tSym || t.toks[first+1].text != "/") {
+		first++
+	}
+	if first+1 >= len(t.toks) {
+		return // no slash, as in most prompts
+	}
+	out := t.toks[:first]
+	for i := first; i < len(t.toks); i++ {
 		k := t.toks[i]
 		slash := i+1 < len(t.toks) && t.toks[i+1].text == "/" && t.toks[i+1].kind == tSym
 		next := ""

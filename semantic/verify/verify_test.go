@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 func newVerifier(t testing.TB) *Verifier {
@@ -570,5 +571,52 @@ func TestPlainWordFastPath(t *testing.T) {
 		if w != "" && isLetters(w) {
 			t.Errorf("isLetters(%q) = true", w)
 		}
+	}
+}
+
+// TestToLower: the tokenizer's lower-casing is strings.ToLower's, for ASCII with and without
+// capitals (the fast loop; no copy when nothing changes) and for Unicode (handed over).
+func TestToLower(t *testing.T) {
+	for _, s := range []string{"", "a", "A", "already lower", "Explain In Two Sentences", "@[`{ AZaz",
+		"ÉTÉ", "Über API", "mixed ÀB", "end É", "ǅ ß ΣΑΣ", "\x80\xff broken", "Z"} {
+		got := toLower(s)
+		if want := strings.ToLower(s); got != want {
+			t.Errorf("toLower(%q) = %q, want %q", s, got, want)
+		}
+		if got == s && len(s) > 0 && unsafe.StringData(got) != unsafe.StringData(s) {
+			t.Errorf("toLower(%q) copied a string that had nothing to lower", s)
+		}
+	}
+}
+
+func FuzzToLower(f *testing.F) {
+	for _, s := range []string{"Hello World", "ÉTÉ", "", "a\x80B"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := toLower(s), strings.ToLower(s); got != want {
+			t.Fatalf("toLower(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// TestMayNormKeepsKeys: the length and end-letter filter before the wordNorms lookup never
+// rules out one of its keys, and does rule out common words that are not (else it saves
+// nothing).
+func TestMayNormKeepsKeys(t *testing.T) {
+	for w := range wordNorms {
+		if !mayNorm(w) {
+			t.Errorf("mayNorm(%q) = false for a wordNorms key", w)
+		}
+	}
+	out := 0
+	common := strings.Fields("explain what a caching reverse proxy for an openai compatible request project the of and to in is it that")
+	for _, w := range common {
+		if _, key := wordNorms[w]; !key && !mayNorm(w) {
+			out++
+		}
+	}
+	if out < len(common)/2 {
+		t.Errorf("mayNorm rules out %d of %d common words", out, len(common))
 	}
 }

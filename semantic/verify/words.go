@@ -260,6 +260,31 @@ var wordNorms = func() map[string]wordNorm {
 	return m
 }()
 
+// normEnds has, for each length up to 15, the first letters (bits 0-25) and last letters (bits
+// 32-57) of the wordNorms keys of that length: a lower-case word it rules out is not a key,
+// which spares most words the map lookup.
+var normEnds = func() (t [16]uint64) {
+	for w := range wordNorms {
+		if len(w) < len(t) && isLower(w[0]) && isLower(w[len(w)-1]) {
+			t[len(w)] |= 1<<(w[0]-'a') | 1<<(32+w[len(w)-1]-'a')
+		}
+	}
+	return t
+}()
+
+func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
+
+// mayNorm reports whether w may be a wordNorms key: false only for a word of 1 to 15 bytes
+// that starts and ends with lower-case ASCII letters no key of its length starts and ends with.
+// (wordToken reads only lower-cased text.)
+func mayNorm(w string) bool {
+	if len(w) == 0 || len(w) >= len(normEnds) || !isLower(w[0]) || !isLower(w[len(w)-1]) {
+		return true
+	}
+	m := normEnds[len(w)]
+	return m&(1<<(w[0]-'a')) != 0 && m&(1<<(32+w[len(w)-1]-'a')) != 0
+}
+
 // wordClass is the set of the lists above that a word is on, so that prepare finds what it asks
 // of a token with one lookup (wordClasses) instead of one per list.
 type wordClass uint16
