@@ -82,6 +82,7 @@ func (v *Verifier) prepare(s string) prompt { return v.prepareRead(v.read(s)) }
 func (v *Verifier) prepareRead(raw, toks []token) prompt {
 	p := prompt{raw: raw, toks: toks}
 	p.contOf = make([]int16, len(p.toks))
+	p.content = make([]cword, 0, len(p.toks)) // at most one content word a token: no regrowing
 	var cbuf [64]wordClass
 	cls := classes(p.toks, cbuf[:0])
 	// nextClass is the class of the token after i in its sentence, 0 if none.
