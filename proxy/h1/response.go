@@ -19,10 +19,10 @@ import (
 // returns. Framing is decided then: the handler's Content-Length; else, when the handler has
 // returned, the length of what it wrote; else chunked (HTTP/1.1) or delimited by close (1.0).
 type response struct {
-	c      *srvConn
-	req    *http.Request
-	body   *reqBody // nil for a request without one
-	cancel func()   // ends the request's context, when the client is found gone
+	c    *srvConn
+	req  *http.Request
+	body *reqBody // nil for a request without one
+	rc   *reqCtx  // the request's context, cancelled when the client is found gone
 
 	header     http.Header
 	status     int // the final status; 0 until WriteHeader
@@ -355,7 +355,7 @@ func (w *response) writeErr(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
 		w.closeAfter = true
-		w.cancel()
+		w.rc.cancel()
 	}
 }
 

@@ -32,10 +32,9 @@ type connReader struct {
 	remain   int64 // bytes Read may still return; negative means no limit
 	hitLimit bool  // a Read stopped at the limit
 
-	// The request being served: its context, how to cancel it, whether its body was read to
+	// The request being served: its context (which cancel ends), whether its body was read to
 	// its end, and whether the watch was asked for before that.
 	active    *reqCtx
-	cancel    context.CancelFunc
 	bodyDone  bool
 	wantWatch bool
 	watched   bool // a watch ran for this request: it ends with the client gone or a byte kept
@@ -104,8 +103,8 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	cr.mu.Lock()
 	cr.reading = false
 	cr.consumed(n)
-	if err != nil && cr.cancel != nil {
-		cr.cancel() // the client is gone mid-body
+	if err != nil && cr.active != nil {
+		cr.active.cancel() // the client is gone mid-body
 	}
 	cr.cond.Broadcast()
 	cr.mu.Unlock()
@@ -177,9 +176,9 @@ func (cr *connReader) consumed(n int) {
 
 // startRequest makes rc the request being served; bodyDone is true for a request without a
 // body.
-func (cr *connReader) startRequest(rc *reqCtx, cancel context.CancelFunc, bodyDone bool) {
+func (cr *connReader) startRequest(rc *reqCtx, bodyDone bool) {
 	cr.mu.Lock()
-	cr.active, cr.cancel, cr.bodyDone, cr.wantWatch, cr.watched = rc, cancel, bodyDone, false, false
+	cr.active, cr.bodyDone, cr.wantWatch, cr.watched = rc, bodyDone, false, false
 	cr.mu.Unlock()
 }
 
@@ -263,8 +262,8 @@ func (cr *connReader) backgroundRead(before func(), after func(int, error)) {
 	var ne net.Error
 	if cr.aborted && errors.As(err, &ne) && ne.Timeout() {
 		// endRequest cut the read short: nothing is known of the client.
-	} else if err != nil && cr.cancel != nil {
-		cr.cancel()
+	} else if err != nil && cr.active != nil {
+		cr.active.cancel()
 	}
 	cr.aborted = false
 	cr.watching, cr.reading = false, false
@@ -279,7 +278,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (cr *connReader) endRequest() {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
-	cr.active, cr.cancel, cr.wantWatch = nil, nil, false
+	cr.active, cr.wantWatch = nil, false
 	if cr.armed {
 		cr.armed = false
 		cr.delay.Stop()
@@ -296,27 +295,86 @@ func (cr *connReader) endRequest() {
 	cr.clearDeadlineLocked()
 }
 
-// reqCtx is a request's context. It embeds the context.WithCancel context itself, so a child
-// context attaches to it directly (no goroutine per child); Done and Err first start the watch.
+// reqCtx is a request's context. It becomes cancellable only when asked for Done or Err: most
+// answers are written without anyone asking, and they then cost no context.WithCancel. Once
+// asked, it is that context (made from the connection's), so a child context attaches to it
+// directly (no goroutine per child); Done and Err first start the watch. A request cancelled
+// before it was asked reports so when asked.
 type reqCtx struct {
-	context.Context
-	cr    *connReader
-	asked atomic.Bool // Done or Err was called: the watch is armed
+	parent context.Context // the connection's: values only, never done
+	cr     *connReader
+	asked  atomic.Bool // Done or Err was called: the watch is armed
+
+	// inner is the context.WithCancel context, made under mu by the first Done or Err; made is
+	// set after it, so that a load of made that sees true sees inner.
+	inner       context.Context
+	made        atomic.Bool
+	mu          sync.Mutex // orders making inner with cancel
+	innerCancel context.CancelFunc
+	canceled    bool
 }
+
+func (c *reqCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
 
 func (c *reqCtx) Done() <-chan struct{} {
 	c.ask()
-	return c.Context.Done()
+	return c.cancellable().Done()
 }
 
 func (c *reqCtx) Err() error {
 	c.ask()
-	return c.Context.Err()
+	if c.made.Load() {
+		return c.inner.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.canceled {
+		return context.Canceled
+	}
+	return nil
+}
+
+// Value is the connection context's value, or once the context is cancellable, its own (which
+// differs only in what package context itself asks of it).
+func (c *reqCtx) Value(key any) any {
+	if c.made.Load() {
+		return c.inner.Value(key)
+	}
+	return c.parent.Value(key)
 }
 
 func (c *reqCtx) ask() {
 	if !c.asked.Load() && !c.asked.Swap(true) {
 		c.cr.watch(c)
+	}
+}
+
+// cancellable returns the cancellable context, making it the first time (cancelled at once
+// when the request already was).
+func (c *reqCtx) cancellable() context.Context {
+	if c.made.Load() {
+		return c.inner
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.made.Load() {
+		c.inner, c.innerCancel = context.WithCancel(c.parent)
+		if c.canceled {
+			c.innerCancel()
+		}
+		c.made.Store(true)
+	}
+	return c.inner
+}
+
+// cancel ends the request's context; it may be called more than once, from any goroutine.
+func (c *reqCtx) cancel() {
+	c.mu.Lock()
+	c.canceled = true
+	cancel := c.innerCancel
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 }
 
