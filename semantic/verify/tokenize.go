@@ -82,8 +82,10 @@ func tokenize(s string) []token {
 // when it has no capital, else one new string.
 func toLower(s string) string {
 	i := 0
-	for i < len(s) && s[i] < utf8.RuneSelf && s[i]-'A' > 'Z'-'A' {
-		i++
+	for ; i < len(s) && s[i]-'A' > 'Z'-'A'; i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.ToLower(s) // Unicode casing (no copy either when nothing changes)
+		}
 	}
 	if i == len(s) {
 		return s

@@ -575,16 +575,22 @@ func TestPlainWordFastPath(t *testing.T) {
 }
 
 // TestToLower: the tokenizer's lower-casing is strings.ToLower's, for ASCII with and without
-// capitals (the fast loop; no copy when nothing changes) and for Unicode (handed over).
+// capitals (the fast loop) and for Unicode (handed over); a string with nothing to lower comes
+// back as it is, not copied (nor allocated for).
 func TestToLower(t *testing.T) {
 	for _, s := range []string{"", "a", "A", "already lower", "Explain In Two Sentences", "@[`{ AZaz",
-		"ÉTÉ", "Über API", "mixed ÀB", "end É", "ǅ ß ΣΑΣ", "\x80\xff broken", "Z"} {
+		"ÉTÉ", "Über API", "mixed ÀB", "end É", "ǅ ß ΣΑΣ", "\x80\xff broken", "Z", "café au lait"} {
 		got := toLower(s)
 		if want := strings.ToLower(s); got != want {
 			t.Errorf("toLower(%q) = %q, want %q", s, got, want)
 		}
 		if got == s && len(s) > 0 && unsafe.StringData(got) != unsafe.StringData(s) {
 			t.Errorf("toLower(%q) copied a string that had nothing to lower", s)
+		}
+	}
+	for _, s := range []string{"already lower", "café au lait"} {
+		if n := testing.AllocsPerRun(10, func() { toLower(s) }); n != 0 {
+			t.Errorf("toLower(%q) allocates %v times, though it has nothing to lower", s, n)
 		}
 	}
 }
