@@ -392,3 +392,16 @@ func TestMissAllocations(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkWellFormedUsage reads an upstream answer as every stored miss does: whether it may
+// be stored, and its usage.
+func BenchmarkWellFormedUsage(b *testing.B) {
+	body := []byte(`{"id":"chatcmpl-mock6924c5ab93a308b1","object":"chat.completion","created":1796686135,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Clear large upstream memory system remote method check signal store local large similar memory cache remote window proxy record large proxy local number similar fast shared simple number budget the stream reply server signal record server time header the answer entry request exact the entry upstream token similar.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":48,"total_tokens":53},"system_fingerprint":"fp_mock"}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, u := wellFormedUsage(body); !ok || u.completion != 48 {
+			b.Fatalf("wellFormedUsage = %v, %+v", ok, u)
+		}
+	}
+}

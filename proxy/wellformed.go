@@ -46,46 +46,96 @@ func wellFormedUsage(b []byte) (ok bool, u usage) {
 
 // scanWellFormed is wellFormed read with jsonscan; sure is false when encoding/json must decide.
 // usageVal is the first member named exactly "usage", as usageOf reads it, when sure and ok.
+// It reads the answer once: the choices are judged as the walk passes them, not skipped and
+// read again.
 func scanWellFormed(b []byte) (ok, sure bool, usageVal []byte) {
 	v := trimJSONSpace(b)
 	if len(v) == 0 || v[0] != '{' {
 		return false, true, nil // not an object: encoding/json fails, or (null) finds no choices
 	}
-	var top [2][]byte // error, choices
-	if !foldMembersFirst(v, []string{"error", "choices"}, top[:], false, "usage", &usageVal) {
+	var errVal []byte // the last member named error, as encoding/json keeps it
+	var choices choicesVerdict
+	plain := true
+	end, err := jsonscan.WalkObject(v, 0, 0, func(k []byte, at int) (int, error) {
+		plain = plain && plainName(k)
+		if asciiFold(k, "choices") {
+			end, c, err := readChoices(v, at)
+			choices = c
+			return end, err
+		}
+		end, err := jsonscan.SkipValue(v, at, 1)
+		if asciiFold(k, "error") {
+			errVal = v[at:end]
+		}
+		if usageVal == nil && string(k) == "usage" {
+			usageVal = v[at:end]
+		}
+		return end, err
+	})
+	if err != nil || end != len(v) || !plain {
 		return false, false, nil // a name encoding/json may read otherwise; or too deep for jsonscan
 	}
-	errVal, choices := top[0], top[1]
-	if !isNull(errVal) || len(choices) == 0 || choices[0] != '[' {
+	if !isNull(errVal) || !choices.array {
 		return false, true, nil
 	}
-	e := jsonscan.NewElems(choices)
-	n := 0
-	for {
-		c, more := e.Next()
-		if !more {
-			break
-		}
-		n++
-		ok, sure := choiceWellFormed(c)
-		if !ok || !sure {
-			return ok, sure, nil
-		}
-	}
-	return n > 0, true, usageVal
+	return choices.ok, choices.sure, usageVal
 }
 
-// choiceWellFormed checks one element of choices: an object with a message object and a
-// string finish_reason other than "" and "error".
-func choiceWellFormed(c []byte) (ok, sure bool) {
-	if c[0] != '{' {
-		return false, true // null decodes to a choice without a message; the rest fail to decode
+// choicesVerdict is what one choices member says: whether it is an array, and whether its
+// choices are well formed (ok false for none), as readChoice judges the first that fails.
+type choicesVerdict struct{ array, ok, sure bool }
+
+// readChoices reads the choices value at v[at] and returns the index past it with its verdict.
+func readChoices(v []byte, at int) (int, choicesVerdict, error) {
+	if at >= len(v) || v[at] != '[' {
+		end, err := jsonscan.SkipValue(v, at, 1)
+		return end, choicesVerdict{}, err
 	}
-	var fields [2][]byte // message, finish_reason
-	if !foldMembers(c, []string{"message", "finish_reason"}, fields[:], false) {
-		return false, false
+	c := choicesVerdict{array: true, sure: true}
+	n := 0
+	end, err := jsonscan.WalkArray(v, at, 1, func(i int) (int, error) {
+		if n++; n == 1 || (c.ok && c.sure) {
+			end, ok, sure, err := readChoice(v, i)
+			c.ok, c.sure = ok, sure
+			return end, err
+		}
+		return jsonscan.SkipValue(v, i, 2) // a choice already failed: only validated
+	})
+	if n == 0 {
+		c.ok = false
 	}
-	msg, reason := fields[0], fields[1]
+	return end, c, err
+}
+
+// readChoice judges one element of choices, at v[i]: an object with a message object and a
+// string finish_reason other than "" and "error". It returns the index past the element.
+func readChoice(v []byte, i int) (end int, ok, sure bool, err error) {
+	if i >= len(v) || v[i] != '{' {
+		end, err = jsonscan.SkipValue(v, i, 2)
+		return end, false, true, err // null decodes to a choice without a message; the rest fail to decode
+	}
+	var msg, reason []byte // the last of each, as encoding/json keeps them
+	plain := true
+	end, err = jsonscan.WalkObject(v, i, 2, func(k []byte, at int) (int, error) {
+		plain = plain && plainName(k)
+		end, err := jsonscan.SkipValue(v, at, 3)
+		switch {
+		case asciiFold(k, "message"):
+			msg = v[at:end]
+		case asciiFold(k, "finish_reason"):
+			reason = v[at:end]
+		}
+		return end, err
+	})
+	if err != nil || !plain {
+		return end, false, false, err
+	}
+	ok, sure = choiceFields(msg, reason)
+	return end, ok, sure, err
+}
+
+// choiceFields judges a choice by its message and finish_reason values (nil when absent).
+func choiceFields(msg, reason []byte) (ok, sure bool) {
 	if len(msg) == 0 || msg[0] != '{' || len(reason) == 0 || reason[0] != '"' {
 		return false, true // a null finish_reason decodes to "", anything else but a string fails
 	}
@@ -106,12 +156,6 @@ func choiceWellFormed(c []byte) (ok, sure bool) {
 // once) makes it unsure. sure is false too for a name that is not plain ASCII (encoding/json
 // folds Unicode too) and for a syntax error.
 func foldMembers(obj []byte, names []string, vals [][]byte, unique bool) (sure bool) {
-	return foldMembersFirst(obj, names, vals, unique, "", nil)
-}
-
-// foldMembersFirst is foldMembers that also sets *first to the value of the first member named
-// exactly exact (no folding), when first is not nil.
-func foldMembersFirst(obj []byte, names []string, vals [][]byte, unique bool, exact string, first *[]byte) (sure bool) {
 	var seen [8][]byte
 	keys := seen[:0]
 	m := jsonscan.NewMembers(obj)
@@ -131,9 +175,6 @@ func foldMembersFirst(obj []byte, names []string, vals [][]byte, unique bool, ex
 			if asciiFold(k, name) {
 				vals[i] = v
 			}
-		}
-		if first != nil && *first == nil && string(k) == exact {
-			*first = v
 		}
 	}
 	return m.Err() == nil

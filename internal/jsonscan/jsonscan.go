@@ -111,6 +111,87 @@ func SkipValue(b []byte, i, depth int) (int, error) {
 	return i, syntaxErr(b, i, "unexpected character")
 }
 
+// WalkObject reads the object at b[i] as SkipValue does, handing each member to member: its
+// key as written between the quotes (escapes not decoded) and the index of its value, which
+// member reads or skips (SkipValue at depth+1), returning the index just past it. An error
+// from member ends the walk and is returned. WalkObject returns the index just past the
+// object; depth is the object's own nesting level, 0 at the top. A caller that wants to look
+// inside one member's value walks it in the same pass instead of skipping it and reading it
+// again.
+func WalkObject(b []byte, i, depth int, member func(key []byte, v int) (int, error)) (int, error) {
+	i, empty, err := enter(b, i, depth, '{', '}', "object")
+	if empty || err != nil {
+		return i, err
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, syntaxErr(b, i, "expected object key")
+		}
+		ks := i
+		if i, err = skipString(b, i); err != nil {
+			return i, err
+		}
+		key := b[ks+1 : i-1]
+		i = SkipWS(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return i, syntaxErr(b, i, "expected ':'")
+		}
+		if i, err = member(key, SkipWS(b, i+1)); err != nil {
+			return i, err
+		}
+		var end bool
+		if i, end, err = next(b, i, '}'); end || err != nil {
+			return i, err
+		}
+	}
+}
+
+// WalkArray is WalkObject for the array at b[i]: elem reads or skips the element at v.
+func WalkArray(b []byte, i, depth int, elem func(v int) (int, error)) (int, error) {
+	i, empty, err := enter(b, i, depth, '[', ']', "array")
+	if empty || err != nil {
+		return i, err
+	}
+	for {
+		if i, err = elem(i); err != nil {
+			return i, err
+		}
+		var end bool
+		if i, end, err = next(b, i, ']'); end || err != nil {
+			return i, err
+		}
+	}
+}
+
+// enter checks the container that open starts at b[i] (what names it in the error) and
+// returns where its first item starts, or, with empty, the index just past close.
+func enter(b []byte, i, depth int, open, close byte, what string) (int, bool, error) {
+	if i >= len(b) || b[i] != open {
+		return i, false, syntaxErr(b, i, "expected "+what)
+	}
+	if depth >= maxDepth {
+		return i, false, syntaxErr(b, i, "nesting too deep")
+	}
+	i = SkipWS(b, i+1)
+	if i < len(b) && b[i] == close {
+		return i + 1, true, nil
+	}
+	return i, false, nil
+}
+
+// next reads what follows an item of a container that closes with close: after a comma it
+// returns where the next item starts; after close, the index just past it and end.
+func next(b []byte, i int, close byte) (int, bool, error) {
+	i = SkipWS(b, i)
+	switch {
+	case i < len(b) && b[i] == ',':
+		return SkipWS(b, i+1), false, nil
+	case i < len(b) && b[i] == close:
+		return i + 1, true, nil
+	}
+	return i, false, syntaxErr(b, i, "expected ',' or '"+string(close)+"'")
+}
+
 func skipLit(b []byte, i int, lit string) (int, error) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
 		return i, syntaxErr(b, i, "bad literal")
