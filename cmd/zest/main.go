@@ -23,7 +23,6 @@ import (
 
 	"github.com/zest-proxy/zest/internal/logfmt"
 	"github.com/zest-proxy/zest/proxy/h1"
-	"golang.org/x/net/netutil"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise it comes from
@@ -201,15 +200,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "zest: listen: %v\n", err)
 		return 1
 	}
-	if cfg.MaxConnections > 0 {
-		// Past the limit a client waits in the kernel's backlog, not in zest's memory.
-		ln = netutil.LimitListener(ln, cfg.MaxConnections)
-	}
 	srv := &h1.Server{
 		Handler:           app.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		Logger:            logger,
+		// Past the limit a client waits in the kernel's backlog, not in zest's memory.
+		MaxConns: cfg.MaxConnections,
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -236,7 +236,9 @@ func (w *response) Write(p []byte) (int, error) {
 			c.hold = append(c.hold, p...)
 			return len(p), nil
 		}
-		w.commitLocked(p)
+		if w.commitLocked(p) {
+			return len(p), w.err
+		}
 	}
 	w.writeBodyLocked(p)
 	if w.err != nil {
@@ -266,8 +268,11 @@ func (w *response) writeBodyLocked(p []byte) {
 }
 
 // commitLocked decides the framing and writes the head and the held body; next is what is
-// about to be written (for Content-Type sniffing).
-func (w *response) commitLocked(next []byte) {
+// about to be written (for Content-Type sniffing). When head, held body and next are more
+// than the buffer takes and nothing else is buffered, it sends all three in one vectored
+// write (one system call, where the buffer would flush twice: a streamed hit's answer, any
+// answer over about 4 KiB) and reports that next is written.
+func (w *response) commitLocked(next []byte) (sentNext bool) {
 	c := w.c
 	w.committed = true
 	if w.body != nil {
@@ -328,10 +333,16 @@ func (w *response) commitLocked(next []byte) {
 	}
 	h = append(h, "\r\n"...)
 	c.head = h[:0]
-	c.bw.Write(h)
 	hold := c.hold
 	c.hold = hold[:0]
+	if c.vec && allowed && !w.isHead && !w.chunked && c.bw.Buffered() == 0 &&
+		len(h)+len(hold)+len(next) > c.bw.Available() {
+		w.writeErr(c.writev(h, hold, next))
+		return true
+	}
+	c.bw.Write(h)
 	w.writeBodyLocked(hold)
+	return false
 }
 
 func appendContentLength(h []byte, n int64) []byte {

@@ -49,11 +49,21 @@ type Server struct {
 	MaxHeaderBytes int
 	// Logger receives handler panics and accept errors. Nil discards them.
 	Logger *slog.Logger
+	// MaxConns bounds the connections served at once, across every Serve: while that many
+	// are open no more are accepted, and later clients wait in the listen backlog (as with
+	// golang.org/x/net/netutil.LimitListener, which would hide the socket behind a wrapper). A
+	// hijacked connection leaves the count. Zero means no limit. Set it before Serve.
+	MaxConns int
 
 	closing atomic.Bool
 	mu      sync.Mutex
 	lns     map[*net.Listener]struct{}
 	conns   map[*srvConn]struct{}
+	slots   chan struct{} // one token per connection served, when MaxConns > 0
+	quit    chan struct{} // closed once the server closes
+	quitted bool
+	// waitSlot, when set, is called each time Serve finds no free slot and waits (tests).
+	waitSlot func()
 }
 
 const (
@@ -73,10 +83,15 @@ func (s *Server) Serve(ln net.Listener) error {
 		return http.ErrServerClosed
 	}
 	defer s.track(&ln, false)
+	slots, quit := s.limits()
 	var backoff time.Duration
 	for {
+		if !s.acquire(slots, quit) {
+			return http.ErrServerClosed
+		}
 		rwc, err := ln.Accept()
 		if err != nil {
+			release(slots)
 			if s.closing.Load() {
 				return http.ErrServerClosed
 			}
@@ -91,11 +106,56 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		c := newConn(s, rwc)
+		c.slots = slots
 		if !s.trackConn(c, true) {
 			rwc.Close()
+			release(slots)
 			return http.ErrServerClosed
 		}
 		go c.serve()
+	}
+}
+
+// limits returns the connection slots (nil without MaxConns) and the channel closed when the
+// server closes, making them on first use.
+func (s *Server) limits() (slots, quit chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.slots == nil && s.MaxConns > 0 {
+		s.slots = make(chan struct{}, s.MaxConns)
+	}
+	if s.quit == nil {
+		s.quit = make(chan struct{})
+	}
+	return s.slots, s.quit
+}
+
+// acquire takes a connection slot, waiting for one while MaxConns connections are open; false
+// when the server closes meanwhile.
+func (s *Server) acquire(slots, quit chan struct{}) bool {
+	if slots == nil {
+		return true
+	}
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+	}
+	if s.waitSlot != nil {
+		s.waitSlot()
+	}
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-quit:
+		return false
+	}
+}
+
+// release gives back a slot acquire took (nothing without MaxConns).
+func release(slots chan struct{}) {
+	if slots != nil {
+		<-slots
 	}
 }
 
@@ -168,6 +228,13 @@ func trackIn[K comparable](s *Server, m *map[K]struct{}, k K, add bool) bool {
 func (s *Server) closeListeners() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.quit == nil {
+		s.quit = make(chan struct{})
+	}
+	if !s.quitted {
+		s.quitted = true
+		close(s.quit) // a Serve waiting for a slot returns
+	}
 	for ln := range s.lns {
 		(*ln).Close()
 		delete(s.lns, ln)
@@ -213,6 +280,15 @@ type srvConn struct {
 	hold   []byte  // body held back until the response commits, reused
 	fields []field // the headers of the response being written, reused
 	date   dateCache
+
+	slots chan struct{} // the Server's connection slots, one of which this connection holds
+
+	// vec says rwc writes a net.Buffers in one system call (a TCP or Unix socket, not a
+	// wrapper); bufs holds the pieces of such a write, in iov, reused.
+	vec       bool
+	iov       [3][]byte
+	bufs      net.Buffers
+	vecWrites atomic.Int64 // how many vectored writes were made (tests read it)
 }
 
 func newConn(s *Server, rwc net.Conn) *srvConn {
@@ -221,13 +297,33 @@ func newConn(s *Server, rwc net.Conn) *srvConn {
 	c.cr = newConnReader(rwc)
 	c.br = bufio.NewReaderSize(c.cr, bufSize)
 	c.bw = bufio.NewWriterSize(rwc, bufSize)
+	switch rwc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		c.vec = true
+	}
 	return c
+}
+
+// writev writes the pieces to rwc in one vectored write, bypassing bw (which must be empty);
+// under wmu.
+func (c *srvConn) writev(pieces ...[]byte) error {
+	c.bufs = c.iov[:0]
+	for _, p := range pieces {
+		if len(p) > 0 {
+			c.bufs = append(c.bufs, p)
+		}
+	}
+	c.vecWrites.Add(1)
+	_, err := c.bufs.WriteTo(c.rwc) // consumes c.bufs
+	clear(c.iov[:])                 // keep no answer alive past its write
+	return err
 }
 
 func (c *srvConn) serve() {
 	linger := false
 	defer func() {
 		c.srv.trackConn(c, false)
+		defer release(c.slots) // once closed; a hijacked connection at once: it is its handler's
 		if c.state.Load() == stateHijacked {
 			return
 		}

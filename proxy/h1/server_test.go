@@ -611,3 +611,143 @@ func TestReqCtxCancellation(t *testing.T) {
 		}
 	}
 }
+
+// vecWrites sums the vectored writes of s's open connections.
+func vecWrites(s *Server) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for c := range s.conns {
+		n += c.vecWrites.Load()
+	}
+	return n
+}
+
+// TestServerVectoredWrite: a response whose head and body overflow the write buffer leaves in
+// one vectored write (head, body held back, and the body being written), framed and ordered as
+// through the buffer; what fits the buffer, a chunked body and a HEAD answer do not take it.
+func TestServerVectoredWrite(t *testing.T) {
+	pattern := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = 'a' + byte(i%26)
+		}
+		return b
+	}
+	big, held := pattern(3*bufSize), pattern(2*bufSize+100)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big": // one Write past the buffer
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+			w.Write(big)
+		case "/held": // a Write held back, then one that overflows
+			w.Header().Set("Content-Length", strconv.Itoa(len(held)))
+			w.Write(held[:100])
+			w.Write(held[100:])
+		case "/full": // exactly the buffer: held, then sent with the head at the end
+			w.Write(big[:bufSize])
+		case "/fits":
+			w.Header().Set("Content-Length", "1000")
+			w.Write(big[:1000])
+		case "/chunked": // past the buffer without a length: chunked, through the buffer
+			w.Write(big[:bufSize+1])
+		}
+	})}
+	addr, _ := serveH1(t, s)
+	c := srvDial(t, addr)
+	for _, tc := range []struct {
+		method, path string
+		body         []byte
+		vec          int64
+		chunked      bool
+	}{
+		{"GET", "/big", big, 1, false},
+		{"GET", "/fits", big[:1000], 0, false},
+		{"GET", "/held", held, 1, false},
+		{"GET", "/full", big[:bufSize], 1, false},
+		{"GET", "/chunked", big[:bufSize+1], 0, true},
+		{"HEAD", "/big", nil, 0, false},
+		{"GET", "/big", big, 1, false}, // the connection is still good
+	} {
+		before := vecWrites(s)
+		c.send(srvReq(tc.method, tc.path, ""))
+		resp, body := c.read(tc.method)
+		if resp.StatusCode != 200 || body != string(tc.body) {
+			t.Fatalf("%s %s: %d, %d bytes; want 200 and the %d bytes written", tc.method, tc.path, resp.StatusCode, len(body), len(tc.body))
+		}
+		if chunked := len(resp.TransferEncoding) > 0; chunked != tc.chunked {
+			t.Errorf("%s %s: chunked %v, want %v", tc.method, tc.path, chunked, tc.chunked)
+		}
+		if n := vecWrites(s) - before; n != tc.vec {
+			t.Errorf("%s %s: %d vectored writes, want %d", tc.method, tc.path, n, tc.vec)
+		}
+	}
+}
+
+// countingListener reports each Accept call on events, numbered from 1, before making it.
+type countingListener struct {
+	net.Listener
+	events chan int
+	n      atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	l.events <- int(l.n.Add(1))
+	return l.Listener.Accept()
+}
+
+// TestServerMaxConns: with MaxConns open connections the server waits for a slot before it
+// accepts another, until one closes, whichever way it ends (the client closing, a handler
+// panic); Close ends a Serve waiting for a slot. The Accept calls and the waits go into one
+// channel, so their order is what the server did.
+func TestServerMaxConns(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const waited = 0 // the event of Serve waiting for a slot
+	cl := &countingListener{Listener: ln, events: make(chan int, 16)}
+	s := &Server{MaxConns: 1, waitSlot: func() { cl.events <- waited },
+		Logger: slog.New(slog.DiscardHandler),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/panic" {
+				panic("boom")
+			}
+			io.WriteString(w, "ok")
+		})}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(cl) }()
+	t.Cleanup(func() { s.Close() })
+	addr := ln.Addr().String()
+	expect := func(want int, what string) {
+		t.Helper()
+		if got := srvRecv(t, cl.events, what); got != want {
+			t.Fatalf("%s: event %d, want %d (0 = waiting for a slot, n = Accept call n)", what, got, want)
+		}
+	}
+
+	expect(1, "the first Accept")
+	c1 := srvDial(t, addr)
+	c1.send(srvReq("GET", "/", ""))
+	if _, body := c1.read("GET"); body != "ok" {
+		t.Fatalf("first connection: %q", body)
+	}
+	expect(waited, "a wait with one connection open")
+	c2 := srvDial(t, addr) // queued in the backlog
+	c1.c.Close()
+	expect(2, "the Accept after the first connection closed")
+	expect(waited, "a wait with the second connection open")
+	c2.send(srvReq("GET", "/panic", ""))
+	c2.closed() // the panic closes it, and gives its slot back
+	expect(3, "the Accept after the panicking connection closed")
+	c3 := srvDial(t, addr)
+	c3.send(srvReq("GET", "/", ""))
+	if _, body := c3.read("GET"); body != "ok" {
+		t.Fatalf("third connection: %q", body)
+	}
+	expect(waited, "a wait with the third connection open")
+	s.Close()
+	if err := srvRecv(t, done, "Serve to return"); !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve: %v, want http.ErrServerClosed", err)
+	}
+}
