@@ -38,6 +38,11 @@ type Request struct {
 
 	messagesSeen int    // how many top-level messages members the body has
 	messagesAt   [2]int // where the messages member lies in Canonical, once sorted
+	// lastRaw is the range in Messages.Value of the last element of the messages array, and
+	// lastCanon its offset in that array's canonical form; lastRaw[1] is 0 for an empty array
+	// or a messages value that is not an array.
+	lastRaw   [2]int
+	lastCanon int
 }
 
 // Reset clears r for another ParseRequest, keeping its buffers.
@@ -109,6 +114,18 @@ func (r *Request) CanonicalMessages() (before, value, after []byte, ok bool) {
 	return c[:start], value, c[end:], true
 }
 
+// LastMessage returns the last element of the messages array as the body has it (raw, within
+// Messages.Value) and its offset in the canonical messages value CanonicalMessages returns
+// (where the elements before it and the comma after them end); ok is false when the body has
+// no messages member, repeats it, or its value is not a non-empty array. It costs no reading:
+// ParseRequest noted both as it went.
+func (r *Request) LastMessage() (raw []byte, canonAt int, ok bool) {
+	if r.messagesSeen != 1 || r.lastRaw[1] == 0 {
+		return nil, 0, false
+	}
+	return r.Messages.Value[r.lastRaw[0]:r.lastRaw[1]], r.lastCanon, true
+}
+
 // Without returns body with the member f removed (and one adjacent comma), leaving every other
 // byte as it was. The result is a new slice; body is not modified.
 func Without(body []byte, f Field) []byte {
@@ -144,6 +161,11 @@ type canon struct {
 	depth int
 	keys  []member // scratch for sorting object members
 	tmp   []byte
+	// noteLast asks the next array to note its last element in lastRaw and lastCanon (the
+	// top-level messages value); only that array reads it.
+	noteLast  bool
+	lastRaw   [2]int
+	lastCanon int
 }
 
 type member struct {
@@ -201,6 +223,7 @@ func (c *canon) object(top *Request) error {
 	defer func() { c.depth-- }()
 	c.pos++ // '{'
 	objStart := len(c.out)
+	c.noteLast = false // only an array value notes its last element
 	c.out = append(c.out, '{')
 	mark := len(c.keys)
 	c.skipSpace()
@@ -228,8 +251,19 @@ func (c *canon) object(top *Request) error {
 		c.out = append(c.out, ':')
 		c.skipSpace()
 		valStart := c.pos
+		messages := top != nil && string(key) == "messages"
+		if messages {
+			c.noteLast, c.lastRaw = true, [2]int{}
+		}
 		if err := c.value(); err != nil {
 			return err
+		}
+		if messages {
+			c.noteLast = false // a value that is not an array left it
+			top.lastRaw, top.lastCanon = c.lastRaw, c.lastCanon
+			if c.lastRaw[1] > 0 {
+				top.lastRaw = [2]int{c.lastRaw[0] - valStart, c.lastRaw[1] - valStart}
+			}
 		}
 		if top != nil {
 			f := Field{Present: true, Start: memberStart, End: c.pos, Value: c.in[valStart:c.pos]}
@@ -350,6 +384,8 @@ func (c *canon) array() error {
 	}
 	defer func() { c.depth-- }()
 	c.pos++ // '['
+	note, arrStart := c.noteLast, len(c.out)
+	c.noteLast = false // not for the arrays inside
 	c.out = append(c.out, '[')
 	c.skipSpace()
 	if c.pos < len(c.in) && c.in[c.pos] == ']' {
@@ -359,8 +395,12 @@ func (c *canon) array() error {
 	}
 	for {
 		c.skipSpace()
+		elemIn, elemOut := c.pos, len(c.out)-arrStart
 		if err := c.value(); err != nil {
 			return err
+		}
+		if note {
+			c.lastRaw, c.lastCanon = [2]int{elemIn, c.pos}, elemOut
 		}
 		c.skipSpace()
 		if c.pos >= len(c.in) {

@@ -248,6 +248,10 @@ func TestCanonicalMessages(t *testing.T) {
 		{` { "model" : "m" , "messages" : [ { "content" : "hi" , "role" : "user" } ] } `, true},
 		{`{"model":"m"}`, false},
 		{`{"messages":[],"messages":` + msgs + `}`, false},
+		{`{"messages":[{"role":"system","content":[1,[2]]}, {"role":"user","content":"a"} ]}`, true},
+		{`{"messages":[ [1,2], {"content":{"x":[3]}} ],"model":"m"}`, true},
+		{`{"messages":{"a":[1,2]}}`, true}, // an object: no last message
+		{`{"messages":[]}`, true},
 	} {
 		var r Request
 		if err := ParseRequest([]byte(tc.body), &r); err != nil {
@@ -340,6 +344,22 @@ func checkCanonicalMessages(t *testing.T, body []byte, r *Request) {
 	want, err := Canonical(nil, r.Messages.Value)
 	if err != nil || string(value) != string(want) {
 		t.Fatalf("CanonicalMessages of %q: value %q, want %q (%v)", body, value, want, err)
+	}
+	// LastMessage: the array's last element as written, and where its canonical form starts.
+	var elems []json.RawMessage
+	isArray := json.Unmarshal(r.Messages.Value, &elems) == nil && r.Messages.Value[0] == '['
+	raw, at, ok := r.LastMessage()
+	if wantOK := isArray && len(elems) > 0; ok != wantOK {
+		t.Fatalf("LastMessage of %q: ok = %v, want %v", body, ok, wantOK)
+	}
+	if !ok {
+		return
+	}
+	if last := elems[len(elems)-1]; string(raw) != string(last) {
+		t.Fatalf("LastMessage of %q: raw %q, want %q", body, raw, last)
+	}
+	if lastCanon, _ := Canonical(nil, raw); string(value[at:len(value)-1]) != string(lastCanon) {
+		t.Fatalf("LastMessage of %q: canonical at %d is %q, want %q", body, at, value[at:len(value)-1], lastCanon)
 	}
 }
 

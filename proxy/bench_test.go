@@ -405,3 +405,31 @@ func BenchmarkWellFormedUsage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadLongRequest reads a request with a long conversation as every miss does before
+// the upstream call: canonical form, exact key, semantic partition and prompt. The earlier
+// turns (32 KiB) are most of the body, as in a long chat or a prompt with documents in it.
+func BenchmarkReadLongRequest(b *testing.B) {
+	turn := strings.Repeat("Here is a paragraph of an earlier document the user pasted. ", 64)
+	var body strings.Builder
+	body.WriteString(`{"model":"gpt-4o-mini","temperature":0.2,"messages":[{"role":"system","content":"You answer from the documents."}`)
+	for range 8 {
+		body.WriteString(`,{"role":"user","content":"` + turn + `"},{"role":"assistant","content":"Noted."}`)
+	}
+	body.WriteString(`,{"role":"user","content":"What do the documents say about caching?"}]}`)
+	in := []byte(body.String())
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	var req cache.Request
+	for b.Loop() {
+		req.Reset()
+		if err := cache.ParseRequest(in, &req); err != nil {
+			b.Fatal(err)
+		}
+		key := cache.Key("ns", "POST /v1/chat/completions", req.Canonical)
+		partition, prompt, ok, sure := scanSemanticParts("POST /v1/chat/completions", &req)
+		if !ok || !sure || prompt == "" || partition == "" || key == "" {
+			b.Fatal("not read")
+		}
+	}
+}

@@ -43,20 +43,12 @@ func scanSemanticParts(target string, req *cache.Request) (partition, prompt str
 	if !found {
 		return "", "", false, !req.Messages.Present
 	}
-	raw := req.Messages.Value
-	if raw[0] != '[' {
+	if req.Messages.Value[0] != '[' {
 		return "", "", false, true // null has no last message; anything else fails to decode
 	}
-	var last []byte
-	e := jsonscan.NewElems(raw)
-	for v, more := e.Next(); more; v, more = e.Next() {
-		last = v
-	}
-	if e.Err() != nil {
-		return "", "", false, false
-	}
-	if last == nil || last[0] != '{' {
-		return "", "", false, true // null decodes to no role; anything else fails to decode
+	last, lastAt, found := req.LastMessage() // ParseRequest validated the array as it noted it
+	if !found || last[0] != '{' {
+		return "", "", false, true // none; null decodes to no role; anything else fails to decode
 	}
 	// As decoding into chatMessage reads it; and as a map would, which keeps one member a name.
 	var fields [2][]byte // role, content
@@ -71,7 +63,7 @@ func scanSemanticParts(target string, req *cache.Request) (partition, prompt str
 	if !ok || prompt == "" {
 		return "", "", false, true
 	}
-	return partitionOf(target, before, after, msgs), prompt, true, true
+	return partitionOf(target, before, after, msgs, lastAt), prompt, true, true
 }
 
 // isUserRole reports a role value that decodes to the string "user".
@@ -87,10 +79,9 @@ func isUserRole(v []byte) bool {
 }
 
 // partitionOf hashes the partition's parts: the target, the canonical body without messages
-// (before followed by after), the earlier messages and the last one without its content, each
-// followed by a zero byte, as semanticPartsJSON does.
-func partitionOf(target string, before, after, msgs []byte) string {
-	lastAt := lastElement(msgs)
+// (before followed by after), the earlier messages and the last one (at lastAt in the
+// canonical msgs) without its content, each followed by a zero byte, as semanticPartsJSON does.
+func partitionOf(target string, before, after, msgs []byte, lastAt int) string {
 	bp := hashBufs.Get().(*[]byte)
 	defer hashBufs.Put(bp)
 	b := append((*bp)[:0], target...)
@@ -110,18 +101,6 @@ func partitionOf(target string, before, after, msgs []byte) string {
 
 // hashBufs recycles the buffers partitions are hashed from.
 var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// lastElement is the offset of the last element of a canonical, non-empty array.
-func lastElement(arr []byte) int {
-	at := 1
-	for {
-		end, err := jsonscan.SkipValue(arr, at, 1)
-		if err != nil || end >= len(arr)-1 {
-			return at
-		}
-		at = end + 1 // past the comma
-	}
-}
 
 // appendWithoutMember appends the canonical object obj without its member called name (a
 // quoted name, canonical spelling) and one comma next to it.
