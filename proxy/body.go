@@ -87,7 +87,8 @@ var reqPool = sync.Pool{New: func() any { return new(cache.Request) }}
 // was another vendor's hint to pass on), and stream_options.include_usage switched on when the
 // client streams without it (zest needs the usage to store a complete answer and to settle
 // token limits; the usage chunk is not shown to a client that did not ask for it).
-// It returns a fresh slice and whether include_usage was forced.
+// It returns body itself when nothing changes (the caller then keeps body's buffer until the
+// upstream is done with it), else a fresh slice, and whether include_usage was forced.
 func upstreamBody(body []byte, req *cache.Request, removeCC, forceUsage bool) ([]byte, bool) {
 	// Edits are applied from the end of the body backwards, so earlier offsets stay valid.
 	type edit struct {
@@ -138,11 +139,11 @@ func upstreamBody(body []byte, req *cache.Request, removeCC, forceUsage bool) ([
 		n = append(n, `"stream_options":{"include_usage":true},`...)
 		out = append(n, out[i+1:]...)
 	}
-	if len(out) > 0 && len(body) > 0 && &out[0] == &body[0] {
-		out = bytes.Clone(out) // the caller recycles body
-	}
 	return out, forced
 }
+
+// aliases reports whether a and b share their first byte (one is the other, resliced).
+func aliases(a, b []byte) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
 
 // wantsUsage reports whether a stream_options value sets include_usage to true.
 func wantsUsage(so []byte) bool {

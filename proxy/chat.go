@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/zest-proxy/zest/cache"
@@ -34,9 +35,12 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 	}
 	body := buf.Bytes()
 	req := reqPool.Get().(*cache.Request)
+	var call chatCall // on the stack: a hit allocates no call state
 	defer func() {
 		reqPool.Put(req)
-		putBuf(buf)
+		if !call.bodyUpstream() {
+			putBuf(buf)
+		} // else a RoundTripper still holds a body over buf's bytes: they go with it
 	}()
 	req.Reset()
 
@@ -62,7 +66,6 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request, ri *reqInfo)
 		h.refuse(w, r, req, ri, aerr)
 		return
 	}
-	var call chatCall // on the stack: a hit allocates no call state
 	c := &call
 	h.initChatCall(c, w, r, req, body, m, ri)
 	if h.opts.Replay != nil {
@@ -118,7 +121,15 @@ type chatCall struct {
 	// ri is the heap copy of the request's reqInfo that the miss and replay paths work on
 	// (never the caller's own, which stays on the stack for hits); nil before them.
 	ri *reqInfo
+	// sent counts the upstream bodies over body's own bytes (the leader's flight's counter)
+	// not yet closed by the RoundTripper; nil when none was made.
+	sent *atomic.Int32
 }
+
+// bodyUpstream reports whether an upstream body over c.body's bytes is still open: a
+// RoundTripper may read a body after RoundTrip returns (net/http's writes it on a goroutine
+// of its own) and closes it when done.
+func (c *chatCall) bodyUpstream() bool { return c.sent != nil && c.sent.Load() > 0 }
 
 func (h *Handler) initChatCall(c *chatCall, w http.ResponseWriter, r *http.Request, req *cache.Request, body []byte, m mode, ri *reqInfo) {
 	*c = chatCall{h: h, w: w, r: r, req: req, body: body, m: m}
@@ -380,6 +391,10 @@ func (h *Handler) startFlight(c *chatCall, ri *reqInfo, store, semStore bool) (f
 	f.wantResult = store || semStore || f.rec != nil || c.stream
 	f.wantUsage = h.opts.Limiter != nil || ri.span != nil
 	req := h.upstreamRequest(f.ctx, c.r, fwd)
+	if bb, ok := req.Body.(*byteBody); ok && aliases(fwd, c.body) {
+		bb.open, c.sent = &f.bodiesOpen, &f.bodiesOpen
+		f.bodiesOpen.Add(1)
+	}
 	f.bg = h.bg
 	return f, cur, true, req
 }
@@ -541,13 +556,25 @@ func (h *Handler) upstreamRequest(ctx context.Context, r *http.Request, body []b
 type byteBody struct {
 	bytes.Reader
 	src []byte
+	// open, when set, counts the bodies over src not yet closed (src is the client's buffer,
+	// recycled once none is open); closed makes Close count once.
+	open   *atomic.Int32
+	closed atomic.Bool
 }
 
-func (*byteBody) Close() error { return nil }
+func (b *byteBody) Close() error {
+	if b.open != nil && b.closed.CompareAndSwap(false, true) {
+		b.open.Add(-1)
+	}
+	return nil
+}
 
 // rewound is the request's GetBody: the same bytes from their start.
 func (b *byteBody) rewound() (io.ReadCloser, error) {
-	r := &byteBody{src: b.src}
+	r := &byteBody{src: b.src, open: b.open}
+	if r.open != nil {
+		r.open.Add(1)
+	}
 	r.Reset(b.src)
 	return r, nil
 }

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -77,6 +78,10 @@ type flight struct {
 
 	usagePrompt, usageCompletion int
 	usageKnown                   bool
+
+	// bodiesOpen counts the leader's upstream bodies over its client's buffer not yet closed
+	// (see chatCall.sent).
+	bodiesOpen atomic.Int32
 }
 
 // flightGroup deduplicates concurrent identical misses by exact key.

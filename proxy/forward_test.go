@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -526,6 +527,51 @@ func TestUpstreamRequestBody(t *testing.T) {
 				t.Errorf("body %d of %q: %q, %v", i, body, got, err)
 			}
 			b.Close()
+		}
+	}
+}
+
+// lateReader is a RoundTripper that answers at once and leaves the request body to be read
+// later, as net/http's Transport may (it writes the body on a goroutine of its own).
+type lateReader struct{ bodies chan io.ReadCloser }
+
+func (l *lateReader) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.bodies <- r.Body
+	return &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/json"}},
+		Body:          io.NopCloser(strings.NewReader(completionJSON)),
+		ContentLength: int64(len(completionJSON)), Request: r}, nil
+}
+
+// TestUpstreamBodyOutlivesHandler: the body zest sends upstream is the client's own bytes
+// (not copied) only while it stays readable: a RoundTripper that reads it after the handler
+// has returned and the next request has been read still gets every byte it was given.
+func TestUpstreamBodyOutlivesHandler(t *testing.T) {
+	lr := &lateReader{bodies: make(chan io.ReadCloser, 4)}
+	h, err := New(Options{Upstream: "http://upstream.test/v1", Transport: lr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Wait(context.Background())
+	body := func(c byte) string {
+		return `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat(string(c), 4000) + `"}]}`
+	}
+	for _, c := range []byte{'a', 'b'} {
+		r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body(c)))
+		r.Header.Set("Authorization", "Bearer sk-late")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("request %c: %d %s", c, w.Code, w.Body)
+		}
+	}
+	for _, c := range []byte{'a', 'b'} {
+		rc := <-lr.bodies
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(got) != body(c) {
+			t.Fatalf("body of request %c read after its handler returned: %d bytes starting %.60q (%v), want the %d it was",
+				c, len(got), got, err, len(body(c)))
 		}
 	}
 }
