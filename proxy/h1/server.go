@@ -332,8 +332,8 @@ func (c *srvConn) serve() {
 		}
 		c.rwc.Close()
 	}()
-	for {
-		req, ex, err := c.readRequest()
+	for kept := false; ; kept = true {
+		req, ex, err := c.readRequest(kept)
 		if err != nil {
 			linger = c.refuse(err)
 			return
@@ -355,8 +355,8 @@ var errClosed = errors.New("h1: connection closed by Shutdown")
 
 // readRequest waits for the next request, under the idle timeout, and reads its head under
 // ReadHeaderTimeout and MaxHeaderBytes. It returns the request with the exchange that run
-// serves it in.
-func (c *srvConn) readRequest() (*http.Request, *exchange, error) {
+// serves it in. kept says the connection has answered a request before.
+func (c *srvConn) readRequest(kept bool) (*http.Request, *exchange, error) {
 	s := c.srv
 	maxHead := s.MaxHeaderBytes
 	if maxHead <= 0 {
@@ -370,6 +370,15 @@ func (c *srvConn) readRequest() (*http.Request, *exchange, error) {
 			idle = s.ReadHeaderTimeout
 		}
 		c.cr.setReadDeadlineKeeping(deadlineIn(idle), idle/idleSlack)
+		if kept {
+			// The answer just went out, and the client has not had the time to send its next
+			// request: a read now would find nothing (EAGAIN) and park the goroutine on the
+			// poller. Under load other connections' requests are waiting; once they have run,
+			// this one's has usually arrived and the read takes it at once. With nothing else
+			// to run, Gosched returns at once. Exact hits on 50 connections, zest on one core:
+			// 2.0 -> 1.0 reads a request, 70-77k -> 78-94k req/s.
+			runtime.Gosched()
+		}
 		if _, err := c.br.Peek(1); err != nil {
 			return nil, nil, err
 		}
