@@ -231,20 +231,21 @@ func (w *response) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	n := len(p)
 	if !w.committed {
 		if len(c.hold)+len(p) <= bufSize {
 			c.hold = append(c.hold, p...)
-			return len(p), nil
+			return n, nil
 		}
 		if w.commitLocked(p) {
-			return len(p), w.err
+			p = nil // it went out with the head
 		}
 	}
 	w.writeBodyLocked(p)
 	if w.err != nil {
 		return 0, w.err
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // writeBodyLocked writes p, framed, after the head.
