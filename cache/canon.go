@@ -161,8 +161,9 @@ type canon struct {
 	depth int
 	keys  []member // scratch for sorting object members
 	tmp   []byte
-	// noteLast asks the next array to note its last element in lastRaw and lastCanon (the
-	// top-level messages value); only that array reads it.
+	// noteLast asks the next array to note its last element in lastRaw and lastCanon,
+	// relative to the array's own start in the input and in out (the top-level messages
+	// value); only that array reads it.
 	noteLast  bool
 	lastRaw   [2]int
 	lastCanon int
@@ -261,9 +262,6 @@ func (c *canon) object(top *Request) error {
 		if messages {
 			c.noteLast = false // a value that is not an array left it
 			top.lastRaw, top.lastCanon = c.lastRaw, c.lastCanon
-			if c.lastRaw[1] > 0 {
-				top.lastRaw = [2]int{c.lastRaw[0] - valStart, c.lastRaw[1] - valStart}
-			}
 		}
 		if top != nil {
 			f := Field{Present: true, Start: memberStart, End: c.pos, Value: c.in[valStart:c.pos]}
@@ -383,10 +381,10 @@ func (c *canon) array() error {
 		return c.errf("nesting too deep")
 	}
 	defer func() { c.depth-- }()
+	note, arrIn, arrOut := c.noteLast, c.pos, len(c.out)
 	c.pos++ // '['
-	note, arrStart := c.noteLast, len(c.out)
-	c.noteLast = false // not for the arrays inside
 	c.out = append(c.out, '[')
+	c.noteLast = false // not for the arrays inside
 	c.skipSpace()
 	if c.pos < len(c.in) && c.in[c.pos] == ']' {
 		c.pos++
@@ -395,12 +393,12 @@ func (c *canon) array() error {
 	}
 	for {
 		c.skipSpace()
-		elemIn, elemOut := c.pos, len(c.out)-arrStart
+		elemIn, elemOut := c.pos-arrIn, len(c.out)-arrOut
 		if err := c.value(); err != nil {
 			return err
 		}
 		if note {
-			c.lastRaw, c.lastCanon = [2]int{elemIn, c.pos}, elemOut
+			c.lastRaw, c.lastCanon = [2]int{elemIn, c.pos - arrIn}, elemOut
 		}
 		c.skipSpace()
 		if c.pos >= len(c.in) {

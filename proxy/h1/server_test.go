@@ -726,12 +726,19 @@ func TestServerMaxConns(t *testing.T) {
 		}
 	}
 
-	expect(1, "the first Accept")
-	c1 := srvDial(t, addr)
-	c1.send(srvReq("GET", "/", ""))
-	if _, body := c1.read("GET"); body != "ok" {
-		t.Fatalf("first connection: %q", body)
+	// served opens a connection and has one request answered on it, keeping it open.
+	served := func(what string) *srvClient {
+		t.Helper()
+		c := srvDial(t, addr)
+		c.send(srvReq("GET", "/", ""))
+		if _, body := c.read("GET"); body != "ok" {
+			t.Fatalf("%s connection: %q", what, body)
+		}
+		return c
 	}
+
+	expect(1, "the first Accept")
+	c1 := served("first")
 	expect(waited, "a wait with one connection open")
 	c2 := srvDial(t, addr) // queued in the backlog
 	c1.c.Close()
@@ -740,11 +747,7 @@ func TestServerMaxConns(t *testing.T) {
 	c2.send(srvReq("GET", "/panic", ""))
 	c2.closed() // the panic closes it, and gives its slot back
 	expect(3, "the Accept after the panicking connection closed")
-	c3 := srvDial(t, addr)
-	c3.send(srvReq("GET", "/", ""))
-	if _, body := c3.read("GET"); body != "ok" {
-		t.Fatalf("third connection: %q", body)
-	}
+	served("third")
 	expect(waited, "a wait with the third connection open")
 	s.Close()
 	if err := srvRecv(t, done, "Serve to return"); !errors.Is(err, http.ErrServerClosed) {
