@@ -60,8 +60,7 @@ type Server struct {
 	lns     map[*net.Listener]struct{}
 	conns   map[*srvConn]struct{}
 	slots   chan struct{} // one token per connection served, when MaxConns > 0
-	quit    chan struct{} // closed once the server closes
-	quitted bool
+	quit    chan struct{} // closed once the server closes; made by quitLocked
 	// waitSlot, when set, is called each time Serve finds no free slot and waits (tests).
 	waitSlot func()
 }
@@ -124,10 +123,15 @@ func (s *Server) limits() (slots, quit chan struct{}) {
 	if s.slots == nil && s.MaxConns > 0 {
 		s.slots = make(chan struct{}, s.MaxConns)
 	}
+	return s.slots, s.quitLocked()
+}
+
+// quitLocked returns the channel closed when the server closes, making it on first use; under mu.
+func (s *Server) quitLocked() chan struct{} {
 	if s.quit == nil {
 		s.quit = make(chan struct{})
 	}
-	return s.slots, s.quit
+	return s.quit
 }
 
 // acquire takes a connection slot, waiting for one while MaxConns connections are open; false
@@ -228,11 +232,9 @@ func trackIn[K comparable](s *Server, m *map[K]struct{}, k K, add bool) bool {
 func (s *Server) closeListeners() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.quit == nil {
-		s.quit = make(chan struct{})
-	}
-	if !s.quitted {
-		s.quitted = true
+	select {
+	case <-s.quitLocked(): // closed already (Shutdown, then Close)
+	default:
 		close(s.quit) // a Serve waiting for a slot returns
 	}
 	for ln := range s.lns {
